@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The copy-on-write view of one virtual disk: reads come from the overlay
+ * where the guest has written, else from the read-only base (or zeros); all
+ * writes go to the overlay. Addresses are in 512-byte sectors (blkif's unit);
+ * the overlay works in 4 KiB blocks (blks), copying up partial blocks.
+ *
+ * Thread safety: every call may be made from any thread concurrently; calls
+ * that touch the same block are serialised per block. No lock is shared
+ * between views, and the process-wide budget is a lock-free counter.
+ */
+#ifndef XE_COW_COW_H
+#define XE_COW_COW_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "cow/store.h"
+
+#define COW_SECTOR_SHIFT 9
+#define COW_SECTOR_BYTES (1u << COW_SECTOR_SHIFT)
+#define COW_SECTORS_PER_BLK (STORE_BLK_BYTES / COW_SECTOR_BYTES)
+
+enum cow_kind {
+	COW_KIND_COW,      /* overlay over a base */
+	COW_KIND_BLANK,    /* overlay over zeros */
+	COW_KIND_READONLY, /* the base itself; writes and discards refused */
+};
+
+/* A process-wide cap on overlay blocks, shared by every view given it. */
+struct cow_budget;
+
+/* limit_blks = 0 means no cap. */
+int cow_budget_new(uint64_t limit_blks, struct cow_budget **budget_r);
+/* Every view using the budget must be freed first. NULL is ok. */
+void cow_budget_free(struct cow_budget *budget);
+uint64_t cow_budget_used_blks(const struct cow_budget *budget);
+
+struct cow_params {
+	enum cow_kind kind;
+	/*
+	 * The base (COW, READONLY; NULL for BLANK) and its size in bytes.
+	 * The view owns it from cow_new() on, even on failure.
+	 */
+	struct store *base;
+	uint64_t base_bytes;
+	/* BLANK: the disk size. COW/READONLY: 0 = the base size rounded
+	 * down to whole sectors (nothing else is accepted). */
+	uint64_t size_sectors;
+	/* The overlay (COW, BLANK; NULL for READONLY). Owned like base. */
+	struct store *overlay;
+	/* Max overlay blocks for this disk; 0 = the overlay's capacity. */
+	uint64_t limit_blks;
+	/* Optional process-wide budget (not owned). */
+	struct cow_budget *budget;
+};
+
+struct cow;
+
+/* Create a view. Returns 0 and sets *cow_r, or -errno (-EINVAL for
+ * parameters that do not fit together). */
+int cow_new(const struct cow_params *params, struct cow **cow_r);
+
+/* Close the view: destroy the stores (wiping overlay RAM and the key) and
+ * release its budget share. NULL is ok. No call may be in flight. */
+void cow_free(struct cow *cow);
+
+uint64_t cow_size_sectors(const struct cow *cow);
+enum cow_kind cow_kind(const struct cow *cow);
+
+/*
+ * Read / write the sectors starting at sector into / from the buffers of iov
+ * (each iov_len a multiple of 512; the total is the request). Returns 0, or
+ * -EINVAL (misaligned), -ERANGE (past the end), -EROFS (write to a read-only
+ * disk), -ENOSPC (a block that needed a new overlay slot could not get one),
+ * -EIO or another -errno from a store. A failed write may have written some
+ * of its blocks; each block is either wholly old or wholly new.
+ */
+int cow_readv(struct cow *cow, uint64_t sector, const struct iovec *iov,
+	      int iovcnt);
+int cow_writev(struct cow *cow, uint64_t sector, const struct iovec *iov,
+	       int iovcnt);
+int cow_read(struct cow *cow, void *buf, uint64_t sector, uint32_t nr_sectors);
+int cow_write(struct cow *cow, const void *buf, uint64_t sector,
+	      uint32_t nr_sectors);
+
+/*
+ * Discard: every whole block inside the range reads zeros afterwards and its
+ * overlay slot is freed. Sectors of partly covered blocks are left as they
+ * are (discard is advisory, as dm-thin treats sub-block discards); the
+ * backend advertises discard-granularity 4096. Never needs space.
+ */
+int cow_discard(struct cow *cow, uint64_t sector, uint64_t nr_sectors);
+
+/* Order: everything completed before it is ordered before what follows. */
+int cow_flush(struct cow *cow);
+
+struct cow_stats {
+	uint64_t size_sectors;
+	uint64_t used_blks;   /* overlay blocks in use now */
+	uint64_t peak_blks;   /* the most ever in use */
+	uint64_t limit_blks;  /* this disk's cap */
+	uint64_t used_bytes;  /* used_blks * 4096 */
+	uint64_t rd_reqs, wr_reqs, discard_reqs, flush_reqs;
+	uint64_t rd_sectors, wr_sectors;
+	uint64_t enospc;      /* writes refused for lack of space */
+	uint64_t errors;      /* other failed calls */
+};
+
+/* A consistent-enough snapshot of the counters (each read atomically). */
+void cow_get_stats(const struct cow *cow, struct cow_stats *stats);
+
+#endif

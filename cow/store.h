@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Stores: where overlay blocks live. A store is an array of nr_blks slots of
+ * STORE_BLK_BYTES (4 KiB) each, addressed by slot number. Stores compose: the
+ * xts store encrypts whole blocks on their way into any lower store; the fault
+ * store injects errors for tests.
+ *
+ * Every op returns 0 or -errno. Callers guarantee slot + nr <= nr_blks and
+ * that no two threads touch the same slot at once (the cow layer serialises
+ * per block); apart from that every op may be called from any thread
+ * concurrently. Ops may block (file I/O).
+ */
+#ifndef XE_COW_STORE_H
+#define XE_COW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/key.h"
+
+#define STORE_BLK_SHIFT 12
+#define STORE_BLK_BYTES (1u << STORE_BLK_SHIFT)
+
+struct store;
+
+struct store_ops {
+	const char *name;
+	/* Read nr whole slots starting at slot into buf (nr * 4 KiB). */
+	int (*read)(struct store *s, void *buf, uint64_t slot, uint32_t nr);
+	/* Write nr whole slots starting at slot from buf. */
+	int (*write)(struct store *s, const void *buf, uint64_t slot,
+		     uint32_t nr);
+	/* The slots' contents are no longer needed (may punch holes). */
+	int (*discard)(struct store *s, uint64_t slot, uint32_t nr);
+	/* Order: writes completed before flush stay before later writes. */
+	int (*flush)(struct store *s);
+	/*
+	 * Optional (NULL if the store is not plain memory): a pointer to the
+	 * slot's 4 KiB, stable until destroy, so that grant copy can move
+	 * guest data straight into the overlay.
+	 */
+	void *(*direct)(struct store *s, uint64_t slot);
+	/* Wipe what must be wiped, release everything, free s. */
+	void (*destroy)(struct store *s);
+};
+
+struct store {
+	const struct store_ops *ops;
+	uint64_t nr_blks; /* capacity in slots */
+};
+
+/* Convenience wrappers (static inline: they only dispatch). */
+static inline int store_read(struct store *s, void *buf, uint64_t slot,
+			     uint32_t nr)
+{
+	return s->ops->read(s, buf, slot, nr);
+}
+
+static inline int store_write(struct store *s, const void *buf, uint64_t slot,
+			      uint32_t nr)
+{
+	return s->ops->write(s, buf, slot, nr);
+}
+
+static inline int store_discard(struct store *s, uint64_t slot, uint32_t nr)
+{
+	return s->ops->discard(s, slot, nr);
+}
+
+static inline int store_flush(struct store *s)
+{
+	return s->ops->flush(s);
+}
+
+static inline void *store_direct(struct store *s, uint64_t slot)
+{
+	return s->ops->direct ? s->ops->direct(s, slot) : NULL;
+}
+
+/* Destroy s (NULL is ok). Owned lower stores are destroyed too. */
+static inline void store_destroy(struct store *s)
+{
+	if (s)
+		s->ops->destroy(s);
+}
+
+/*
+ * RAM store of nr_blks slots: anonymous memory reserved up front but only
+ * faulted in, mlock()ed and marked MADV_DONTDUMP chunk by chunk as slots are
+ * first written; every touched chunk is wiped before it is unmapped.
+ */
+int store_ram_new(uint64_t nr_blks, struct store **store_r);
+
+/*
+ * File store over a scratch file or block device at path, nr_blks slots.
+ * A regular file is created if missing (0600) and sized (sparse); a block
+ * device must be large enough. Opened O_RDWR | O_CLOEXEC. Discard punches
+ * holes (files) or BLKDISCARDs (devices), best effort.
+ */
+int store_file_new(const char *path, uint64_t nr_blks, struct store **store_r);
+
+/* The same over an already open fd (which the store then owns). */
+int store_file_new_fd(int fd, uint64_t nr_blks, struct store **store_r);
+
+/*
+ * Open a base image (regular file or block device) O_RDONLY: a store whose
+ * reads past the end of the image return zeros and whose write and discard
+ * return -EROFS. *bytes_r is the image size. Works on a file with no write
+ * permission; never writes.
+ */
+int store_base_open(const char *path, struct store **store_r,
+		    uint64_t *bytes_r);
+
+/*
+ * XTS store: encrypts every block on its way into lower with AES-256-XTS
+ * under key, tweak = slot number, and decrypts on the way out. Takes
+ * ownership of lower and key (both destroyed with the store: the key is
+ * wiped). direct is NULL: plaintext never sits in the lower store.
+ */
+int store_xts_new(struct store *lower, struct key *key, struct store **store_r);
+
+/*
+ * Fault-injecting store for tests: passes everything to lower (owned) but
+ * fails with err the calls selected by store_fault_set().
+ */
+int store_fault_new(struct store *lower, struct store **store_r);
+
+enum store_fault_op { STORE_FAULT_READ, STORE_FAULT_WRITE,
+		      STORE_FAULT_DISCARD, STORE_FAULT_FLUSH };
+
+/*
+ * Make the nth (1-based, counted from now) call of op fail with err (a
+ * negative errno); every later call too if sticky. nth = 0 disarms.
+ */
+void store_fault_set(struct store *s, enum store_fault_op op, uint64_t nth,
+		     int err, bool sticky);
+
+/* How many calls of op the fault store has seen. */
+uint64_t store_fault_count(struct store *s, enum store_fault_op op);
+
+#endif

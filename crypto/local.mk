@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Build rules for crypto/ (included by the top-level Makefile.am).
