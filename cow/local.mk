@@ -1,2 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Build rules for cow/ (included by the top-level Makefile.am).
+# cow/: the copy-on-write view (block map, copy-up, discard, space policy).
+
+noinst_LIBRARIES += cow/libcow.a
+cow_libcow_a_SOURCES = cow/cow.c cow/cow.h cow/store.h
