@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Write the seed corpora of the fuzz targets into tests/fuzz/corpus/.
+
+Run from the top of the source tree: python3 tests/fuzz/make-seeds.py
+The files are committed; rerun this only to change the seeds. Layouts are
+the ones the targets document (tests/fuzz/fuzz-*.c): fuzz-req takes a 12-byte
+feature header, one 112-byte slot, then indirect pages.
+"""
+import os
+import struct
+
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+READ, WRITE, BARRIER, FLUSH, RSVD, DISCARD, INDIRECT = range(7)
+
+
+def out(target, name, data):
+    d = os.path.join(TOP, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def hdr(flush=1, discard=1, secure=0, ro=0, max_ind=256, ss_shift=0,
+        sectors=1 << 20):
+    flags = flush | discard << 1 | secure << 2 | ro << 3
+    return struct.pack("<BHBQ", flags, max_ind, ss_shift, sectors)
+
+
+def pad(slot):
+    return slot.ljust(112, b"\0")
+
+
+def rw(op, nseg, rid, sector, segs, abi32=False):
+    """A read/write/flush slot; segs = [(gref, first, last)]."""
+    s = struct.pack("<BBH", op, nseg, 0x33)
+    if not abi32:
+        s += b"\0" * 4
+    s += struct.pack("<QQ", rid, sector)
+    for g, f, l in segs:
+        s += struct.pack("<IBBH", g, f, l, 0)
+    return pad(s)
+
+
+def discard(flag, rid, sector, nr, abi32=False):
+    s = struct.pack("<BBH", DISCARD, flag, 0)
+    if not abi32:
+        s += b"\0" * 4
+    return pad(s + struct.pack("<QQQ", rid, sector, nr))
+
+
+def indirect(iop, nseg, rid, sector, grefs=range(8), abi32=False):
+    s = struct.pack("<BBH", INDIRECT, iop, nseg)
+    if not abi32:
+        s += b"\0" * 4
+    s += struct.pack("<QQHH", rid, sector, 0x33, 0)
+    s += b"".join(struct.pack("<I", g) for g in grefs)
+    return pad(s)
+
+
+def descs(n, first=0, last=7):
+    return b"".join(struct.pack("<IBBH", 100 + i, first, last, 0)
+                    for i in range(n))
+
+
+def req_seeds():
+    full = [(10 + i, 0, 7) for i in range(11)]
+    seeds = {
+        "read-1": hdr() + rw(READ, 1, 1, 0, full[:1]),
+        "write-11": hdr() + rw(WRITE, 11, 2, 88, full),
+        "read-11-x86_32": hdr() + rw(READ, 11, 3, 8, full, abi32=True),
+        "partial-segs": hdr() + rw(WRITE, 3, 4, 5,
+                                   [(1, 1, 1), (2, 0, 6), (3, 7, 7)]),
+        "flush-empty": hdr() + rw(FLUSH, 0, 5, 0, []),
+        "flush-data": hdr() + rw(FLUSH, 2, 6, 16, full[:2]),
+        "flush-unadvertised": hdr(flush=0) + rw(FLUSH, 0, 7, 0, []),
+        "barrier": hdr() + rw(BARRIER, 1, 8, 0, full[:1]),
+        "reserved": hdr() + rw(RSVD, 1, 9, 0, full[:1]),
+        "op-255": hdr() + rw(255, 1, 10, 0, full[:1]),
+        "segs-12": hdr() + rw(READ, 12, 11, 0, full),
+        "segs-0": hdr() + rw(READ, 0, 12, 0, []),
+        "last-8": hdr() + rw(READ, 1, 13, 0, [(1, 0, 8)]),
+        "first-gt-last": hdr() + rw(READ, 1, 14, 0, [(1, 6, 2)]),
+        "past-end": hdr(sectors=100) + rw(READ, 1, 15, 96, full[:1]),
+        "sector-wrap": hdr() + rw(READ, 2, 16, (1 << 64) - 8, full[:2]),
+        "ro-write": hdr(ro=1) + rw(WRITE, 1, 17, 0, full[:1]),
+        "ro-flush-data": hdr(ro=1) + rw(FLUSH, 1, 18, 0, full[:1]),
+        "sector-4k-misaligned": hdr(ss_shift=3) + rw(READ, 1, 19, 1,
+                                                     full[:1]),
+        "discard": hdr() + discard(0, 20, 64, 4096),
+        "discard-secure": hdr(secure=1) + discard(1, 21, 0, 8),
+        "discard-wrap": hdr() + discard(0, 22, 8, (1 << 64) - 1),
+        "discard-ro-x86_32": hdr(ro=1) + discard(0, 23, 0, 8, abi32=True),
+        "indirect-read-16": hdr() + indirect(READ, 16, 24, 0) + descs(16),
+        "indirect-write-600": hdr(max_ind=4096) + indirect(WRITE, 600, 25,
+                                                           0) + descs(600),
+        "indirect-4096": hdr(max_ind=4096) + indirect(READ, 4096, 26, 0) +
+        descs(4096),
+        "indirect-short-pages": hdr(max_ind=4096) + indirect(READ, 2000, 27,
+                                                             0) + descs(100),
+        "indirect-bad-desc": hdr() + indirect(READ, 4, 28, 0) +
+        descs(3) + struct.pack("<IBBH", 1, 3, 9, 0),
+        "indirect-op-flush": hdr() + indirect(FLUSH, 1, 29, 0) + descs(1),
+        "indirect-65535-x86_32": hdr(max_ind=4096) +
+        indirect(READ, 65535, 30, 0, abi32=True) + descs(8),
+    }
+    for name, data in seeds.items():
+        out("req", name, data)
+
+
+def frontend_seeds():
+    sep = b"\xff"
+    seeds = {
+        "ring-single": b"4" + sep + b"1234" + sep + b"17" + sep + b"x86_64-abi",
+        "ring-multi": b"\x44" + sep + b"2" + sep + b"4" + sep + b"8" + sep +
+        b"9" + sep + b"10" + sep + b"11",
+        "states": sep.join(str(i).encode() for i in range(10)),
+        "protocols": sep.join([b"x86_32-abi", b"x86_64-abi", b"arm-abi",
+                               b"x86_64-abi\0", b"native", b""]),
+        "bools": sep.join([b"0", b"1", b"01", b"true", b"2"]),
+        "u64-edges": sep.join([b"18446744073709551615",
+                               b"18446744073709551616",
+                               b"00000000000000000000000000001",
+                               b"99999999999999999999999999999x"]),
+        "u32-edges": sep.join([b"4294967295", b"4294967296", b"0"]),
+        "junk": sep.join([b"+1", b"-1", b" 1", b"1 ", b"0x10", b"1\n",
+                          b"1\0", b"\0"]),
+        "order-big": b"\x08" + sep + b"32" + sep + b"4294967295" + sep +
+        b"9",
+        "queues-zero": b"\x40" + sep + b"0" + sep + b"5" + sep + b"4",
+        "empty": b"",
+        "only-separators": sep * 8,
+    }
+    for name, data in seeds.items():
+        out("frontend", name, data)
+
+
+def diskspec_seeds():
+    seeds = {
+        "cow-example":
+        b"cow:base=/dev/qubes_dom0/vm-fedora-root,store=ram,limit=4G",
+        "cow-min": b"cow:base=/b",
+        "cow-xts": b"cow:base=/dev/vg/base,store=xts,scratch=/var/tmp,"
+        b"limit=512M,on-full=pause",
+        "blank": b"blank:size=10G",
+        "blank-bytes": b"blank:size=1048576,store=ram",
+        "blank-xts-blockdev":
+        b"blank:size=2T,store=xts,scratch=/dev/nvme0n1p3",
+        "ro": b"ro:base=/srv/modules.img",
+        "ro-with-store": b"ro:base=/x,store=ram",
+        "no-kind": b"cow",
+        "unknown-kind": b"disk:base=/x",
+        "dup-key": b"cow:base=/x,base=/y",
+        "unknown-key": b"cow:base=/x,colour=red",
+        "empty-value": b"cow:base=",
+        "stray-comma": b"cow:base=/x,",
+        "relative": b"cow:base=dev/x",
+        "size-overflow": b"blank:size=16777216T",
+        "size-zero": b"blank:size=0",
+        "size-odd": b"blank:size=1000",
+        "xts-no-scratch": b"cow:base=/x,store=xts",
+        "ram-scratch": b"cow:base=/x,scratch=/t",
+        "nul": b"cow:base=/x\0/y",
+        "long-path": b"cow:base=/" + b"p" * 4094,
+        "too-long-path": b"cow:base=/" + b"p" * 4095,
+        "on-full-bad": b"cow:base=/x,on-full=panic",
+    }
+    for name, data in seeds.items():
+        out("diskspec", name, data)
+
+
+if __name__ == "__main__":
+    req_seeds()
+    frontend_seeds()
+    diskspec_seeds()
