@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Serving one blkif ring.
+ *
+ * The thread sleeps in poll() on its event channel and a stop eventfd. On a
+ * kick it takes requests off the ring, at most one ring's worth per round
+ * (bounded work per wake-up), serves each synchronously and answers it in
+ * the slot its response belongs in, pushes the responses, notifies the
+ * frontend only if it asked (rsp_event), and unmasks the event channel only
+ * once the final check says the ring is empty (XSA-332: the unmask is the
+ * EOI, so a frontend that kicks in a loop gets at most one wake-up per
+ * drained ring).
+ *
+ * Guest memory is touched in exactly these places: req_prod and rsp_event
+ * are read with single volatile loads; each request slot is copied once by
+ * req_decode(); indirect descriptor pages and data pages move only by grant
+ * copy into or out of private buffers. All checks run on private copies
+ * (XSA-155), and every grant copy of a request is complete before its
+ * response is pushed (the frontend revokes the grants as soon as it sees it).
+ *
+ * A frontend whose req_prod runs more than a ring ahead of our responses is
+ * lying: the ring halts (no more requests, no unmask) until it is torn down.
+ * Other rings and devices are unaffected.
+ *
+ * What it does not do: reorder, merge or parallelise requests of one ring
+ * (multi-queue gives parallelism), or keep grant mappings beyond the ring.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "backend/log.h"
+#include "backend/ring.h"
+#include "crypto/key.h"
+
+#define RING_MAX_PAGES (1u << XE_BLKIF_MAX_RING_ORDER)
+
+struct ring_counters {
+	_Atomic uint64_t rd_req, wr_req, flush_req, discard_req, indirect_req;
+	_Atomic uint64_t rd_sect, wr_sect;
+	_Atomic uint64_t bad_req, unsupported, io_err, enospc, grant_err;
+	_Atomic uint64_t wakeups, notifies;
+	_Atomic bool halted;
+};
+
+struct ring {
+	struct xp *xp;
+	struct xp_gnt *gnt;
+	struct xp_evt *evt;
+	uint16_t domid;
+	uint32_t devid;
+	unsigned int qid;
+	char prefix[48]; /* "domid/devid/q" for logs */
+
+	enum xe_blkif_abi abi;
+	unsigned int stride;
+	uint32_t nr_ents;
+	uint32_t nr_pages;
+	volatile uint8_t *sring;
+	uint32_t local_port;
+	bool bound;
+
+	/* Private ring indices (only the ring thread touches them). */
+	uint32_t req_cons;
+	uint32_t rsp_prod_pvt;
+
+	struct cow *cow;
+	struct req_features feat;
+
+	/* Locked, non-dumpable private memory: guest data passes here. */
+	unsigned char *mem;
+	size_t mem_bytes;
+	unsigned char *bounce;    /* max segments x 4 KiB */
+	unsigned char *ind_pages; /* XE_BLKIF_MAX_INDIRECT_PAGES x 4 KiB */
+	struct req_seg *segs;     /* max segments */
+	struct xp_gnt_copy *copies;
+	unsigned int max_segs;
+
+	int stop_fd;
+	pthread_t thread;
+	bool thread_started;
+
+	struct log_ratelimit rl;
+	struct ring_counters ctr;
+};
+
+#define INC(r, field) atomic_fetch_add_explicit(&(r)->ctr.field, 1, \
+						 memory_order_relaxed)
+#define ADD(r, field, n) atomic_fetch_add_explicit(&(r)->ctr.field, (n), \
+						    memory_order_relaxed)
+
+/* ---- the shared ring header ---- */
+
+static uint32_t load32(const volatile uint8_t *p)
+{
+	return __atomic_load_n((const volatile uint32_t *)p, __ATOMIC_RELAXED);
+}
+
+static void store32(volatile uint8_t *p, uint32_t v)
+{
+	__atomic_store_n((volatile uint32_t *)p, v, __ATOMIC_RELAXED);
+}
+
+static volatile uint8_t *slot_at(struct ring *r, uint32_t idx)
+{
+	return r->sring + XE_BLKIF_RING_OFF_SLOTS +
+	       (size_t)(idx & (r->nr_ents - 1)) * r->stride;
+}
+
+/* ---- requests ---- */
+
+/* A request the guest got wrong: count it, log it (rate-limited). */
+static int16_t refuse(struct ring *r, const struct req *req,
+		      enum req_verdict v, const char *why)
+{
+	if (v == REQ_EOPNOTSUPP)
+		INC(r, unsupported);
+	else
+		INC(r, bad_req);
+	if (log_ratelimit_ok(&r->rl, r->prefix))
+		log_msg(LOG_WARNING, "%s: op %u id %llu sector %llu: %s",
+			r->prefix, req->operation,
+			(unsigned long long)req->id,
+			(unsigned long long)req->sector_number, why);
+	return (int16_t)v;
+}
+
+static int16_t io_failed(struct ring *r, const struct req *req, int rc)
+{
+	INC(r, io_err);
+	if (rc == -ENOSPC)
+		INC(r, enospc);
+	if (log_ratelimit_ok(&r->rl, r->prefix))
+		log_msg(LOG_WARNING, "%s: op %u sector %llu: %s", r->prefix,
+			req->operation,
+			(unsigned long long)req->sector_number,
+			rc == -ENOSPC ? "overlay full" : strerror(-rc));
+	return XE_BLKIF_RSP_ERROR;
+}
+
+/*
+ * Copy n grant segments in one batch. Returns 0 only if every segment
+ * succeeded (XSA-365: each status is checked, none is assumed).
+ */
+static int copy_grants(struct ring *r, unsigned int n)
+{
+	unsigned int i;
+	int rc;
+
+	rc = r->xp->ops->gnt_copy(r->gnt, n, r->copies);
+	if (rc)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (r->copies[i].status != 0)
+			return -EFAULT;
+	return 0;
+}
+
+/* Grant-copy the indirect descriptor pages into private memory. */
+static int fetch_indirect(struct ring *r, const struct req *req)
+{
+	unsigned int i, n = req_indirect_pages(req);
+
+	for (i = 0; i < n; i++)
+		r->copies[i] = (struct xp_gnt_copy){
+			.to_foreign = false,
+			.domid = r->domid,
+			.ref = req->indirect_grefs[i],
+			.offset = 0,
+			.len = XE_BLKIF_PAGE_BYTES,
+			.local = r->ind_pages + (size_t)i * XE_BLKIF_PAGE_BYTES,
+		};
+	return copy_grants(r, n);
+}
+
+/*
+ * Describe the data segments as grant copies to or from the bounce buffer,
+ * packed one after another. Returns the total in sectors.
+ */
+static uint64_t plan_copies(struct ring *r, const struct req_seg *segs,
+			    unsigned int n, bool to_foreign)
+{
+	uint64_t sectors = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		unsigned int len = (segs[i].last_sect - segs[i].first_sect + 1u) *
+				   XE_BLKIF_SECTOR_BYTES;
+
+		r->copies[i] = (struct xp_gnt_copy){
+			.to_foreign = to_foreign,
+			.domid = r->domid,
+			.ref = segs[i].gref,
+			.offset = (uint16_t)(segs[i].first_sect *
+					     XE_BLKIF_SECTOR_BYTES),
+			.len = (uint16_t)len,
+			.local = r->bounce + sectors * XE_BLKIF_SECTOR_BYTES,
+		};
+		sectors += len / XE_BLKIF_SECTOR_BYTES;
+	}
+	return sectors;
+}
+
+static int16_t do_write(struct ring *r, const struct req *req,
+			const struct req_seg *segs, unsigned int n)
+{
+	uint64_t sectors = plan_copies(r, segs, n, false);
+	int rc;
+
+	/* All guest data first: a bad grant means nothing lands (XSA-365). */
+	if (copy_grants(r, n)) {
+		INC(r, grant_err);
+		return refuse(r, req, REQ_ERROR, "grant copy from guest failed");
+	}
+	rc = cow_write(r->cow, r->bounce, req->sector_number,
+		       (uint32_t)sectors);
+	if (rc)
+		return io_failed(r, req, rc);
+	INC(r, wr_req);
+	ADD(r, wr_sect, sectors);
+	return XE_BLKIF_RSP_OKAY;
+}
+
+static int16_t do_read(struct ring *r, const struct req *req,
+		       const struct req_seg *segs, unsigned int n)
+{
+	uint64_t sectors = plan_copies(r, segs, n, true);
+	int rc;
+
+	rc = cow_read(r->cow, r->bounce, req->sector_number, (uint32_t)sectors);
+	if (rc)
+		return io_failed(r, req, rc);
+	if (copy_grants(r, n)) {
+		INC(r, grant_err);
+		return refuse(r, req, REQ_ERROR, "grant copy to guest failed");
+	}
+	INC(r, rd_req);
+	ADD(r, rd_sect, sectors);
+	return XE_BLKIF_RSP_OKAY;
+}
+
+/* Serve one request from its private copy; returns the response status. */
+static int16_t serve(struct ring *r, const struct req *req)
+{
+	enum req_verdict v = req_validate(req, &r->feat);
+	const struct req_seg *segs = req->seg;
+	unsigned int n = req->nr_segments;
+	uint8_t op = req->operation;
+	int rc;
+
+	if (v != REQ_OK)
+		return refuse(r, req, v, "refused");
+
+	switch (op) {
+	case XE_BLKIF_OP_DISCARD:
+		INC(r, discard_req);
+		if (req->discard_nr_sectors == 0)
+			return XE_BLKIF_RSP_OKAY;
+		rc = cow_discard(r->cow, req->sector_number,
+				 req->discard_nr_sectors);
+		return rc ? io_failed(r, req, rc) : XE_BLKIF_RSP_OKAY;
+	case XE_BLKIF_OP_FLUSH_DISKCACHE:
+		/* Flush, then write the data if any (REQ_PREFLUSH). An empty
+		 * flush must not fail for a passing reason: blkfront would
+		 * turn flushes off for good. */
+		INC(r, flush_req);
+		rc = cow_flush(r->cow);
+		if (rc)
+			return io_failed(r, req, rc);
+		if (n == 0)
+			return XE_BLKIF_RSP_OKAY;
+		return do_write(r, req, segs, n);
+	case XE_BLKIF_OP_INDIRECT:
+		INC(r, indirect_req);
+		if (fetch_indirect(r, req)) {
+			INC(r, grant_err);
+			return refuse(r, req, REQ_ERROR,
+				      "indirect page grant copy failed");
+		}
+		v = req_decode_indirect(r->ind_pages,
+					(size_t)req_indirect_pages(req) *
+						XE_BLKIF_PAGE_BYTES,
+					req->nr_segments, r->segs);
+		if (v == REQ_OK)
+			v = req_validate_segs(req, r->segs, req->nr_segments,
+					      &r->feat);
+		if (v != REQ_OK)
+			return refuse(r, req, v, "bad indirect segments");
+		segs = r->segs;
+		op = req->indirect_op;
+		break;
+	default:
+		break;
+	}
+	return op == XE_BLKIF_OP_WRITE ? do_write(r, req, segs, n)
+				       : do_read(r, req, segs, n);
+}
+
+/* ---- the ring loop ---- */
+
+/* Publish responses; kick the frontend only if it asked (rsp_event). */
+static void push_responses(struct ring *r)
+{
+	uint32_t old = load32(r->sring + XE_BLKIF_RING_OFF_RSP_PROD);
+	uint32_t new = r->rsp_prod_pvt, event;
+
+	if (old == new)
+		return;
+	__atomic_thread_fence(__ATOMIC_RELEASE); /* slots before index */
+	store32(r->sring + XE_BLKIF_RING_OFF_RSP_PROD, new);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* index before rsp_event */
+	event = load32(r->sring + XE_BLKIF_RING_OFF_RSP_EVENT);
+	if ((uint32_t)(new - event) < (uint32_t)(new - old)) {
+		r->xp->ops->evt_notify(r->evt, r->local_port);
+		INC(r, notifies);
+	}
+}
+
+static void halt(struct ring *r, uint32_t rp)
+{
+	atomic_store(&r->ctr.halted, true);
+	log_msg(LOG_ERR,
+		"%s: frontend provided bogus ring requests (req_prod %u, "
+		"rsp_prod %u, ring of %u): ring halted",
+		r->prefix, rp, r->rsp_prod_pvt, r->nr_ents);
+}
+
+/*
+ * Serve at most one ring's worth of requests. Returns true if more are
+ * waiting (the caller loops without sleeping), false once the final check
+ * found the ring empty (or the ring halted).
+ */
+static bool ring_work(struct ring *r)
+{
+	uint32_t rp, served = 0;
+	struct req req;
+
+	rp = load32(r->sring + XE_BLKIF_RING_OFF_REQ_PROD);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* index before slots */
+	if ((uint32_t)(rp - r->rsp_prod_pvt) > r->nr_ents) {
+		halt(r, rp);
+		return false;
+	}
+	while (r->req_cons != rp && served < r->nr_ents) {
+		volatile uint8_t *slot = slot_at(r, r->req_cons);
+		int16_t status;
+
+		req_decode(slot, r->abi, &req);
+		r->req_cons++;
+		status = serve(r, &req);
+		/* The response goes into the slot at rsp_prod_pvt, whose
+		 * request has already been consumed. */
+		req_write_response(slot_at(r, r->rsp_prod_pvt), r->abi, &req,
+				   status);
+		r->rsp_prod_pvt++;
+		served++;
+		/* Answer in batches so that early requests do not wait for
+		 * the whole ring. */
+		if ((served & 7) == 0)
+			push_responses(r);
+	}
+	push_responses(r);
+	if (r->req_cons != rp)
+		return true;
+	/* Final check: ask for a kick at the next request, then look again
+	 * in case one arrived before the frontend could see req_event. */
+	store32(r->sring + XE_BLKIF_RING_OFF_REQ_EVENT, r->req_cons + 1);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load32(r->sring + XE_BLKIF_RING_OFF_REQ_PROD) != r->req_cons;
+}
+
+static bool stop_requested(struct ring *r)
+{
+	struct pollfd p = { .fd = r->stop_fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+static void *ring_main(void *arg)
+{
+	struct ring *r = arg;
+	const struct xp_ops *ops = r->xp->ops;
+
+	/* Requests may be waiting from before we were bound. */
+	while (ring_work(r) && !stop_requested(r))
+		;
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = ops->evt_fd(r->evt), .events = POLLIN },
+			{ .fd = r->stop_fd, .events = POLLIN },
+		};
+		uint32_t port;
+		bool kicked = false;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_msg(LOG_ERR, "%s: poll: %s", r->prefix,
+				strerror(errno));
+			break;
+		}
+		if (p[1].revents)
+			break;
+		while (ops->evt_pending(r->evt, &port) == 0)
+			kicked = true;
+		if (!kicked)
+			continue;
+		INC(r, wakeups);
+		if (atomic_load(&r->ctr.halted))
+			continue; /* stays masked: a liar gets no more wake-ups */
+		while (ring_work(r) && !stop_requested(r))
+			;
+		if (!atomic_load(&r->ctr.halted))
+			ops->evt_unmask(r->evt, r->local_port);
+	}
+	return NULL;
+}
+
+/* ---- life cycle ---- */
+
+void ring_free(struct ring *r)
+{
+	const struct xp_ops *ops;
+
+	if (!r)
+		return;
+	ops = r->xp->ops;
+	if (r->thread_started) {
+		uint64_t one = 1;
+
+		if (write(r->stop_fd, &one, sizeof(one)) != sizeof(one))
+			log_msg(LOG_ERR, "%s: cannot stop ring thread",
+				r->prefix);
+		pthread_join(r->thread, NULL);
+	}
+	if (r->bound)
+		ops->evt_unbind(r->evt, r->local_port);
+	if (r->sring)
+		ops->gnt_unmap(r->gnt, (void *)r->sring, r->nr_pages);
+	ops->evt_close(r->evt);
+	ops->gnt_close(r->gnt);
+	if (r->stop_fd >= 0)
+		close(r->stop_fd);
+	if (r->mem) {
+		explicit_bzero(r->mem, r->mem_bytes);
+		munmap(r->mem, r->mem_bytes);
+	}
+	free(r->segs);
+	free(r->copies);
+	free(r);
+}
+
+static int ring_alloc_buffers(struct ring *r)
+{
+	size_t bounce = (size_t)r->max_segs * XE_BLKIF_PAGE_BYTES;
+	size_t ind = (size_t)XE_BLKIF_MAX_INDIRECT_PAGES * XE_BLKIF_PAGE_BYTES;
+	unsigned int nr_copies = r->max_segs > XE_BLKIF_MAX_INDIRECT_PAGES ?
+					 r->max_segs :
+					 XE_BLKIF_MAX_INDIRECT_PAGES;
+	void *mem;
+	int rc;
+
+	r->mem_bytes = bounce + ind;
+	mem = mmap(NULL, r->mem_bytes, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	r->mem = mem;
+	rc = key_protect_memory(mem, r->mem_bytes);
+	if (rc)
+		return rc;
+	r->bounce = r->mem;
+	r->ind_pages = r->mem + bounce;
+	r->segs = calloc(r->max_segs, sizeof(*r->segs));
+	r->copies = calloc(nr_copies, sizeof(*r->copies));
+	if (!r->segs || !r->copies)
+		return -ENOMEM;
+	return 0;
+}
+
+int ring_new(const struct ring_params *p, struct ring **ring_r)
+{
+	const struct xp_ops *ops = p->xp->ops;
+	struct ring *r;
+	uint32_t rsp_prod, req_prod;
+	int rc;
+
+	if (p->order > XE_BLKIF_MAX_RING_ORDER)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->xp = p->xp;
+	r->domid = p->domid;
+	r->devid = p->devid;
+	r->qid = p->qid;
+	snprintf(r->prefix, sizeof(r->prefix), "%u/%u/q%u", p->domid, p->devid,
+		 p->qid);
+	r->abi = p->abi;
+	r->stride = XE_BLKIF_SLOT_BYTES(p->abi);
+	r->nr_pages = 1u << p->order;
+	r->nr_ents = XE_BLKIF_RING_ENTRIES(p->order);
+	r->cow = p->cow;
+	r->feat = p->feat;
+	r->max_segs = p->feat.max_indirect_segs > XE_BLKIF_MAX_SEGS ?
+			      p->feat.max_indirect_segs :
+			      XE_BLKIF_MAX_SEGS;
+	r->stop_fd = -1;
+
+	rc = ops->gnt_open(p->xp, &r->gnt);
+	if (rc)
+		goto fail;
+	rc = ops->evt_open(p->xp, &r->evt);
+	if (rc)
+		goto fail;
+	rc = ring_alloc_buffers(r);
+	if (rc)
+		goto fail;
+	rc = ops->gnt_map(r->gnt, p->domid, r->nr_pages, p->refs, true,
+			  (void **)&r->sring);
+	if (rc) {
+		r->sring = NULL;
+		goto fail;
+	}
+	/* Attach to the ring as it is (the frontend initialised it): start
+	 * where its responses stand, and refuse a ring already overfull. */
+	rsp_prod = load32(r->sring + XE_BLKIF_RING_OFF_RSP_PROD);
+	req_prod = load32(r->sring + XE_BLKIF_RING_OFF_REQ_PROD);
+	if ((uint32_t)(req_prod - rsp_prod) > r->nr_ents) {
+		log_msg(LOG_ERR, "%s: ring holds more requests than slots",
+			r->prefix);
+		rc = -EIO;
+		goto fail;
+	}
+	r->req_cons = r->rsp_prod_pvt = rsp_prod;
+	rc = ops->evt_bind(r->evt, p->domid, p->remote_port, &r->local_port);
+	if (rc)
+		goto fail;
+	r->bound = true;
+	r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->stop_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = -pthread_create(&r->thread, NULL, ring_main, r);
+	if (rc)
+		goto fail;
+	r->thread_started = true;
+	*ring_r = r;
+	return 0;
+fail:
+	log_msg(LOG_ERR, "%s: cannot connect ring: %s", r->prefix,
+		strerror(-rc));
+	ring_free(r);
+	return rc;
+}
+
+void ring_get_stats(const struct ring *ring, struct ring_stats *st)
+{
+	struct ring *r = (struct ring *)ring; /* atomics need non-const */
+
+#define GET(f) atomic_load_explicit(&r->ctr.f, memory_order_relaxed)
+	st->rd_req = GET(rd_req);
+	st->wr_req = GET(wr_req);
+	st->flush_req = GET(flush_req);
+	st->discard_req = GET(discard_req);
+	st->indirect_req = GET(indirect_req);
+	st->rd_sect = GET(rd_sect);
+	st->wr_sect = GET(wr_sect);
+	st->bad_req = GET(bad_req);
+	st->unsupported = GET(unsupported);
+	st->io_err = GET(io_err);
+	st->enospc = GET(enospc);
+	st->grant_err = GET(grant_err);
+	st->wakeups = GET(wakeups);
+	st->notifies = GET(notifies);
+	st->halted = GET(halted);
+#undef GET
+}
