@@ -10,3 +10,9 @@ tests_sim_libxensim_a_SOURCES = \
 	tests/sim/sim-gnt.c \
 	tests/sim/sim-evt.c \
 	tests/sim/sim-xs.c
+
+check_PROGRAMS += tests/unit/test-sim
+TESTS += tests/unit/test-sim
+tests_unit_test_sim_SOURCES = tests/unit/test-sim.c tests/check.h
+tests_unit_test_sim_LDADD = \
+	tests/sim/libxensim.a xs-glue/libxsglue.a $(XEN_LIBS)
