@@ -95,6 +95,7 @@ struct sim {
 	uint32_t next_txn;
 	unsigned int fail_commits;
 	unsigned int watch_limit;
+	unsigned int node_quota;
 	unsigned int handles; /* open gnt and evt handles */
 };
 

@@ -10,6 +10,8 @@
  *   existing ancestor. Reading an absent node says -ENOENT only to a domain
  *   that can read its nearest ancestor, -EACCES otherwise.
  * - Only the owner or dom0 sets perms; only dom0 gives a node away.
+ * - A guest may own at most node_quota nodes (-ENOSPC), values are at most
+ *   4096 bytes (-E2BIG): a guest cannot grow dom0's memory through us.
  * - Paths without a leading '/' are relative to /local/domain/<own domid>.
  *
  * Watches belong to an xp instance. A watch fires once when set, then on
@@ -223,12 +225,27 @@ static void ev_fini(struct sim_evlist *ev)
 	memset(ev, 0, sizeof(*ev));
 }
 
-/* Find abs or create it (and missing parents) as domid. */
+/* Nodes below (and including) n owned by domid. */
+static unsigned int owned(const struct sim_node *n, uint16_t domid)
+{
+	unsigned int i, cnt = n->perms[0].domid == domid;
+
+	for (i = 0; i < n->nkids; i++)
+		cnt += owned(n->kids[i], domid);
+	return cnt;
+}
+
+/*
+ * Find abs or create it (and missing parents) as domid, who may own at most
+ * quota nodes (ignored for dom0).
+ */
 static int t_get_or_create(struct sim_node *root, uint16_t domid,
-			   const char *abs, struct sim_node **node_r)
+			   unsigned int quota, const char *abs,
+			   struct sim_node **node_r)
 {
 	struct sim_node *n, *k, **kids;
 	const char *rest, *e;
+	unsigned int missing = 1;
 
 	n = walk(root, abs, &rest);
 	if (!*rest) {
@@ -239,6 +256,10 @@ static int t_get_or_create(struct sim_node *root, uint16_t domid,
 	}
 	if (!(perm_of(n, domid) & XP_PERM_WRITE))
 		return -EACCES;
+	for (e = rest; *e; e++)
+		missing += *e == '/';
+	if (domid != 0 && owned(root, domid) + missing > quota)
+		return -ENOSPC;
 	while (*rest) {
 		e = strchrnul(rest, '/');
 		k = node_new(rest, (size_t)(e - rest), n->perms, n->nperms);
@@ -260,14 +281,15 @@ static int t_get_or_create(struct sim_node *root, uint16_t domid,
 	return 0;
 }
 
-static int t_write(struct sim_node *root, uint16_t domid, const char *abs,
-		   const char *val, size_t len, struct sim_evlist *ev)
+static int t_write(struct sim_node *root, uint16_t domid, unsigned int quota,
+		   const char *abs, const char *val, size_t len,
+		   struct sim_evlist *ev)
 {
 	struct sim_node *n;
 	char *v;
 	int rc;
 
-	rc = t_get_or_create(root, domid, abs, &n);
+	rc = t_get_or_create(root, domid, quota, abs, &n);
 	if (rc < 0)
 		return rc;
 	v = malloc(len + 1);
@@ -282,14 +304,14 @@ static int t_write(struct sim_node *root, uint16_t domid, const char *abs,
 	return 0;
 }
 
-static int t_mkdir(struct sim_node *root, uint16_t domid, const char *abs,
-		   struct sim_evlist *ev)
+static int t_mkdir(struct sim_node *root, uint16_t domid, unsigned int quota,
+		   const char *abs, struct sim_evlist *ev)
 {
 	struct sim_node *n;
 	bool existed = lookup(root, abs) != NULL;
 	int rc;
 
-	rc = t_get_or_create(root, domid, abs, &n);
+	rc = t_get_or_create(root, domid, quota, abs, &n);
 	if (rc == 0 && !existed)
 		ev_add(ev, abs, false);
 	return rc;
@@ -542,14 +564,15 @@ static struct sim_txn *txn_find(struct sim_xp *sx, uint32_t id)
 	return NULL;
 }
 
-static int op_apply(struct sim_node *root, uint16_t domid,
+static int op_apply(struct sim_node *root, uint16_t domid, unsigned int quota,
 		    const struct sim_op *op, struct sim_evlist *ev)
 {
 	switch (op->kind) {
 	case SIM_OP_WRITE:
-		return t_write(root, domid, op->path, op->val, op->len, ev);
+		return t_write(root, domid, quota, op->path, op->val, op->len,
+			       ev);
 	case SIM_OP_MKDIR:
-		return t_mkdir(root, domid, op->path, ev);
+		return t_mkdir(root, domid, quota, op->path, ev);
 	case SIM_OP_RM:
 		return t_rm(root, domid, op->path, ev);
 	case SIM_OP_PERMS:
@@ -573,14 +596,14 @@ static int modify(struct sim_xp *sx, uint32_t txn, struct sim_op *op)
 
 	pthread_mutex_lock(&sim->lock);
 	if (txn == XP_XS_NO_TXN) {
-		rc = op_apply(sim->root, sx->domid, op, &ev);
+		rc = op_apply(sim->root, sx->domid, sim->node_quota, op, &ev);
 		fire_locked(sim, &ev);
 		op_free(op);
 	} else if (!(t = txn_find(sx, txn))) {
 		rc = -ENOENT;
 		op_free(op);
 	} else {
-		rc = op_apply(t->root, sx->domid, op, NULL);
+		rc = op_apply(t->root, sx->domid, sim->node_quota, op, NULL);
 		if (rc == 0) {
 			*t->tail = op;
 			t->tail = &op->next;
@@ -839,7 +862,7 @@ int sim_xs_txn_end(struct xp *xp, uint32_t txn, bool abort)
 		goto out;
 	}
 	for (op = t->ops; op && rc == 0; op = op->next)
-		rc = op_apply(live, sx->domid, op, &ev);
+		rc = op_apply(live, sx->domid, sim->node_quota, op, &ev);
 	if (rc == 0 && ev.nomem)
 		rc = -ENOMEM;
 	if (rc < 0) {
@@ -1027,13 +1050,13 @@ int sim_xs_mkdom_locked(struct sim *sim, uint16_t domid)
 	int rc;
 
 	snprintf(path, sizeof(path), "/local/domain/%u", domid);
-	rc = t_mkdir(sim->root, 0, path, &ev);
+	rc = t_mkdir(sim->root, 0, 0, path, &ev);
 	if (rc == 0)
 		rc = t_set_perms(sim->root, 0, path, &perm, 1, &ev);
 	snprintf(path, sizeof(path), "/local/domain/%u/domid", domid);
 	snprintf(val, sizeof(val), "%u", domid);
 	if (rc == 0)
-		rc = t_write(sim->root, 0, path, val, strlen(val), &ev);
+		rc = t_write(sim->root, 0, 0, path, val, strlen(val), &ev);
 	fire_locked(sim, &ev);
 	return rc;
 }

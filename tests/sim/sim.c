@@ -106,6 +106,7 @@ int sim_new(struct sim **sim_r)
 	}
 	sim->next_txn = 1;
 	sim->watch_limit = SIM_WATCH_QUEUE_LIMIT;
+	sim->node_quota = SIM_XS_NODE_QUOTA;
 	rc = dom_add_locked(sim, 0);
 	if (rc == 0)
 		rc = sim_xs_init(sim);
@@ -316,6 +317,13 @@ void sim_xs_set_watch_limit(struct sim *sim, unsigned int limit)
 {
 	pthread_mutex_lock(&sim->lock);
 	sim->watch_limit = limit ? limit : 1;
+	pthread_mutex_unlock(&sim->lock);
+}
+
+void sim_xs_set_node_quota(struct sim *sim, unsigned int nodes)
+{
+	pthread_mutex_lock(&sim->lock);
+	sim->node_quota = nodes;
 	pthread_mutex_unlock(&sim->lock);
 }
 

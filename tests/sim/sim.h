@@ -25,6 +25,8 @@
 
 /* Default bound on queued watch events per xp instance. */
 #define SIM_WATCH_QUEUE_LIMIT 1024u
+/* Default bound on nodes a guest may own (xenstored's quota-nodes). */
+#define SIM_XS_NODE_QUOTA 1000u
 
 struct sim;
 
@@ -104,6 +106,9 @@ int sim_evtchn_stats(struct sim *sim, uint16_t domid, uint32_t port,
 void sim_xs_fail_commits(struct sim *sim, unsigned int n);
 /* Bound on queued watch events per xp (default SIM_WATCH_QUEUE_LIMIT). */
 void sim_xs_set_watch_limit(struct sim *sim, unsigned int limit);
+/* Nodes a guest may own (default SIM_XS_NODE_QUOTA); creating more fails
+ * with -ENOSPC, as xenstored's quota does. dom0 has no quota. */
+void sim_xs_set_node_quota(struct sim *sim, unsigned int nodes);
 
 /* Watch-queue counters of one xp instance created by sim_xp_new. */
 struct sim_watch_stats {

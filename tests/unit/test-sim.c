@@ -396,6 +396,7 @@ static void test_xs_perms(void)
 	struct xp_xs_perm taken = { 0, XP_PERM_READ };
 	struct xp *be, *fe;
 	struct sim *sim = sim_with_guest(&be);
+	static char big[4097];
 	unsigned int n;
 	uint16_t domid;
 	char **names;
@@ -467,6 +468,19 @@ static void test_xs_perms(void)
 	CHECK_ERR(be->ops->xs_write(be, 0, "/a/b c", "1", 1), -EINVAL);
 	CHECK_ERR(be->ops->xs_write(be, 0, "", "1", 1), -EINVAL);
 	CHECK_ERR(be->ops->xs_rm(be, 0, "/"), -EINVAL);
+	CHECK_ERR(be->ops->xs_write(be, 0, "/big", big, sizeof(big)), -E2BIG);
+	CHECK_OK(be->ops->xs_write(be, 0, "/big", big, sizeof(big) - 1));
+
+	/* The guest's node quota (it owns 5 nodes now); dom0 has none. */
+	sim_xs_set_node_quota(sim, 8);
+	CHECK_OK(fe->ops->xs_write(fe, 0, "q/a", "", 0));
+	CHECK_ERR(fe->ops->xs_write(fe, 0, "q/b/c", "", 0), -ENOSPC);
+	CHECK_OK(fe->ops->xs_write(fe, 0, "q/b", "", 0));
+	CHECK_ERR(fe->ops->xs_mkdir(fe, 0, "q/c"), -ENOSPC);
+	CHECK_OK(fe->ops->xs_write(fe, 0, "q/b", "again", 5));
+	CHECK_OK(be->ops->xs_write(be, 0, "/local/domain/1/q/d", "", 0));
+	CHECK_OK(fe->ops->xs_rm(fe, 0, "q"));
+	CHECK_OK(fe->ops->xs_write(fe, 0, "q/b/c", "", 0));
 
 	/* directory and recursive rm */
 	CHECK_OK(be->ops->xs_write(be, 0, "/a/c/d", "1", 1));
@@ -594,12 +608,12 @@ static void test_watches(void)
 	sim_xp_watch_stats(fe, &st);
 	CHECK(st.queued == 8 && st.coalesced == 992, "queued %u coalesced %llu",
 	      st.queued, (unsigned long long)st.coalesced);
-	for (i = 0; i < 1000; i++) {
+	for (i = 0; i < 500; i++) {
 		snprintf(path, sizeof(path), "device/n%d", i);
 		CHECK_OK(fe->ops->xs_write(fe, 0, path, "1", 1));
 	}
 	sim_xp_watch_stats(fe, &st);
-	CHECK(st.queued == 16 && st.max_queued == 16 && st.overflow == 992,
+	CHECK(st.queued == 16 && st.max_queued == 16 && st.overflow == 492,
 	      "queued %u max %u overflow %llu", st.queued, st.max_queued,
 	      (unsigned long long)st.overflow);
 	drain_events(fe);
