@@ -55,8 +55,8 @@ int sim_grant_to(struct sim *sim, uint16_t domid, uint16_t grantee, void *page,
 	uint32_t ref;
 	int rc = 0;
 
-	if (!page)
-		return -EINVAL;
+	if (!page || (uintptr_t)page % XP_PAGE_BYTES)
+		return -EINVAL; /* a grant is a whole frame */
 	pthread_mutex_lock(&sim->lock);
 	d = sim_dom_find_locked(sim, domid);
 	if (!d || !d->alive) {

@@ -16,10 +16,12 @@
  *
  * Watches belong to an xp instance. A watch fires once when set, then on
  * every change at or below its path, and on removal of an ancestor, but only
- * if the watcher may read the node (XSA-115). Events queue per instance; past
- * the limit an event equal to a queued one (path and token) is coalesced into
- * it, and past twice the limit new events are dropped and counted, so a guest
- * that writes in a loop cannot grow the backend's memory (XSA-349).
+ * if the watcher may read the node (XSA-115); @introduceDomain and
+ * @releaseDomain reach only dom0's watches after the first firing. Events queue
+ * per instance; past the limit an event equal to a queued one (path and token)
+ * is coalesced into it, and past twice the limit new events are dropped and
+ * counted, so a guest that writes in a loop cannot grow the backend's memory
+ * (XSA-349).
  *
  * A transaction works on a private copy of the tree and logs its operations;
  * commit replays the log on a copy of the live tree and swaps it in, firing
@@ -526,8 +528,9 @@ void sim_xs_fire_special_locked(struct sim *sim, const char *name)
 	struct sim_watch *w;
 	struct sim_xp *sx;
 
+	/* Since XSA-115 xenstored tells only privileged domains. */
 	for (sx = sim->xps; sx; sx = sx->next)
-		for (w = sx->watches; w; w = w->next)
+		for (w = sx->watches; w && sx->domid == 0; w = w->next)
 			if (!strcmp(w->abs, name))
 				enqueue_locked(sim, sx, name, w->token);
 }

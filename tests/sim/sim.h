@@ -54,8 +54,8 @@ int sim_xp_new(struct sim *sim, uint16_t domid, struct xp **xp_r);
 
 /* ---- grant table, guest side ---- */
 
-/* Grant the 4 KiB at page (owned by the caller, kept alive until ungranted
- * and unmapped) of domid to dom0. */
+/* Grant the 4 KiB at page (4 KiB-aligned, owned by the caller, kept alive
+ * until ungranted and unmapped) of domid to dom0. */
 int sim_grant(struct sim *sim, uint16_t domid, void *page, bool readonly,
 	      uint32_t *ref_r);
 /* Like sim_grant, to grantee instead of dom0 (e.g. a driver domain). */

@@ -105,6 +105,8 @@ static void test_grant_copy(void)
 	CHECK_OK(sim_grant(sim, GUEST, ro, true, &ro_ref));
 	CHECK_OK(sim_grant_to(sim, GUEST, 2, rw, false, &other_ref));
 	CHECK(rw_ref >= 8 && ro_ref != rw_ref, "refs %u %u", rw_ref, ro_ref);
+	CHECK_ERR(sim_grant(sim, GUEST, rw + 1, false, &other_ref), -EINVAL);
+	CHECK_ERR(sim_grant(sim, 9, rw, false, &other_ref), -ENOENT);
 	CHECK_OK(be->ops->gnt_open(be, &gnt));
 
 	memset(buf, 'x', sizeof(buf));
@@ -588,7 +590,9 @@ static void test_watches(void)
 	CHECK_OK(fe->ops->xs_write(fe, 0, "device/vbd/0/state", "1", 1));
 	expect_event(fe, "device/vbd/0/state", "dev");
 
-	/* The special watches. */
+	/* The special watches: a guest hears only the first firing. */
+	CHECK_OK(fe->ops->xs_watch(fe, "@releaseDomain", "rel"));
+	expect_event(fe, "@releaseDomain", "rel");
 	CHECK_OK(be->ops->xs_watch(be, "@introduceDomain", "intro"));
 	CHECK_OK(be->ops->xs_watch(be, "@releaseDomain", "release"));
 	expect_event(be, "@introduceDomain", "intro");
@@ -599,6 +603,7 @@ static void test_watches(void)
 	CHECK_OK(sim_domain_destroy(sim, 3));
 	expect_event(be, "@releaseDomain", "release");
 	expect_no_event(be);
+	expect_no_event(fe);
 
 	/* A storm on one node is coalesced; on many, capped. */
 	sim_xs_set_watch_limit(sim, 8);
