@@ -25,8 +25,9 @@
  *
  * A transaction works on a private copy of the tree and logs its operations;
  * commit replays the log on a copy of the live tree and swaps it in, firing
- * watches only then. Conflicts are never detected; sim_xs_fail_commits makes
- * the next commits fail with -EAGAIN to test the retry loops.
+ * watches only then. Like xenstored, commit fails with -EAGAIN if a node the
+ * transaction read or changed (value, perms or children) was changed by
+ * someone else meanwhile; sim_xs_fail_commits forces -EAGAIN too.
  */
 #include "config.h"
 
@@ -55,8 +56,12 @@ struct sim_op {
 struct sim_txn {
 	struct sim_txn *next;
 	uint32_t id;
-	struct sim_node *root; /* private copy */
+	struct sim_node *root; /* private copy, changed by the txn */
+	struct sim_node *base; /* the tree as it was at the start */
 	struct sim_op *ops, **tail;
+	char **seen; /* paths the txn read or changed */
+	unsigned int nseen, cap;
+	bool nomem;
 };
 
 /* Changes made by one operation, to fire watches for once it is applied. */
@@ -554,7 +559,66 @@ static void txn_free(struct sim_txn *t)
 		op_free(op);
 	}
 	node_free(t->root);
+	node_free(t->base);
+	while (t->nseen)
+		free(t->seen[--t->nseen]);
+	free(t->seen);
 	free(t);
+}
+
+static void txn_saw(struct sim_txn *t, const char *abs)
+{
+	char **v;
+
+	if (t->nseen == t->cap) {
+		unsigned int cap = t->cap ? t->cap * 2 : 8;
+
+		v = realloc(t->seen, cap * sizeof(*v));
+		if (!v) {
+			t->nomem = true;
+			return;
+		}
+		t->seen = v;
+		t->cap = cap;
+	}
+	t->seen[t->nseen] = strdup(abs);
+	if (t->seen[t->nseen])
+		t->nseen++;
+	else
+		t->nomem = true;
+}
+
+static bool same_node(const struct sim_node *a, const struct sim_node *b)
+{
+	unsigned int i;
+
+	if (!a || !b)
+		return a == b;
+	if (a->len != b->len || memcmp(a->value, b->value, a->len) ||
+	    a->nperms != b->nperms || a->nkids != b->nkids)
+		return false;
+	for (i = 0; i < a->nperms; i++)
+		if (a->perms[i].domid != b->perms[i].domid ||
+		    a->perms[i].perm != b->perms[i].perm)
+			return false;
+	for (i = 0; i < a->nkids; i++)
+		if (!kid_find(b, a->kids[i]->name, strlen(a->kids[i]->name)))
+			return false;
+	return true;
+}
+
+/* Did someone else change what t depends on? */
+static bool txn_conflict_locked(struct sim *sim, const struct sim_txn *t)
+{
+	unsigned int i;
+
+	if (t->nomem)
+		return true;
+	for (i = 0; i < t->nseen; i++)
+		if (!same_node(lookup(t->base, t->seen[i]),
+			       lookup(sim->root, t->seen[i])))
+			return true;
+	return false;
 }
 
 static struct sim_txn *txn_find(struct sim_xp *sx, uint32_t id)
@@ -606,6 +670,7 @@ static int modify(struct sim_xp *sx, uint32_t txn, struct sim_op *op)
 		rc = -ENOENT;
 		op_free(op);
 	} else {
+		txn_saw(t, op->path);
 		rc = op_apply(t->root, sx->domid, sim->node_quota, op, NULL);
 		if (rc == 0) {
 			*t->tail = op;
@@ -636,26 +701,21 @@ static struct sim_op *op_new(struct sim_xp *sx, enum sim_op_kind kind,
 	return op;
 }
 
-/* The tree a read in txn sees, or NULL (-ENOENT: no such transaction). */
-static struct sim_node *read_root_locked(struct sim_xp *sx, uint32_t txn)
-{
-	struct sim_txn *t;
-
-	if (txn == XP_XS_NO_TXN)
-		return sx->sim->root;
-	t = txn_find(sx, txn);
-	return t ? t->root : NULL;
-}
-
 /* Node abs of the tree seen by txn, checked for read access. */
 static int read_node_locked(struct sim_xp *sx, uint32_t txn, const char *abs,
 			    struct sim_node **node_r)
 {
-	struct sim_node *root = read_root_locked(sx, txn), *n;
+	struct sim_node *root = sx->sim->root, *n;
 	const char *rest;
+	struct sim_txn *t;
 
-	if (!root)
-		return -ENOENT;
+	if (txn != XP_XS_NO_TXN) {
+		t = txn_find(sx, txn);
+		if (!t)
+			return -ENOENT;
+		txn_saw(t, abs);
+		root = t->root;
+	}
 	n = walk(root, abs, &rest);
 	if (!(perm_of(n, sx->domid) & XP_PERM_READ))
 		return -EACCES;
@@ -816,7 +876,8 @@ int sim_xs_txn_start(struct xp *xp, uint32_t *txn_r)
 	t->tail = &t->ops;
 	pthread_mutex_lock(&sim->lock);
 	t->root = node_clone(sim->root, NULL);
-	if (t->root) {
+	t->base = node_clone(sim->root, NULL);
+	if (t->root && t->base) {
 		t->id = sim->next_txn++;
 		if (sim->next_txn == XP_XS_NO_TXN)
 			sim->next_txn = 1;
@@ -828,7 +889,7 @@ int sim_xs_txn_start(struct xp *xp, uint32_t *txn_r)
 	}
 	pthread_mutex_unlock(&sim->lock);
 	if (rc < 0)
-		free(t);
+		txn_free(t);
 	return rc;
 }
 
@@ -855,6 +916,10 @@ int sim_xs_txn_end(struct xp *xp, uint32_t txn, bool abort)
 		goto out;
 	if (sim->fail_commits) {
 		sim->fail_commits--;
+		rc = -EAGAIN;
+		goto out;
+	}
+	if (txn_conflict_locked(sim, t)) {
 		rc = -EAGAIN;
 		goto out;
 	}

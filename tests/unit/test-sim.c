@@ -699,6 +699,34 @@ static void test_txn(void)
 	CHECK_ERR(fe->ops->xs_txn_end(fe, t2, false), -EAGAIN);
 	expect_value(fe, 0, "data", "3");
 
+	/* Someone else changes what a transaction read: conflict. */
+	CHECK_OK(be->ops->xs_txn_start(be, &t));
+	expect_value(be, t, "/t/a", "2");
+	CHECK_OK(be->ops->xs_write(be, t, "/t/c", "1", 1));
+	CHECK_OK(fe->ops->xs_write(fe, 0, "other", "5", 1)); /* unrelated */
+	CHECK_OK(be->ops->xs_write(be, 0, "/t/a", "3", 1));
+	CHECK_ERR(be->ops->xs_txn_end(be, t, false), -EAGAIN);
+	CHECK_ERR(be->ops->xs_read(be, 0, "/t/c", &v, NULL), -ENOENT);
+	/* ... or the children of a directory it listed. */
+	CHECK_OK(be->ops->xs_txn_start(be, &t));
+	{
+		unsigned int n;
+		char **names;
+
+		CHECK_OK(be->ops->xs_directory(be, t, "/t", &names, &n));
+		xp_free_strv(names, n);
+	}
+	CHECK_OK(be->ops->xs_write(be, 0, "/t/new", "1", 1));
+	CHECK_ERR(be->ops->xs_txn_end(be, t, false), -EAGAIN);
+	/* Unrelated changes do not conflict. */
+	CHECK_OK(be->ops->xs_txn_start(be, &t));
+	expect_value(be, t, "/t/a", "3");
+	CHECK_OK(be->ops->xs_write(be, t, "/t/c", "1", 1));
+	CHECK_OK(fe->ops->xs_write(fe, 0, "other", "6", 1));
+	CHECK_OK(be->ops->xs_write(be, 0, "/t/new", "2", 1));
+	CHECK_OK(be->ops->xs_txn_end(be, t, false));
+	expect_value(be, 0, "/t/c", "1");
+
 	/* An open transaction dies with its connection. */
 	CHECK_OK(fe->ops->xs_txn_start(fe, &t2));
 	fe->ops->destroy(fe);
