@@ -100,13 +100,14 @@ struct sim {
 };
 
 /* sim.c */
+/* The domain, alive or a zombie, or NULL. */
 struct sim_dom *sim_dom_find_locked(struct sim *sim, uint16_t domid);
 /* Live mappings of d's grants. */
 unsigned int sim_domain_maps_locked(struct sim_dom *d);
-/* Set (value 1) or clear (value 0) readability of an eventfd. */
+/* Make a non-blocking eventfd readable, or clear it. */
 void sim_efd_set(int efd, bool readable);
 
-/* sim-gnt.c */
+/* sim-gnt.c: the xp_ops grant members (contracts in xs-glue/platform.h) */
 int sim_gnt_open(struct xp *xp, struct xp_gnt **gnt_r);
 void sim_gnt_close(struct xp_gnt *gnt);
 int sim_gnt_map(struct xp_gnt *gnt, uint16_t domid, uint32_t count,
@@ -116,7 +117,7 @@ int sim_gnt_copy(struct xp_gnt *gnt, uint32_t count, struct xp_gnt_copy *segs);
 /* Revoke every grant of a dying domain (mappings stay until unmapped). */
 void sim_gnt_revoke_locked(struct sim_dom *d);
 
-/* sim-evt.c */
+/* sim-evt.c: the xp_ops evtchn members (contracts in xs-glue/platform.h) */
 int sim_evt_open(struct xp *xp, struct xp_evt **evt_r);
 void sim_evt_close(struct xp_evt *evt);
 int sim_evt_fd(struct xp_evt *evt);
@@ -130,16 +131,20 @@ int sim_evt_unmask(struct xp_evt *evt, uint32_t local_port);
 void sim_evt_close_dom_locked(struct sim *sim, struct sim_dom *d);
 
 /* sim-xs.c */
+/* Create the root node (owner dom0, no access for others); free the tree. */
 int sim_xs_init(struct sim *sim);
 void sim_xs_fini(struct sim *sim);
-/* Write path as dom0 (creating parents), then owner domid, others none. */
+/* Create /local/domain/<domid> (owner domid, others none) and its "domid"
+ * node, as the toolstack does. */
 int sim_xs_mkdom_locked(struct sim *sim, uint16_t domid);
+/* Remove path as dom0, firing watches. */
 int sim_xs_rm_locked(struct sim *sim, const char *path);
 /* Fire a special watch (@introduceDomain, @releaseDomain). */
 void sim_xs_fire_special_locked(struct sim *sim, const char *name);
 /* Drop an xp's watches, queue and transactions. */
 void sim_xs_xp_fini_locked(struct sim_xp *sx);
 
+/* The xp_ops xenstore members (contracts in xs-glue/platform.h). */
 int sim_xs_read(struct xp *xp, uint32_t txn, const char *path, char **val_r,
 		size_t *len_r);
 int sim_xs_write(struct xp *xp, uint32_t txn, const char *path, const char *val,
