@@ -1,2 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Build rules (included by the top-level Makefile.am).
+# The simulated Xen (tests/sim/) and its own unit test. Programs linking
+# libxensim.a link xs-glue/libxsglue.a after it (for xp_free_strv).
+
+noinst_LIBRARIES += tests/sim/libxensim.a
+tests_sim_libxensim_a_SOURCES = \
+	tests/sim/sim.h \
+	tests/sim/sim-priv.h \
+	tests/sim/sim.c \
+	tests/sim/sim-gnt.c \
+	tests/sim/sim-evt.c \
+	tests/sim/sim-xs.c
+
+check_PROGRAMS += tests/unit/test-sim
+TESTS += tests/unit/test-sim
+tests_unit_test_sim_SOURCES = tests/unit/test-sim.c tests/check.h
+tests_unit_test_sim_LDADD = \
+	tests/sim/libxensim.a xs-glue/libxsglue.a $(XEN_LIBS)

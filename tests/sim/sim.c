@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The simulated host: domains, platform instances and the ops table. The
+ * grant table lives in sim-gnt.c, event channels in sim-evt.c, xenstore in
+ * sim-xs.c.
+ *
+ * One mutex (sim->lock) guards all state: this is a test double, and a single
+ * lock makes every op atomic, which is what a hypervisor call looks like from
+ * the backend. Destroyed domains stay in the table as zombies (alive false)
+ * while the backend still maps their grants, as real Xen keeps a dying domain
+ * whose pages are mapped; sim_domain_maps lets tests see that leak.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "tests/sim/sim-priv.h"
+
+void sim_efd_set(int efd, bool readable)
+{
+	uint64_t v = 1;
+	ssize_t n;
+
+	/* Non-blocking eventfd: write 1 makes it readable, read clears it. */
+	if (readable)
+		n = write(efd, &v, sizeof(v));
+	else
+		n = read(efd, &v, sizeof(v));
+	(void)n; /* EAGAIN on read means it already was clear */
+}
+
+struct sim_dom *sim_dom_find_locked(struct sim *sim, uint16_t domid)
+{
+	unsigned int i;
+
+	for (i = 0; i < sim->ndoms; i++)
+		if (sim->doms[i]->domid == domid)
+			return sim->doms[i];
+	return NULL;
+}
+
+static void dom_free(struct sim_dom *d)
+{
+	uint32_t p;
+
+	if (!d)
+		return;
+	for (p = 0; p < d->nports; p++)
+		if (d->ports[p].state != SIM_PORT_FREE && !d->ports[p].evt)
+			close(d->ports[p].efd);
+	free(d->grants);
+	free(d->ports);
+	free(d);
+}
+
+static int dom_add_locked(struct sim *sim, uint16_t domid)
+{
+	struct sim_dom *d, **doms;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	doms = realloc(sim->doms, (sim->ndoms + 1) * sizeof(*doms));
+	if (!doms) {
+		free(d);
+		return -ENOMEM;
+	}
+	d->domid = domid;
+	d->alive = true;
+	sim->doms = doms;
+	sim->doms[sim->ndoms++] = d;
+	return 0;
+}
+
+static void dom_remove_locked(struct sim *sim, struct sim_dom *d)
+{
+	unsigned int i;
+
+	for (i = 0; i < sim->ndoms; i++) {
+		if (sim->doms[i] == d) {
+			sim->doms[i] = sim->doms[--sim->ndoms];
+			dom_free(d);
+			return;
+		}
+	}
+}
+
+int sim_new(struct sim **sim_r)
+{
+	struct sim *sim;
+	int rc;
+
+	sim = calloc(1, sizeof(*sim));
+	if (!sim)
+		return -ENOMEM;
+	rc = -pthread_mutex_init(&sim->lock, NULL);
+	if (rc < 0) {
+		free(sim);
+		return rc;
+	}
+	sim->next_txn = 1;
+	sim->watch_limit = SIM_WATCH_QUEUE_LIMIT;
+	sim->node_quota = SIM_XS_NODE_QUOTA;
+	rc = dom_add_locked(sim, 0);
+	if (rc == 0)
+		rc = sim_xs_init(sim);
+	if (rc == 0)
+		rc = sim_xs_mkdom_locked(sim, 0);
+	if (rc < 0) {
+		sim_free(sim);
+		return rc;
+	}
+	*sim_r = sim;
+	return 0;
+}
+
+void sim_free(struct sim *sim)
+{
+	unsigned int i;
+
+	if (!sim)
+		return;
+	/* Our invariant, not a guest's: tests close what they open. */
+	assert(!sim->xps && sim->handles == 0);
+	sim_xs_fini(sim);
+	for (i = 0; i < sim->ndoms; i++)
+		dom_free(sim->doms[i]);
+	free(sim->doms);
+	pthread_mutex_destroy(&sim->lock);
+	free(sim);
+}
+
+int sim_domain_create(struct sim *sim, uint16_t domid)
+{
+	struct sim_dom *d;
+	int rc;
+
+	if (domid == 0 || domid >= SIM_DOMID_LIMIT)
+		return -EINVAL;
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	if (d && (d->alive || sim_domain_maps_locked(d) > 0)) {
+		rc = -EEXIST;
+		goto out;
+	}
+	if (d)
+		dom_remove_locked(sim, d); /* a clean zombie: reuse the id */
+	rc = dom_add_locked(sim, domid);
+	if (rc < 0)
+		goto out;
+	rc = sim_xs_mkdom_locked(sim, domid);
+	if (rc < 0) {
+		dom_remove_locked(sim, sim_dom_find_locked(sim, domid));
+		goto out;
+	}
+	sim_xs_fire_special_locked(sim, "@introduceDomain");
+out:
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
+int sim_domain_destroy(struct sim *sim, uint16_t domid)
+{
+	char path[64];
+	struct sim_dom *d;
+	int rc = 0;
+
+	if (domid == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	if (!d || !d->alive) {
+		rc = -ENOENT;
+		goto out;
+	}
+	d->alive = false;
+	sim_gnt_revoke_locked(d);
+	sim_evt_close_dom_locked(sim, d);
+	snprintf(path, sizeof(path), "/local/domain/%u", domid);
+	sim_xs_rm_locked(sim, path);
+	sim_xs_fire_special_locked(sim, "@releaseDomain");
+out:
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
+unsigned int sim_domain_maps_locked(struct sim_dom *d)
+{
+	unsigned int n = 0;
+	uint32_t i;
+
+	for (i = 0; i < d->ngrants; i++)
+		n += d->grants[i].maps;
+	return n;
+}
+
+int sim_domain_maps(struct sim *sim, uint16_t domid)
+{
+	struct sim_dom *d;
+	int rc;
+
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	rc = d ? (int)sim_domain_maps_locked(d) : -ENOENT;
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
+static int sim_self_domid(struct xp *xp, uint16_t *domid_r)
+{
+	*domid_r = ((struct sim_xp *)xp)->domid;
+	return 0;
+}
+
+static void sim_xp_destroy(struct xp *xp)
+{
+	struct sim_xp *sx = (struct sim_xp *)xp, **pp;
+	struct sim *sim;
+
+	if (!xp)
+		return;
+	sim = sx->sim;
+	pthread_mutex_lock(&sim->lock);
+	for (pp = &sim->xps; *pp; pp = &(*pp)->next) {
+		if (*pp == sx) {
+			*pp = sx->next;
+			break;
+		}
+	}
+	sim_xs_xp_fini_locked(sx);
+	pthread_mutex_unlock(&sim->lock);
+	close(sx->efd);
+	free(sx);
+}
+
+static const struct xp_ops sim_ops = {
+	.name = "sim",
+	.gnt_open = sim_gnt_open,
+	.gnt_close = sim_gnt_close,
+	.gnt_map = sim_gnt_map,
+	.gnt_unmap = sim_gnt_unmap,
+	.gnt_copy = sim_gnt_copy,
+	.evt_open = sim_evt_open,
+	.evt_close = sim_evt_close,
+	.evt_fd = sim_evt_fd,
+	.evt_bind = sim_evt_bind,
+	.evt_unbind = sim_evt_unbind,
+	.evt_notify = sim_evt_notify,
+	.evt_pending = sim_evt_pending,
+	.evt_unmask = sim_evt_unmask,
+	.xs_read = sim_xs_read,
+	.xs_write = sim_xs_write,
+	.xs_mkdir = sim_xs_mkdir,
+	.xs_rm = sim_xs_rm,
+	.xs_directory = sim_xs_directory,
+	.xs_set_perms = sim_xs_set_perms,
+	.xs_txn_start = sim_xs_txn_start,
+	.xs_txn_end = sim_xs_txn_end,
+	.xs_watch = sim_xs_watch,
+	.xs_unwatch = sim_xs_unwatch,
+	.xs_fd = sim_xs_fd,
+	.xs_read_watch = sim_xs_read_watch,
+	.self_domid = sim_self_domid,
+	.destroy = sim_xp_destroy,
+};
+
+int sim_xp_new(struct sim *sim, uint16_t domid, struct xp **xp_r)
+{
+	struct sim_xp *sx;
+	struct sim_dom *d;
+	int rc = 0;
+
+	sx = calloc(1, sizeof(*sx));
+	if (!sx)
+		return -ENOMEM;
+	sx->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sx->efd < 0) {
+		rc = -errno;
+		free(sx);
+		return rc;
+	}
+	sx->xp.ops = &sim_ops;
+	sx->sim = sim;
+	sx->domid = domid;
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	if (d && d->alive) {
+		sx->next = sim->xps;
+		sim->xps = sx;
+	} else {
+		rc = -ENOENT;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	if (rc < 0) {
+		close(sx->efd);
+		free(sx);
+		return rc;
+	}
+	*xp_r = &sx->xp;
+	return 0;
+}
+
+void sim_xs_fail_commits(struct sim *sim, unsigned int n)
+{
+	pthread_mutex_lock(&sim->lock);
+	sim->fail_commits = n;
+	pthread_mutex_unlock(&sim->lock);
+}
+
+void sim_xs_set_watch_limit(struct sim *sim, unsigned int limit)
+{
+	pthread_mutex_lock(&sim->lock);
+	sim->watch_limit = limit ? limit : 1;
+	pthread_mutex_unlock(&sim->lock);
+}
+
+void sim_xs_set_node_quota(struct sim *sim, unsigned int nodes)
+{
+	pthread_mutex_lock(&sim->lock);
+	sim->node_quota = nodes;
+	pthread_mutex_unlock(&sim->lock);
+}
+
+void sim_xp_watch_stats(struct xp *xp, struct sim_watch_stats *st_r)
+{
+	struct sim_xp *sx = (struct sim_xp *)xp;
+
+	assert(xp->ops == &sim_ops);
+	pthread_mutex_lock(&sx->sim->lock);
+	*st_r = sx->st;
+	pthread_mutex_unlock(&sx->sim->lock);
+}

@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The real platform: struct xp_ops over libxengnttab, libxenevtchn and
+ * libxenstore. Each op is a thin translation: our types in, libxen's out,
+ * false/NULL/-1 + errno turned into -errno. No policy lives here; everything
+ * worth testing sits above the seam and runs against tests/sim/.
+ *
+ * Handles: a struct xp_gnt * is really a xengnttab_handle * and a
+ * struct xp_evt * a xenevtchn_handle *; the casts stay inside this file.
+ * The evtchn fd is made non-blocking so that evt_pending can answer -EAGAIN
+ * instead of sleeping in read(). Watches are read with xs_check_watch, which
+ * never blocks.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <xenevtchn.h>
+#include <xengnttab.h>
+#include <xenstore.h>
+#include <xen/grant_table.h>
+
+#include "xs-glue/platform.h"
+
+/* Domids at and above this are reserved (DOMID_FIRST_RESERVED). */
+#define XP_XEN_DOMID_LIMIT 0x7FF0u
+
+/* Segments converted per libxengnttab call; it splits further if needed. */
+#define XP_XEN_COPY_CHUNK 32u
+
+struct xp_xen {
+	struct xp xp;
+	struct xs_handle *xsh;
+};
+
+static struct xs_handle *xsh_of(struct xp *xp)
+{
+	return ((struct xp_xen *)xp)->xsh;
+}
+
+/* errno as a negative code, never 0 even if a library forgot to set it. */
+static int neg_errno(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
+/* ---- grant tables ---- */
+
+static int xen_gnt_open(struct xp *xp, struct xp_gnt **gnt_r)
+{
+	xengnttab_handle *xgt = xengnttab_open(NULL, 0);
+
+	if (!xgt)
+		return neg_errno();
+	*gnt_r = (struct xp_gnt *)xgt;
+	return 0;
+}
+
+static void xen_gnt_close(struct xp_gnt *gnt)
+{
+	if (gnt)
+		xengnttab_close((xengnttab_handle *)gnt);
+}
+
+static int xen_gnt_map(struct xp_gnt *gnt, uint16_t domid, uint32_t count,
+		       const uint32_t *refs, bool writable, void **addr_r)
+{
+	void *addr;
+
+	if (count == 0)
+		return -EINVAL;
+	/* libxengnttab takes refs without const but does not write them. */
+	addr = xengnttab_map_domain_grant_refs(
+		(xengnttab_handle *)gnt, count, domid, (uint32_t *)refs,
+		writable ? PROT_READ | PROT_WRITE : PROT_READ);
+	if (!addr)
+		return neg_errno();
+	*addr_r = addr;
+	return 0;
+}
+
+static int xen_gnt_unmap(struct xp_gnt *gnt, void *addr, uint32_t count)
+{
+	if (xengnttab_unmap((xengnttab_handle *)gnt, addr, count) < 0)
+		return neg_errno();
+	return 0;
+}
+
+static void xen_copy_seg(const struct xp_gnt_copy *in,
+			 xengnttab_grant_copy_segment_t *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->len = in->len;
+	if (in->to_foreign) {
+		out->source.virt = in->local;
+		out->dest.foreign.ref = in->ref;
+		out->dest.foreign.offset = in->offset;
+		out->dest.foreign.domid = in->domid;
+		out->flags = GNTCOPY_dest_gref;
+	} else {
+		out->source.foreign.ref = in->ref;
+		out->source.foreign.offset = in->offset;
+		out->source.foreign.domid = in->domid;
+		out->dest.virt = in->local;
+		out->flags = GNTCOPY_source_gref;
+	}
+}
+
+static int xen_gnt_copy(struct xp_gnt *gnt, uint32_t count,
+			struct xp_gnt_copy *segs)
+{
+	xengnttab_grant_copy_segment_t chunk[XP_XEN_COPY_CHUNK];
+	uint32_t i, j, n;
+
+	/* A foreign segment may not cross its page (grant_table.h). */
+	for (i = 0; i < count; i++)
+		if ((uint32_t)segs[i].offset + segs[i].len > XP_PAGE_BYTES)
+			return -EINVAL;
+
+	for (i = 0; i < count; i += n) {
+		n = count - i < XP_XEN_COPY_CHUNK ? count - i :
+						    XP_XEN_COPY_CHUNK;
+		for (j = 0; j < n; j++)
+			xen_copy_seg(&segs[i + j], &chunk[j]);
+		if (xengnttab_grant_copy((xengnttab_handle *)gnt, n, chunk) < 0)
+			return neg_errno();
+		for (j = 0; j < n; j++)
+			segs[i + j].status = chunk[j].status;
+	}
+	return 0;
+}
+
+/* ---- event channels ---- */
+
+static int xen_evt_open(struct xp *xp, struct xp_evt **evt_r)
+{
+	xenevtchn_handle *xce = xenevtchn_open(NULL, 0);
+	int fd, fl, rc;
+
+	if (!xce)
+		return neg_errno();
+	fd = xenevtchn_fd(xce);
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		rc = neg_errno();
+		xenevtchn_close(xce);
+		return rc;
+	}
+	*evt_r = (struct xp_evt *)xce;
+	return 0;
+}
+
+static void xen_evt_close(struct xp_evt *evt)
+{
+	if (evt)
+		xenevtchn_close((xenevtchn_handle *)evt);
+}
+
+static int xen_evt_fd(struct xp_evt *evt)
+{
+	return xenevtchn_fd((xenevtchn_handle *)evt);
+}
+
+static int xen_evt_bind(struct xp_evt *evt, uint16_t domid,
+			uint32_t remote_port, uint32_t *local_r)
+{
+	xenevtchn_port_or_error_t port;
+
+	port = xenevtchn_bind_interdomain((xenevtchn_handle *)evt, domid,
+					  remote_port);
+	if (port < 0)
+		return neg_errno();
+	*local_r = (uint32_t)port;
+	return 0;
+}
+
+static int xen_evt_unbind(struct xp_evt *evt, uint32_t local_port)
+{
+	if (xenevtchn_unbind((xenevtchn_handle *)evt, local_port) < 0)
+		return neg_errno();
+	return 0;
+}
+
+static int xen_evt_notify(struct xp_evt *evt, uint32_t local_port)
+{
+	if (xenevtchn_notify((xenevtchn_handle *)evt, local_port) < 0)
+		return neg_errno();
+	return 0;
+}
+
+static int xen_evt_pending(struct xp_evt *evt, uint32_t *local_r)
+{
+	xenevtchn_port_or_error_t port;
+
+	port = xenevtchn_pending((xenevtchn_handle *)evt);
+	if (port < 0)
+		return neg_errno(); /* -EAGAIN: the fd is non-blocking */
+	*local_r = (uint32_t)port;
+	return 0;
+}
+
+static int xen_evt_unmask(struct xp_evt *evt, uint32_t local_port)
+{
+	if (xenevtchn_unmask((xenevtchn_handle *)evt, local_port) < 0)
+		return neg_errno();
+	return 0;
+}
+
+/* ---- xenstore ---- */
+
+static int xen_xs_read(struct xp *xp, uint32_t txn, const char *path,
+		       char **val_r, size_t *len_r)
+{
+	unsigned int len;
+	char *val = xs_read(xsh_of(xp), txn, path, &len);
+
+	if (!val)
+		return neg_errno();
+	*val_r = val; /* xs_read NUL-terminates */
+	if (len_r)
+		*len_r = len;
+	return 0;
+}
+
+static int xen_xs_write(struct xp *xp, uint32_t txn, const char *path,
+			const char *val, size_t len)
+{
+	if (len > UINT32_MAX)
+		return -E2BIG;
+	if (!xs_write(xsh_of(xp), txn, path, val, (unsigned int)len))
+		return neg_errno();
+	return 0;
+}
+
+static int xen_xs_mkdir(struct xp *xp, uint32_t txn, const char *path)
+{
+	if (!xs_mkdir(xsh_of(xp), txn, path))
+		return neg_errno();
+	return 0;
+}
+
+static int xen_xs_rm(struct xp *xp, uint32_t txn, const char *path)
+{
+	if (!xs_rm(xsh_of(xp), txn, path) && errno != ENOENT)
+		return neg_errno();
+	return 0;
+}
+
+static int xen_xs_directory(struct xp *xp, uint32_t txn, const char *path,
+			    char ***names_r, unsigned int *n_r)
+{
+	unsigned int i, n;
+	char **lib, **names;
+
+	lib = xs_directory(xsh_of(xp), txn, path, &n);
+	if (!lib)
+		return neg_errno();
+	/* libxenstore returns one block; our contract is a strv. */
+	names = calloc(n ? n : 1, sizeof(*names));
+	if (!names)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		names[i] = strdup(lib[i]);
+		if (!names[i]) {
+			xp_free_strv(names, i);
+			goto nomem;
+		}
+	}
+	free(lib);
+	*names_r = names;
+	*n_r = n;
+	return 0;
+nomem:
+	free(lib);
+	return -ENOMEM;
+}
+
+static int xen_xs_set_perms(struct xp *xp, uint32_t txn, const char *path,
+			    const struct xp_xs_perm *perms, unsigned int n)
+{
+	struct xs_permissions *p;
+	unsigned int i;
+	int rc = 0;
+
+	if (n == 0)
+		return -EINVAL;
+	p = calloc(n, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		p[i].id = perms[i].domid;
+		p[i].perms = (unsigned int)perms[i].perm &
+			     (XS_PERM_READ | XS_PERM_WRITE);
+	}
+	if (!xs_set_permissions(xsh_of(xp), txn, path, p, n))
+		rc = neg_errno();
+	free(p);
+	return rc;
+}
+
+static int xen_xs_txn_start(struct xp *xp, uint32_t *txn_r)
+{
+	xs_transaction_t t = xs_transaction_start(xsh_of(xp));
+
+	if (t == XBT_NULL)
+		return neg_errno();
+	*txn_r = t;
+	return 0;
+}
+
+static int xen_xs_txn_end(struct xp *xp, uint32_t txn, bool abort)
+{
+	if (!xs_transaction_end(xsh_of(xp), txn, abort))
+		return neg_errno(); /* -EAGAIN: conflict, the caller retries */
+	return 0;
+}
+
+static int xen_xs_watch(struct xp *xp, const char *path, const char *token)
+{
+	if (!xs_watch(xsh_of(xp), path, token))
+		return neg_errno();
+	return 0;
+}
+
+static int xen_xs_unwatch(struct xp *xp, const char *path, const char *token)
+{
+	if (!xs_unwatch(xsh_of(xp), path, token))
+		return neg_errno();
+	return 0;
+}
+
+static int xen_xs_fd(struct xp *xp)
+{
+	int fd = xs_fileno(xsh_of(xp));
+
+	return fd < 0 ? neg_errno() : fd;
+}
+
+static int xen_xs_read_watch(struct xp *xp, char **path_r, char **token_r)
+{
+	char **ev, *path, *token;
+
+	errno = 0;
+	ev = xs_check_watch(xsh_of(xp));
+	if (!ev)
+		return errno ? -errno : -EAGAIN;
+	path = strdup(ev[XS_WATCH_PATH]);
+	token = strdup(ev[XS_WATCH_TOKEN]);
+	free(ev);
+	if (!path || !token) {
+		free(path);
+		free(token);
+		return -ENOMEM;
+	}
+	*path_r = path;
+	*token_r = token;
+	return 0;
+}
+
+static int xen_self_domid(struct xp *xp, uint16_t *domid_r)
+{
+	unsigned long v;
+	char *val, *end;
+	int rc;
+
+	/* Relative paths are under /local/domain/<self>. dom0 may lack it. */
+	rc = xen_xs_read(xp, XP_XS_NO_TXN, "domid", &val, NULL);
+	if (rc == -ENOENT) {
+		*domid_r = 0;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	rc = (errno || end == val || *end || v >= XP_XEN_DOMID_LIMIT) ?
+		     -EINVAL :
+		     0;
+	free(val);
+	if (rc == 0)
+		*domid_r = (uint16_t)v;
+	return rc;
+}
+
+static void xen_destroy(struct xp *xp)
+{
+	if (!xp)
+		return;
+	xs_close(xsh_of(xp));
+	free(xp);
+}
+
+static const struct xp_ops xen_ops = {
+	.name = "xen",
+	.gnt_open = xen_gnt_open,
+	.gnt_close = xen_gnt_close,
+	.gnt_map = xen_gnt_map,
+	.gnt_unmap = xen_gnt_unmap,
+	.gnt_copy = xen_gnt_copy,
+	.evt_open = xen_evt_open,
+	.evt_close = xen_evt_close,
+	.evt_fd = xen_evt_fd,
+	.evt_bind = xen_evt_bind,
+	.evt_unbind = xen_evt_unbind,
+	.evt_notify = xen_evt_notify,
+	.evt_pending = xen_evt_pending,
+	.evt_unmask = xen_evt_unmask,
+	.xs_read = xen_xs_read,
+	.xs_write = xen_xs_write,
+	.xs_mkdir = xen_xs_mkdir,
+	.xs_rm = xen_xs_rm,
+	.xs_directory = xen_xs_directory,
+	.xs_set_perms = xen_xs_set_perms,
+	.xs_txn_start = xen_xs_txn_start,
+	.xs_txn_end = xen_xs_txn_end,
+	.xs_watch = xen_xs_watch,
+	.xs_unwatch = xen_xs_unwatch,
+	.xs_fd = xen_xs_fd,
+	.xs_read_watch = xen_xs_read_watch,
+	.self_domid = xen_self_domid,
+	.destroy = xen_destroy,
+};
+
+int xp_xen_new(struct xp **xp_r)
+{
+	struct xp_xen *x;
+	int rc;
+
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->xsh = xs_open(0);
+	if (!x->xsh) {
+		rc = neg_errno();
+		free(x);
+		return rc;
+	}
+	x->xp.ops = &xen_ops;
+	*xp_r = &x->xp;
+	return 0;
+}
