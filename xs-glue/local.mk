@@ -8,3 +8,10 @@ xs_glue_libxsglue_a_SOURCES = \
 	xs-glue/platform.h \
 	xs-glue/platform.c \
 	xs-glue/platform-xen.c
+
+# The xenbus state machine, disk opening and self-attach: no Xen header,
+# only the seam.
+xs_glue_libxsglue_a_SOURCES += \
+	xs-glue/xenbus.c xs-glue/xenbus.h \
+	xs-glue/disk.c xs-glue/disk.h \
+	xs-glue/attach.c xs-glue/attach.h

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Building a view from a spec. The overlay is sized to the disk's limit (or
+ * to the whole disk when there is none): a RAM store only reserves address
+ * space up front, and a scratch file is sparse, so an unused limit costs
+ * nothing. Every failure names what failed, for the device's error node.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/key.h"
+#include "xs-glue/disk.h"
+
+int disk_open(const struct diskspec *spec, struct cow_budget *budget,
+	      struct cow **cow_r, char *err, size_t err_len)
+{
+	struct cow_params p = { .budget = budget };
+	struct store *lower = NULL;
+	struct key *key = NULL;
+	uint64_t disk_bytes, overlay_blks;
+	int rc;
+
+	if (spec->on_full == DISKSPEC_ON_FULL_PAUSE) {
+		snprintf(err, err_len, "on-full=pause is not supported yet");
+		return -EOPNOTSUPP;
+	}
+	switch (spec->kind) {
+	case DISKSPEC_COW:
+	case DISKSPEC_RO:
+		p.kind = spec->kind == DISKSPEC_COW ? COW_KIND_COW :
+						      COW_KIND_READONLY;
+		rc = store_base_open(spec->base, &p.base, &p.base_bytes);
+		if (rc) {
+			snprintf(err, err_len, "base %s: %s", spec->base,
+				 strerror(-rc));
+			return rc;
+		}
+		if (p.base_bytes < COW_SECTOR_BYTES) {
+			snprintf(err, err_len, "base %s: smaller than a sector",
+				 spec->base);
+			store_destroy(p.base);
+			return -EINVAL;
+		}
+		disk_bytes = p.base_bytes;
+		break;
+	case DISKSPEC_BLANK:
+		p.kind = COW_KIND_BLANK;
+		p.size_sectors = spec->size_bytes / COW_SECTOR_BYTES;
+		disk_bytes = spec->size_bytes;
+		break;
+	default:
+		snprintf(err, err_len, "unknown disk kind");
+		return -EINVAL;
+	}
+
+	if (p.kind != COW_KIND_READONLY) {
+		uint64_t cap = spec->limit_bytes ? spec->limit_bytes :
+						   disk_bytes;
+
+		overlay_blks = (cap + STORE_BLK_BYTES - 1) / STORE_BLK_BYTES;
+		if (spec->store == DISKSPEC_STORE_RAM) {
+			rc = store_ram_new(overlay_blks, &p.overlay);
+			if (rc)
+				snprintf(err, err_len, "overlay in RAM: %s",
+					 strerror(-rc));
+		} else {
+			rc = store_file_new(spec->scratch, overlay_blks,
+					    &lower);
+			if (rc)
+				snprintf(err, err_len, "scratch %s: %s",
+					 spec->scratch, strerror(-rc));
+			if (!rc) {
+				rc = key_new_random(&key);
+				if (rc)
+					snprintf(err, err_len, "key: %s",
+						 strerror(-rc));
+			}
+			if (!rc) {
+				/* Takes lower and key, even on failure. */
+				rc = store_xts_new(lower, key, &p.overlay);
+				lower = NULL;
+				key = NULL;
+				if (rc)
+					snprintf(err, err_len, "xts: %s",
+						 strerror(-rc));
+			}
+		}
+		if (rc) {
+			store_destroy(lower);
+			key_free(key);
+			store_destroy(p.base);
+			return rc;
+		}
+		p.limit_blks = overlay_blks;
+	}
+	rc = cow_new(&p, cow_r); /* owns the stores from here, even on error */
+	if (rc)
+		snprintf(err, err_len, "view: %s", strerror(-rc));
+	return rc;
+}
