@@ -226,17 +226,35 @@ static void close_disk(struct xdev *d)
 	}
 }
 
-static void free_dev(struct xenbus *xb, struct xdev *d)
+static void unwatch_frontend(struct xenbus *xb, struct xdev *d)
 {
-	struct xdev **pp;
-
-	close_disk(d);
 	if (d->fe_watched) {
 		char path[PATH_BYTES + 8];
 
 		snprintf(path, sizeof(path), "%s/state", d->fe);
 		xb->ops->xs_unwatch(xb->xp, path, d->token);
+		d->fe_watched = false;
 	}
+}
+
+/* Forget everything of the device's earlier life (its disk is wiped). */
+static void reset_dev(struct xenbus *xb, struct xdev *d)
+{
+	close_disk(d);
+	unwatch_frontend(xb, d);
+	d->fe[0] = '\0';
+	d->failed = false;
+	d->be_state = 0;
+	d->fe_state = 0;
+	d->close_deadline_ms = 0;
+}
+
+static void free_dev(struct xenbus *xb, struct xdev *d)
+{
+	struct xdev **pp;
+
+	close_disk(d);
+	unwatch_frontend(xb, d);
 	for (pp = &xb->devs; *pp; pp = &(*pp)->next)
 		if (*pp == d) {
 			*pp = d->next;
@@ -536,6 +554,13 @@ static void update_dev(struct xenbus *xb, struct xdev *d)
 		}
 		d->failed = true;
 		d->be_state = be_written;
+	} else if (d->be_state != 0 && be_written == 1) {
+		/* We never write 1: the toolstack put a new device here
+		 * (removed and re-added before our watch fired, or reset
+		 * after a failure). Its life starts afresh. */
+		log_dev(LOG_INFO, d->domid, d->devid,
+			"reset to state 1 by the toolstack: starting afresh");
+		reset_dev(xb, d);
 	}
 	v = readf(xb, d->be, "online", &len);
 	if (v) {
