@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The blkif suites: the simulated Xen + the daemon core + test frontends
+# (tests/frontend.c, a blkfront look-alike), and the benchmark of the whole
+# data path. Static libraries in dependency order; libxsglue.a comes again
+# after libxensim.a, which needs xp_free_strv.
+
+check_LIBRARIES += tests/libfrontend.a
+tests_libfrontend_a_SOURCES = \
+	tests/frontend.c tests/frontend.h \
+	tests/blkif-util.c tests/blkif-util.h
+
+BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
+	xs-glue/libxsglue.a xs-glue/libxsparse.a backend/libbackend.a \
+	cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
+	tests/sim/libxensim.a xs-glue/libxsglue.a \
+	$(XEN_LIBS) $(CRYPTO_LIBS) -lpthread
+
+check_PROGRAMS += tests/test-blkif
+TESTS += tests/test-blkif
+tests_test_blkif_LDADD = $(BLKIF_TEST_LIBS)
