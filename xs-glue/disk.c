@@ -10,9 +10,33 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "crypto/key.h"
 #include "xs-glue/disk.h"
+
+/*
+ * scratch= names a directory (for an unnamed O_TMPFILE) or a block device
+ * (docs/disk-spec.md). Anything else would make the file store create or
+ * reuse a named file, which outlives the disk: refuse it here.
+ */
+static int check_scratch(const char *path, char *err, size_t err_len)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		int rc = -errno;
+
+		snprintf(err, err_len, "scratch %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(err, err_len,
+			 "scratch %s: not a directory or block device", path);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int disk_open(const struct diskspec *spec, struct cow_budget *budget,
 	      struct cow **cow_r, char *err, size_t err_len)
@@ -67,11 +91,14 @@ int disk_open(const struct diskspec *spec, struct cow_budget *budget,
 				snprintf(err, err_len, "overlay in RAM: %s",
 					 strerror(-rc));
 		} else {
-			rc = store_file_new(spec->scratch, overlay_blks,
-					    &lower);
-			if (rc)
-				snprintf(err, err_len, "scratch %s: %s",
-					 spec->scratch, strerror(-rc));
+			rc = check_scratch(spec->scratch, err, err_len);
+			if (!rc) {
+				rc = store_file_new(spec->scratch,
+						    overlay_blks, &lower);
+				if (rc)
+					snprintf(err, err_len, "scratch %s: %s",
+						 spec->scratch, strerror(-rc));
+			}
 			if (!rc) {
 				rc = key_new_random(&key);
 				if (rc)
