@@ -18,3 +18,7 @@ BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
 check_PROGRAMS += tests/test-blkif
 TESTS += tests/test-blkif
 tests_test_blkif_LDADD = $(BLKIF_TEST_LIBS)
+
+check_PROGRAMS += tests/test-hostile
+TESTS += tests/test-hostile
+tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)

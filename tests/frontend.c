@@ -223,6 +223,11 @@ int fe_daemon_dev(struct fe_daemon *d, uint16_t domid, uint32_t devid,
 	return f.found ? 0 : -ENOENT;
 }
 
+void fe_daemon_watch_stats(struct fe_daemon *d, struct sim_watch_stats *st)
+{
+	sim_xp_watch_stats(d->xp, st);
+}
+
 unsigned int fe_daemon_nr_devs(struct fe_daemon *d)
 {
 	struct dev_find f = { 0 };
@@ -994,12 +999,7 @@ int fe_submit(struct fe *fe, unsigned int q, struct fe_req *req)
 		w->desc[i].last_sect = req->segs[i].last_sect;
 	}
 	w->nr_descs = req->nr_segs;
-	if (req->op == XE_BLKIF_OP_DISCARD) {
-		w->op = XE_BLKIF_OP_DISCARD;
-		w->byte1 = req->discard_secure ? XE_BLKIF_DISCARD_SECURE : 0;
-		w->discard_nr_sectors = req->nr_sectors;
-		w->expect_op = XE_BLKIF_OP_DISCARD;
-	} else if (indirect) {
+	if (indirect) {
 		w->op = XE_BLKIF_OP_INDIRECT;
 		w->byte1 = req->op;
 		w->nr_segs16 = (uint16_t)req->nr_segs;
@@ -1009,6 +1009,11 @@ int fe_submit(struct fe *fe, unsigned int q, struct fe_req *req)
 		if (!w->nr_ind_pages)
 			w->nr_ind_pages = 1;
 		w->expect_op = req->op;
+	} else if (req->op == XE_BLKIF_OP_DISCARD) {
+		w->op = XE_BLKIF_OP_DISCARD;
+		w->byte1 = req->discard_secure ? XE_BLKIF_DISCARD_SECURE : 0;
+		w->discard_nr_sectors = req->nr_sectors;
+		w->expect_op = XE_BLKIF_OP_DISCARD;
 	} else {
 		w->op = req->op;
 		w->byte1 = (uint8_t)req->nr_segs;

@@ -1,0 +1,907 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Hostile frontends: one case per class of blkif-peers.md section 5 (the
+ * security history of blkif backends). Each case runs against a daemon that
+ * also serves a bystander disk of another guest; after the attack the
+ * daemon must still run, the bystander must still read back what it wrote,
+ * and where the attack targeted data, no byte of it may have landed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/blkif-util.h"
+#include "tests/check.h"
+#include "tests/testlib.h"
+#include "xs-glue/attach.h"
+
+#define SECTOR XE_BLKIF_SECTOR_BYTES
+#define EVIL 7
+#define GOOD 9
+#define XVDA 51712u
+#define XVDB 51728u
+#define BAD_GREF 0x7ffff0u
+
+static uint64_t seed;
+static struct rng rng;
+
+struct host {
+	struct bu_env e;
+	struct bu_disk good; /* a bystander of another guest */
+};
+
+static struct fe_opts opts_default(void)
+{
+	return (struct fe_opts){ .order = 0,
+				 .queues = 1,
+				 .abi = XE_BLKIF_ABI_NATIVE,
+				 .max_indirect = 256 };
+}
+
+static void host_init(struct host *h)
+{
+	struct fe_opts o = opts_default();
+
+	bu_env_init(&h->e);
+	o.queues = 2;
+	bu_disk_open(&h->e, &h->good, GOOD, XVDA, "blank:size=2M", false, &o,
+		     NULL, 0);
+	bu_write(&h->good, 0, 0, 512, FE_PACKED, &rng);
+}
+
+/* The daemon survived and serves the bystander as before. */
+static void bystander_ok(struct host *h)
+{
+	bu_random_ops(&h->good, &rng, 20);
+	bu_verify_all(&h->good);
+}
+
+static void host_fini(struct host *h)
+{
+	bystander_ok(h);
+	bu_disk_close(&h->good);
+	bu_disk_free(&h->good);
+	bu_env_fini(&h->e);
+}
+
+static struct xenbus_dev_info dev_info(struct host *h, uint16_t domid,
+				       uint32_t devid)
+{
+	struct xenbus_dev_info info;
+
+	CHECK_OK(fe_daemon_dev(h->e.d, domid, devid, &info));
+	return info;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	usleep(ms * 1000u);
+}
+
+/* ---- one request with a tampered wire form ---- */
+
+struct tamper {
+	int nr_segs;      /* byte 1 / u16 nr_segments; -1: as built */
+	int op;           /* -1: as built */
+	int expect_op;    /* -1: as built */
+	int seg;          /* descriptor to spoil, -1: none */
+	int first, last;  /* its new first/last_sect, -1: keep */
+	int64_t gref;     /* its new gref, -1: keep */
+	int64_t ind_gref; /* indirect page 0 ref, -1: keep */
+	bool sector_set;
+	uint64_t sector;
+	bool nr_sectors_set;
+	uint64_t nr_sectors; /* discard */
+};
+
+static const struct tamper T0 = { -1, -1, -1, -1, -1, -1, -1, -1, false, 0,
+				  false, 0 };
+
+static void do_tamper(struct fe_wire *w, void *arg)
+{
+	const struct tamper *t = arg;
+
+	if (t->op >= 0)
+		w->op = (uint8_t)t->op;
+	if (t->expect_op >= 0)
+		w->expect_op = (uint8_t)t->expect_op;
+	else if (t->op >= 0)
+		w->expect_op = (uint8_t)t->op;
+	if (t->nr_segs >= 0) {
+		if (w->op == XE_BLKIF_OP_INDIRECT)
+			w->nr_segs16 = (uint16_t)t->nr_segs;
+		else
+			w->byte1 = (uint8_t)t->nr_segs;
+	}
+	if (t->seg >= 0) {
+		if (t->first >= 0)
+			w->desc[t->seg].first_sect = (uint8_t)t->first;
+		if (t->last >= 0)
+			w->desc[t->seg].last_sect = (uint8_t)t->last;
+		if (t->gref >= 0)
+			w->desc[t->seg].gref = (uint32_t)t->gref;
+	}
+	if (t->ind_gref >= 0)
+		w->ind_grefs[0] = (uint32_t)t->ind_gref;
+	if (t->sector_set)
+		w->sector = t->sector;
+	if (t->nr_sectors_set)
+		w->discard_nr_sectors = t->nr_sectors;
+}
+
+/*
+ * Send op over nsegs full pages of fresh random data at sector, tampered
+ * by t; return the status. For writes, the pages' data is in *data_r.
+ */
+static int send(struct bu_disk *d, uint8_t op, bool indirect,
+		unsigned int nsegs, uint64_t sector, const struct tamper *t)
+{
+	struct fe_seg *segs = calloc(nsegs ? nsegs : 1, sizeof(*segs));
+	struct tamper tc = *t;
+	struct fe_req r = { .op = op,
+			    .indirect = indirect,
+			    .sector = sector,
+			    .nr_segs = nsegs,
+			    .segs = segs,
+			    .tamper = do_tamper,
+			    .tamper_arg = &tc };
+	unsigned int i;
+	int rc;
+
+	CHECK(segs, "out of memory");
+	for (i = 0; i < nsegs; i++) {
+		segs[i].page = aligned_alloc(4096, 4096);
+		CHECK(segs[i].page, "out of memory");
+		rng_fill(&rng, segs[i].page, 4096);
+		segs[i].first_sect = 0;
+		segs[i].last_sect = 7;
+	}
+	if (op == XE_BLKIF_OP_DISCARD)
+		r.nr_sectors = 8;
+	rc = fe_io(d->fe, 0, &r);
+	CHECK(rc != -ETIMEDOUT, "no response to a tampered request");
+	for (i = 0; i < nsegs; i++)
+		free(segs[i].page);
+	free(segs);
+	return rc;
+}
+
+static void expect_status(struct bu_disk *d, uint8_t op, bool indirect,
+			  unsigned int nsegs, uint64_t sector,
+			  const struct tamper *t, int want, const char *what)
+{
+	int rc = send(d, op, indirect, nsegs, sector, t);
+
+	CHECK(rc == want, "%s: status %d, expected %d", what, rc, want);
+}
+
+/* ---- the cases ---- */
+
+/* CVE-2010-4247: req_prod far beyond the ring. */
+static void test_bogus_req_prod(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct bu_disk d;
+	struct xenbus_dev_info before, after;
+	struct sim_evtchn_stats es0, es1;
+	uint32_t rsp;
+	int i;
+
+	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_write(&d, 0, 0, 16, FE_PACKED, &rng);
+	rsp = fe_raw_rsp_prod(d.fe, 0);
+	fe_raw_set_req_prod(d.fe, 0, rsp + fe_ring_size(d.fe) + 1000);
+	fe_raw_notify(d.fe, 0);
+	for (i = 0; i < 2000 && !dev_info(h, EVIL, XVDA).ring.halted; i++)
+		sleep_ms(1);
+	before = dev_info(h, EVIL, XVDA);
+	CHECK(before.ring.halted, "ring not halted after a lying req_prod");
+	CHECK(fe_raw_rsp_prod(d.fe, 0) == rsp, "backend answered a lie");
+	/* It stays masked: a kick storm on a halted ring costs nothing. */
+	CHECK_OK(sim_evtchn_stats(h->e.sim, EVIL, fe_port(d.fe, 0), &es0));
+	for (i = 0; i < 5000; i++)
+		fe_raw_notify(d.fe, 0);
+	sleep_ms(50);
+	after = dev_info(h, EVIL, XVDA);
+	CHECK_OK(sim_evtchn_stats(h->e.sim, EVIL, fe_port(d.fe, 0), &es1));
+	CHECK(after.ring.wakeups - before.ring.wakeups <= 1,
+	      "halted ring woke up %" PRIu64 " times in a kick storm",
+	      after.ring.wakeups - before.ring.wakeups);
+	CHECK(es1.to_guest == es0.to_guest, "halted ring notified the guest");
+	bystander_ok(h);
+	/* A new connection starts clean. */
+	fe_raw_set_req_prod(d.fe, 0, rsp);
+	bu_disk_close(&d);
+	CHECK_OK(fe_reconnect(d.fe));
+	CHECK(!dev_info(h, EVIL, XVDA).ring.halted, "still halted");
+	bu_verify(&d, 0, 0, 16, FE_PACKED, &rng);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA, 5000));
+	printf("  bogus req_prod: ring halted, no spin: ok\n");
+}
+
+/* Malformed segments, counts, ranges and ops, direct and indirect. */
+static void test_malformed(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct bu_disk d;
+	struct tamper t;
+	uint64_t end;
+	int err = XE_BLKIF_RSP_ERROR, nosup = XE_BLKIF_RSP_EOPNOTSUPP;
+	unsigned int abi;
+
+	for (abi = 0; abi < 2; abi++) {
+		o.abi = abi ? XE_BLKIF_ABI_X86_32 : XE_BLKIF_ABI_NATIVE;
+		bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false,
+			     &o, NULL, 0);
+		end = d.sectors;
+		bu_write(&d, 0, 0, end, FE_PACKED, &rng);
+
+		/* segment counts (CVE-2007-5498) */
+		t = T0, t.nr_segs = 12;
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 11, 0, &t, err,
+			      "12 direct segments");
+		t = T0, t.nr_segs = 255;
+		expect_status(&d, XE_BLKIF_OP_READ, false, 11, 0, &t, err,
+			      "255 direct segments");
+		t = T0, t.nr_segs = 0;
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, err,
+			      "0 segments");
+		t = T0, t.nr_segs = 257;
+		expect_status(&d, XE_BLKIF_OP_WRITE, true, 20, 0, &t, err,
+			      "257 indirect segments");
+		t = T0, t.nr_segs = 4097;
+		expect_status(&d, XE_BLKIF_OP_READ, true, 20, 0, &t, err,
+			      "4097 indirect segments");
+		t = T0, t.nr_segs = 0xffff;
+		expect_status(&d, XE_BLKIF_OP_READ, true, 20, 0, &t, err,
+			      "65535 indirect segments");
+		t = T0, t.nr_segs = 0;
+		expect_status(&d, XE_BLKIF_OP_READ, true, 20, 0, &t, err,
+			      "0 indirect segments");
+		/* first_sect > last_sect, last_sect > 7 (XSA-155's target) */
+		t = T0, t.seg = 3, t.first = 5, t.last = 2;
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 5, 0, &t, err,
+			      "first > last");
+		t = T0, t.seg = 0, t.first = 0, t.last = 8;
+		expect_status(&d, XE_BLKIF_OP_READ, false, 1, 0, &t, err,
+			      "last 8");
+		t = T0, t.seg = 0, t.first = 200, t.last = 255;
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, err,
+			      "first 200 last 255");
+		t = T0, t.seg = 17, t.first = 6, t.last = 1;
+		expect_status(&d, XE_BLKIF_OP_WRITE, true, 30, 0, &t, err,
+			      "indirect first > last");
+		t = T0, t.seg = 29, t.last = 9;
+		expect_status(&d, XE_BLKIF_OP_READ, true, 30, 0, &t, err,
+			      "indirect last 9");
+		/* ranges past the end, and sectors that overflow x512 */
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, end - 7, &T0,
+			      err, "write across the end");
+		expect_status(&d, XE_BLKIF_OP_READ, false, 2, end - 8, &T0,
+			      err, "read across the end");
+		expect_status(&d, XE_BLKIF_OP_READ, true, 12, end - 8, &T0,
+			      err, "indirect read across the end");
+		expect_status(&d, XE_BLKIF_OP_READ, false, 1, end, &T0, err,
+			      "read at the end");
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, UINT64_MAX - 3,
+			      &T0, err, "sector 2^64-4");
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 1ull << 55,
+			      &T0, err, "sector 2^55 (2^64 bytes)");
+		expect_status(&d, XE_BLKIF_OP_READ, true, 12, UINT64_MAX - 40,
+			      &T0, err, "indirect sector 2^64-41");
+		t = T0, t.nr_sectors_set = true, t.nr_sectors = UINT64_MAX;
+		expect_status(&d, XE_BLKIF_OP_DISCARD, false, 0, 8, &t, err,
+			      "discard of 2^64-1 sectors");
+		t = T0, t.nr_sectors_set = true, t.nr_sectors = 16;
+		expect_status(&d, XE_BLKIF_OP_DISCARD, false, 0, end - 8, &t,
+			      err, "discard across the end");
+		t = T0, t.nr_sectors_set = true, t.nr_sectors = 16;
+		expect_status(&d, XE_BLKIF_OP_DISCARD, false, 0,
+			      UINT64_MAX - 4, &t, err,
+			      "discard wrapping around");
+		/* unknown operations: EOPNOTSUPP, the op echoed */
+		t = T0, t.op = XE_BLKIF_OP_RESERVED_1;
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, nosup,
+			      "RESERVED_1");
+		t = T0, t.op = 7;
+		expect_status(&d, XE_BLKIF_OP_READ, false, 1, 0, &t, nosup,
+			      "op 7");
+		t = T0, t.op = 0xff;
+		expect_status(&d, XE_BLKIF_OP_READ, false, 1, 0, &t, nosup,
+			      "op 255");
+		t = T0, t.op = XE_BLKIF_OP_WRITE_BARRIER;
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, nosup,
+			      "WRITE_BARRIER (not advertised)");
+		/* INDIRECT carrying something else than READ or WRITE; the
+		 * response echoes indirect_op */
+		for (int op = 2; op < 7; op++) {
+			struct tamper ti = T0;
+			int rc;
+
+			ti.expect_op = op;
+			ti.op = XE_BLKIF_OP_INDIRECT;
+			rc = send(&d, (uint8_t)op, true, 12, 0, &ti);
+			CHECK(rc == err || rc == nosup,
+			      "INDIRECT with indirect_op %d: %d", op, rc);
+		}
+		/* none of it changed the disk */
+		bu_verify_all(&d);
+		CHECK(dev_info(h, EVIL, XVDA).ring.bad_req >= 20,
+		      "bad requests not counted");
+		bu_disk_close(&d);
+		bu_disk_free(&d);
+		CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA,
+				       5000));
+	}
+	printf("  malformed requests (both ABIs): ok\n");
+}
+
+/* XSA-365: a bad grant among good ones fails the whole request, and no
+ * byte of it lands; the same for a bad indirect page. */
+static void test_bad_grants(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct bu_disk d;
+	struct tamper t;
+	int err = XE_BLKIF_RSP_ERROR;
+
+	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_write(&d, 0, 0, 512, FE_PACKED, &rng);
+	t = T0, t.seg = 2, t.gref = BAD_GREF;
+	expect_status(&d, XE_BLKIF_OP_WRITE, false, 5, 16, &t, err,
+		      "write with a bad gref");
+	t = T0, t.seg = 0, t.gref = BAD_GREF;
+	expect_status(&d, XE_BLKIF_OP_WRITE, false, 5, 64, &t, err,
+		      "write with a bad first gref");
+	t = T0, t.seg = 4, t.gref = BAD_GREF;
+	expect_status(&d, XE_BLKIF_OP_READ, false, 5, 16, &t, err,
+		      "read with a bad gref");
+	t = T0, t.seg = 100, t.gref = BAD_GREF;
+	expect_status(&d, XE_BLKIF_OP_WRITE, true, 128, 0, &t, err,
+		      "indirect write with a bad gref");
+	t = T0, t.ind_gref = BAD_GREF;
+	expect_status(&d, XE_BLKIF_OP_WRITE, true, 40, 8, &t, err,
+		      "bad indirect page ref");
+	t = T0, t.ind_gref = BAD_GREF;
+	expect_status(&d, XE_BLKIF_OP_READ, true, 40, 8, &t, err,
+		      "read with a bad indirect page ref");
+	bu_verify_all(&d);
+	CHECK(dev_info(h, EVIL, XVDA).ring.grant_err >= 6,
+	      "grant errors not counted");
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA, 5000));
+	printf("  bad grant refs and indirect pages: ok, nothing landed\n");
+}
+
+/* Writes, flushes with data and discards to read-only disks. */
+static void test_read_only(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct bu_disk d;
+	struct tamper t = T0;
+	int err = XE_BLKIF_RSP_ERROR;
+	size_t len = 256 * 1024;
+	uint8_t *base = malloc(len);
+	char *path, spec[4200];
+
+	CHECK(base, "out of memory");
+	rng_fill(&rng, base, len);
+	path = test_write_file("ro.img", base, len);
+	snprintf(spec, sizeof(spec), "ro:base=%s", path);
+	bu_disk_open(&h->e, &d, EVIL, XVDA, spec, false, &o, base, len);
+	expect_status(&d, XE_BLKIF_OP_WRITE, false, 3, 0, &t, err,
+		      "write to read-only");
+	expect_status(&d, XE_BLKIF_OP_WRITE, true, 30, 0, &t, err,
+		      "indirect write to read-only");
+	expect_status(&d, XE_BLKIF_OP_FLUSH_DISKCACHE, false, 1, 0, &t, err,
+		      "flush with data to read-only");
+	t.nr_sectors_set = true, t.nr_sectors = 64;
+	{
+		int rc = send(&d, XE_BLKIF_OP_DISCARD, false, 0, 0, &t);
+
+		CHECK(rc == err || rc == XE_BLKIF_RSP_EOPNOTSUPP,
+		      "discard on read-only: %d", rc);
+	}
+	bu_verify_all(&d);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA, 5000));
+	unlink(path);
+	free(path);
+	free(base);
+	printf("  writes and discards to read-only disks: ok\n");
+}
+
+/* XSA-155: the backend acts on its one copy of a slot. */
+struct flipper {
+	struct fe *fe;
+	atomic_bool stop;
+	atomic_uint flips;
+};
+
+static void *flip_main(void *arg)
+{
+	struct flipper *f = arg;
+	uint32_t n = fe_ring_size(f->fe), i = 0;
+
+	while (!atomic_load(&f->stop)) {
+		volatile uint8_t *s = fe_raw_slot(f->fe, 0, i++ % n);
+
+		/* Only bytes past the response (16 bytes, native layout),
+		 * so that responses stay intact: the top byte of
+		 * sector_number, first_sect and last_sect of seg 0. */
+		s[XE_BLKIF_REQ_OFF_SECTOR_NATIVE + 7] ^= 0x40;
+		s[XE_BLKIF_REQ_OFF_SEG_NATIVE + XE_BLKIF_SEG_OFF_FIRST] ^= 0x07;
+		s[XE_BLKIF_REQ_OFF_SEG_NATIVE + XE_BLKIF_SEG_OFF_LAST] ^= 0xf8;
+		atomic_fetch_add(&f->flips, 1);
+	}
+	return NULL;
+}
+
+static void test_rewrite_slot(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct bu_disk d;
+	static uint8_t page[4096] __attribute__((aligned(4096)));
+	struct fe_seg seg = { .page = page, .first_sect = 0, .last_sect = 7 };
+	struct fe_req r = { .op = XE_BLKIF_OP_WRITE,
+			    .sector = 40,
+			    .nr_segs = 1,
+			    .segs = &seg };
+	struct fe_wire w;
+	struct flipper f = { 0 };
+	pthread_t th;
+	uint32_t ref, idx;
+	unsigned int i, ok = 0, bad = 0;
+
+	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_write(&d, 0, 0, 2048, FE_PACKED, &rng);
+	/* 1: after its response, a slot rewritten into another request
+	 * (without moving req_prod) is not acted on, however often we
+	 * kick. */
+	rng_fill(&rng, page, sizeof(page));
+	idx = fe_raw_req_prod_pvt(d.fe, 0);
+	CHECK(fe_io(d.fe, 0, &r) == 0, "write failed");
+	memcpy(d.model + 40 * SECTOR, page, 4096);
+	CHECK_OK(sim_grant(h->e.sim, EVIL, page, true, &ref));
+	memset(&w, 0, sizeof(w));
+	w.op = XE_BLKIF_OP_WRITE;
+	w.byte1 = 1;
+	w.id = 0;
+	w.sector = 400;
+	w.nr_descs = 1;
+	w.desc[0].gref = ref;
+	w.desc[0].last_sect = 7;
+	fe_raw_encode(d.fe, 0, idx, &w);
+	for (i = 0; i < 100; i++)
+		fe_raw_notify(d.fe, 0);
+	sleep_ms(50);
+	CHECK_OK(sim_ungrant(h->e.sim, EVIL, ref));
+	bu_verify_all(&d);
+	/* 2: slots flipped between valid and invalid while the backend
+	 * takes them: each request is served as one consistent copy (OK
+	 * or ERROR), nothing crashes (the sanitizer build watches), and
+	 * the ring keeps going. */
+	f.fe = d.fe;
+	CHECK(!pthread_create(&th, NULL, flip_main, &f), "pthread_create");
+	for (i = 0; i < 2000; i++) {
+		struct fe_req q = r;
+		int rc;
+
+		q.sector = 8 * rng_below(&rng, 200);
+		rc = fe_io(d.fe, 0, &q);
+		CHECK(rc == 0 || rc == XE_BLKIF_RSP_ERROR ||
+			      rc == XE_BLKIF_RSP_EOPNOTSUPP,
+		      "flipped request: %d", rc);
+		rc == 0 ? ok++ : bad++;
+	}
+	atomic_store(&f.stop, true);
+	pthread_join(th, NULL);
+	/* the flipper may have hit the page too: only check the ring */
+	bystander_ok(h);
+	{
+		struct fe_req q = r;
+
+		q.sector = 0;
+		CHECK(fe_io(d.fe, 0, &q) == 0, "ring broken after the flips");
+	}
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA, 5000));
+	printf("  slots rewritten after production: ok (%u served, %u "
+	       "refused, %u flips)\n",
+	       ok, bad, atomic_load(&f.flips));
+}
+
+/* XSA-332 / XSA-391: kick storms, on an idle and on a busy ring. */
+static void test_event_storm(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct bu_disk d;
+	struct xenbus_dev_info a, b;
+	struct sim_evtchn_stats e0, e1;
+	unsigned int i, kicks = 20000, reqs = 0;
+
+	o.order = 1;
+	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
+		     0);
+	a = dev_info(h, EVIL, XVDA);
+	CHECK_OK(sim_evtchn_stats(h->e.sim, EVIL, fe_port(d.fe, 0), &e0));
+	for (i = 0; i < kicks; i++) {
+		fe_raw_notify(d.fe, 0);
+		if (i % 500 == 0) {
+			bu_write(&d, 0, 8 * (i / 500), 8, FE_PACKED, &rng);
+			reqs++;
+		}
+	}
+	sleep_ms(50);
+	b = dev_info(h, EVIL, XVDA);
+	CHECK_OK(sim_evtchn_stats(h->e.sim, EVIL, fe_port(d.fe, 0), &e1));
+	/* the backend notifies at most once per push of responses */
+	CHECK(e1.to_guest - e0.to_guest <= reqs,
+	      "%" PRIu64 " notifications for %u requests",
+	      e1.to_guest - e0.to_guest, reqs);
+	CHECK(b.ring.notifies - a.ring.notifies <= reqs, "notifies %" PRIu64,
+	      b.ring.notifies - a.ring.notifies);
+	/* and wakes at most once per kick (kicks while masked coalesce) */
+	CHECK(b.ring.wakeups - a.ring.wakeups <= kicks, "wakeups %" PRIu64,
+	      b.ring.wakeups - a.ring.wakeups);
+	bystander_ok(h);
+	bu_verify_all(&d);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA, 5000));
+	printf("  event storm: ok (%" PRIu64 " wake-ups for %u kicks, %" PRIu64
+	       " notifications for %u requests)\n",
+	       b.ring.wakeups - a.ring.wakeups, kicks,
+	       e1.to_guest - e0.to_guest, reqs);
+}
+
+/* XSA-349: a frontend hammering its watched state node. */
+static void test_watch_storm(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct bu_disk d;
+	struct sim_watch_stats ws;
+	unsigned int i, n = 20000;
+	char junk[32];
+
+	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_write(&d, 0, 0, 64, FE_PACKED, &rng);
+	for (i = 0; i < n; i++) {
+		snprintf(junk, sizeof(junk), "%u", i);
+		CHECK_OK(fe_write_fe(d.fe, "state", i % 2 ? "4" : "3"));
+		if (i % 64 == 0)
+			CHECK_OK(fe_write_fe(d.fe, "noise", junk));
+	}
+	CHECK_OK(fe_write_fe(d.fe, "state", "4"));
+	fe_daemon_watch_stats(h->e.d, &ws);
+	CHECK(ws.max_queued <= 2 * SIM_WATCH_QUEUE_LIMIT,
+	      "watch queue reached %u", ws.max_queued);
+	bystander_ok(h);
+	bu_verify(&d, 0, 0, 64, FE_PACKED, &rng);
+	CHECK(dev_info(h, EVIL, XVDA).be_state == 4, "device not connected");
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA, 5000));
+	printf("  watch storm: ok (%" PRIu64 " events queued, %" PRIu64
+	       " coalesced, high-water %u)\n",
+	       ws.fired, ws.coalesced, ws.max_queued);
+}
+
+/* XSA-350: connect/disconnect toggling. */
+static void test_toggling(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct bu_disk d;
+	unsigned int i, cycles = (unsigned int)(150 * test_scale()) + 5;
+	const char *seq = "3564136146";
+
+	o.queues = 2;
+	o.order = 1;
+	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_write(&d, 0, 0, 256, FE_PACKED, &rng);
+	for (i = 0; i < cycles; i++) {
+		bu_disk_close(&d);
+		CHECK(sim_domain_maps(h->e.sim, EVIL) == 0,
+		      "cycle %u: %d grants still mapped", i,
+		      sim_domain_maps(h->e.sim, EVIL));
+		CHECK_OK(fe_reconnect(d.fe));
+		if (i % 10 == 0)
+			bu_random_ops(&d, &rng, 5);
+	}
+	/* state writes in no sensible order, as fast as we can */
+	for (i = 0; i < 300; i++) {
+		char s[2] = { seq[i % 10], 0 };
+
+		CHECK_OK(fe_write_fe(d.fe, "state", s));
+	}
+	sleep_ms(100);
+	/* a clean close and reconnect still works, data intact */
+	bu_disk_close(&d);
+	CHECK(sim_domain_maps(h->e.sim, EVIL) == 0, "grants still mapped");
+	CHECK_OK(fe_reconnect(d.fe));
+	bu_verify_all(&d);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA, 5000));
+	printf("  connect/disconnect toggling, %u cycles: ok\n", cycles);
+}
+
+/* XSA-371: the frontend's domain vanishes with requests in flight. */
+static void test_domain_vanishes(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct bu_disk d[2];
+	struct fe_seg *segs;
+	struct fe_req *reqs;
+	unsigned int i, k, n = 0;
+	char path[128], *v = NULL;
+	struct xp *tool = fe_daemon_xp(h->e.d);
+	unsigned int devs_before;
+
+	o.order = 2;
+	o.queues = 2;
+	for (k = 0; k < 2; k++)
+		bu_disk_open(&h->e, &d[k], EVIL, k ? XVDB : XVDA,
+			     "blank:size=4M", false, &o, NULL, 0);
+	devs_before = fe_daemon_nr_devs(h->e.d);
+	/* fill both rings of both disks with 1 MiB reads and writes */
+	reqs = calloc(2 * 2 * 128, sizeof(*reqs));
+	segs = calloc(2 * 2 * 128 * 32, sizeof(*segs));
+	CHECK(reqs && segs, "out of memory");
+	for (k = 0; k < 2; k++)
+		for (unsigned int q = 0; q < 2; q++)
+			for (i = 0; i < 128; i++) {
+				struct fe_req *r = &reqs[n];
+				struct fe_seg *s = &segs[(size_t)n * 32];
+
+				for (unsigned int j = 0; j < 32; j++) {
+					s[j].page = aligned_alloc(4096, 4096);
+					CHECK(s[j].page, "out of memory");
+					s[j].last_sect = 7;
+				}
+				r->op = i % 2 ? XE_BLKIF_OP_READ :
+						XE_BLKIF_OP_WRITE;
+				r->indirect = true;
+				r->sector = 256 * (i % 32);
+				r->nr_segs = 32;
+				r->segs = s;
+				CHECK_OK(fe_submit(d[k].fe, q, r));
+				n++;
+			}
+	for (k = 0; k < 2; k++) {
+		fe_kick(d[k].fe, 0);
+		fe_kick(d[k].fe, 1);
+	}
+	CHECK_OK(sim_domain_destroy(h->e.sim, EVIL));
+	for (k = 0; k < 2; k++)
+		fe_domain_gone(d[k].fe);
+	/* the daemon closes both devices and unmaps everything: fe_free
+	 * waits for the sim's zombie count to reach 0 */
+	for (k = 0; k < 2; k++) {
+		fe_free(d[k].fe);
+		free(d[k].model);
+	}
+	CHECK(sim_domain_maps(h->e.sim, EVIL) == 0, "zombie maps");
+	for (i = 0; i < 5000 && fe_daemon_nr_devs(h->e.d) != devs_before - 2;
+	     i++)
+		sleep_ms(1);
+	CHECK(fe_daemon_nr_devs(h->e.d) == devs_before - 2,
+	      "daemon still has %u devices", fe_daemon_nr_devs(h->e.d));
+	for (k = 0; k < 2; k++) {
+		snprintf(path, sizeof(path),
+			 "/local/domain/0/backend/ephemeral/%u/%u", EVIL,
+			 k ? XVDB : XVDA);
+		CHECK(tool->ops->xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) ==
+			      -ENOENT,
+		      "backend dir %s still there", path);
+	}
+	for (i = 0; i < (size_t)n * 32; i++)
+		free(segs[i].page);
+	free(segs);
+	free(reqs);
+	bystander_ok(h);
+	CHECK_OK(sim_domain_create(h->e.sim, EVIL)); /* for later cases */
+	printf("  domain vanishing with %u requests in flight: ok\n", n);
+}
+
+/* Hostile xenstore values: each fails the connection, with an error. */
+static void expect_refused(struct host *h, const struct fe_opts *o,
+			   const char *what)
+{
+	struct fe *fe;
+	int rc, st;
+
+	CHECK_OK(fe_new(h->e.sim, EVIL, XVDA, o, &fe));
+	{
+		struct xp *tool = fe_daemon_xp(h->e.d);
+		char *be = fe_backend_path(fe), path[200];
+
+		snprintf(path, sizeof(path), "%s/error", be);
+		CHECK_OK(tool->ops->xs_rm(tool, XP_XS_NO_TXN, path));
+		free(be);
+	}
+	if (fe_backend_state(fe) == 6) { /* from the last refusal */
+		CHECK_OK(fe_write_fe(fe, "state", "1"));
+		CHECK_OK(fe_wait_backend_state(fe, 2, 5000));
+	}
+	rc = fe_connect(fe);
+	CHECK(rc == -EPROTO, "%s: connect returned %d", what, rc);
+	st = fe_backend_state(fe);
+	CHECK(st == 5 || st == 6, "%s: backend state %d", what, st);
+	CHECK(fe_backend_error(fe)[0], "%s: no error node", what);
+	CHECK_OK(fe_close(fe));
+	fe_free(fe);
+}
+
+static void test_bad_nodes(struct host *h)
+{
+	static const char *const orders[] = {
+		"5", "99", "x", "18446744073709551616", "4294967296", "-1", "",
+		"1 ", "0x1"
+	};
+	static const char *const queues[] = { "0", "17", "5", "x",
+					      "99999999999", "" };
+	static const char *const protos[] = { "x86_16-abi", "", "X86_64-ABI",
+					      "x86_64-abi " };
+	struct fe_opts o = opts_default();
+	struct bu_disk d;
+	unsigned int i;
+
+	CHECK_OK(fe_attach(h->e.d, EVIL, XVDA, "blank:size=1M", false));
+	for (i = 0; i < sizeof(orders) / sizeof(orders[0]); i++) {
+		o = opts_default();
+		o.raw_ring_page_order = orders[i];
+		expect_refused(h, &o, orders[i]);
+	}
+	for (i = 0; i < sizeof(queues) / sizeof(queues[0]); i++) {
+		o = opts_default();
+		o.raw_num_queues = queues[i];
+		expect_refused(h, &o, queues[i]);
+	}
+	o = opts_default();
+	o.queues = BU_MAX_QUEUES + 1;
+	o.no_cap = true;
+	expect_refused(h, &o, "more queues than advertised");
+	o = opts_default();
+	o.order = 4;
+	o.raw_ring_page_order = "5"; /* 16 pages given, 32 claimed */
+	expect_refused(h, &o, "order 5 over 16 pages");
+	for (i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
+		o = opts_default();
+		o.raw_protocol = protos[i];
+		expect_refused(h, &o, protos[i]);
+	}
+	bystander_ok(h);
+	/* and after all that, a proper frontend connects */
+	{
+		struct fe *fe;
+
+		o = opts_default();
+		CHECK_OK(fe_new(h->e.sim, EVIL, XVDA, &o, &fe));
+		CHECK_OK(fe_reconnect(fe));
+		memset(&d, 0, sizeof(d));
+		d.fe = fe;
+		d.domid = EVIL;
+		d.devid = XVDA;
+		d.sectors = fe_backend(fe)->sectors;
+		d.model = calloc(d.sectors, SECTOR);
+		CHECK(d.model, "out of memory");
+		bu_random_ops(&d, &rng, 20);
+		bu_disk_close(&d);
+		bu_disk_free(&d);
+	}
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA, 5000));
+	printf("  bad protocol, ring-page-order and queue counts: ok\n");
+}
+
+/* Disks that cannot be opened: Closed with an error node. */
+static void expect_unopenable(struct host *h, uint32_t devid,
+			      const char *spec, const char *want)
+{
+	struct fe_opts o = opts_default();
+	struct fe *fe;
+	int rc;
+
+	CHECK_OK(fe_attach(h->e.d, EVIL, devid, spec, false));
+	CHECK_OK(fe_new(h->e.sim, EVIL, devid, &o, &fe));
+	rc = fe_connect(fe);
+	CHECK(rc == -EPROTO && fe_backend_state(fe) == 6,
+	      "%s: connect %d, state %d", spec, rc, fe_backend_state(fe));
+	CHECK(strstr(fe_backend_error(fe), want),
+	      "%s: error node '%s' does not say '%s'", spec,
+	      fe_backend_error(fe), want);
+	fe_free(fe);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, devid, 5000));
+}
+
+static void test_bad_disks(struct host *h)
+{
+	struct xp *tool = fe_daemon_xp(h->e.d);
+	char path[160];
+	struct fe_opts o = opts_default();
+	struct fe *fe;
+
+	expect_unopenable(h, XVDA, "cow:base=/nonexistent/base.img",
+			  "cannot open");
+	expect_unopenable(h, XVDA, "blank:size=1M,store=xts,scratch=/proc",
+			  "cannot open");
+	expect_unopenable(h, XVDA,
+			  "blank:size=1M,store=xts,scratch=/nonexistent",
+			  "cannot open");
+	CHECK(access("/nonexistent", F_OK) < 0, "a scratch file was created");
+	/* a regular file is neither a directory nor a block device */
+	{
+		char *f = test_write_file("not-a-dir", "x", 1), spec[4200];
+
+		snprintf(spec, sizeof(spec),
+			 "blank:size=1M,store=xts,scratch=%s", f);
+		expect_unopenable(h, XVDA, spec, "not a directory");
+		unlink(f);
+		free(f);
+	}
+	/* a spec that does not parse (attach refuses it, so the toolstack
+	 * resets a device with it) */
+	CHECK_OK(fe_attach(h->e.d, EVIL, XVDB, "blank:size=1M", false));
+	CHECK_OK(fe_new(h->e.sim, EVIL, XVDB, &o, &fe));
+	CHECK_OK(fe_wait_backend_state(fe, 2, 5000));
+	snprintf(path, sizeof(path), "%s", "");
+	{
+		char *be = fe_backend_path(fe), p2[200];
+
+		snprintf(p2, sizeof(p2), "%s/params", be);
+		CHECK_OK(tool->ops->xs_write(tool, XP_XS_NO_TXN, p2,
+					     "blank:size=lots", 15));
+		snprintf(p2, sizeof(p2), "%s/state", be);
+		CHECK_OK(tool->ops->xs_write(tool, XP_XS_NO_TXN, p2, "1", 1));
+		free(be);
+	}
+	CHECK_OK(fe_wait_backend_state(fe, 6, 5000));
+	CHECK(fe_connect(fe) == -EPROTO, "connected to a bad spec");
+	CHECK(strstr(fe_backend_error(fe), "bad disk spec"), "error '%s'",
+	      fe_backend_error(fe));
+	fe_free(fe);
+	CHECK_OK(detach_device(tool, NULL, EVIL, XVDB, 5000));
+	bystander_ok(h);
+	printf("  bad disk spec, missing base, unwritable scratch: ok\n");
+}
+
+int main(void)
+{
+	struct host h;
+
+	seed = test_seed("test-hostile");
+	rng.s = seed;
+	host_init(&h);
+	bu_domain(&h.e, EVIL);
+	test_bogus_req_prod(&h);
+	test_malformed(&h);
+	test_bad_grants(&h);
+	test_read_only(&h);
+	test_rewrite_slot(&h);
+	test_event_storm(&h);
+	test_watch_storm(&h);
+	test_toggling(&h);
+	test_bad_nodes(&h);
+	test_bad_disks(&h);
+	test_domain_vanishes(&h);
+	host_fini(&h);
+	return 0;
+}
