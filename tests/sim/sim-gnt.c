@@ -63,10 +63,27 @@ int sim_grant_to(struct sim *sim, uint16_t domid, uint16_t grantee, void *page,
 		rc = -ENOENT;
 		goto out;
 	}
-	/* Reuse a free entry, else grow the table. */
-	for (ref = SIM_FIRST_GREF; ref < d->ngrants; ref++)
-		if (!d->grants[ref].active && d->grants[ref].maps == 0)
-			break;
+	/* Reuse a free entry (next fit from where the last search ended,
+	 * so a frontend cycling through many grants pays O(1), not O(n)),
+	 * else grow the table. */
+	ref = d->ngrants;
+	if (d->ngrants > SIM_FIRST_GREF) {
+		uint32_t span = d->ngrants - SIM_FIRST_GREF, i;
+		uint32_t start = d->grant_hint < SIM_FIRST_GREF ||
+						 d->grant_hint >= d->ngrants ?
+					 SIM_FIRST_GREF :
+					 d->grant_hint;
+
+		for (i = 0; i < span; i++) {
+			uint32_t r = SIM_FIRST_GREF +
+				     (start - SIM_FIRST_GREF + i) % span;
+
+			if (!d->grants[r].active && d->grants[r].maps == 0) {
+				ref = r;
+				break;
+			}
+		}
+	}
 	if (ref >= d->ngrants) {
 		uint32_t n = d->ngrants ? d->ngrants * 2 : 64;
 
@@ -86,6 +103,7 @@ int sim_grant_to(struct sim *sim, uint16_t domid, uint16_t grantee, void *page,
 	g->readonly = readonly;
 	g->grantee = grantee;
 	g->page = page;
+	d->grant_hint = ref + 1;
 	*ref_r = ref;
 out:
 	pthread_mutex_unlock(&sim->lock);

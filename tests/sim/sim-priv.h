@@ -44,6 +44,7 @@ struct sim_dom {
 	bool alive; /* false: destroyed, kept while mappings remain */
 	struct sim_grant_ent *grants;
 	uint32_t ngrants;
+	uint32_t grant_hint; /* where the next free-entry search starts */
 	struct sim_port *ports; /* indexed by port number; 0 is never used */
 	uint32_t nports;
 };
