@@ -22,3 +22,13 @@ tests_test_blkif_LDADD = $(BLKIF_TEST_LIBS)
 check_PROGRAMS += tests/test-hostile
 TESTS += tests/test-hostile
 tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
+
+# make bench-blkif: 4 KiB random and 1 MiB sequential I/O through the whole
+# path, next to the overlay engine and memcpy measured in the same run.
+noinst_PROGRAMS += tests/bench-blkif
+tests_bench_blkif_SOURCES = tests/bench-blkif.c
+tests_bench_blkif_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_bench_blkif_LDADD = $(BLKIF_TEST_LIBS)
+bench-blkif: tests/bench-blkif$(EXEEXT)
+	./tests/bench-blkif$(EXEEXT) $(BENCH_SECONDS)
+.PHONY: bench-blkif
