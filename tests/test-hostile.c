@@ -337,8 +337,18 @@ static void test_malformed(struct host *h)
 		}
 		/* none of it changed the disk */
 		bu_verify_all(&d);
-		CHECK(dev_info(h, EVIL, XVDA).ring.bad_req >= 20,
-		      "bad requests not counted");
+		{
+			struct xenbus_dev_info info = dev_info(h, EVIL, XVDA);
+
+			CHECK(info.ring.bad_req >= 20,
+			      "bad requests not counted");
+			/* refused on the private copy, before any data
+			 * moved: none of them reached a grant copy */
+			CHECK(info.ring.grant_err == 0,
+			      "%" PRIu64 " malformed requests reached grant "
+			      "copy",
+			      info.ring.grant_err);
+		}
 		bu_disk_close(&d);
 		bu_disk_free(&d);
 		CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA,
