@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -35,6 +36,21 @@ struct key {
 	size_t page_bytes; /* the mapping this struct sits at the start of */
 };
 
+/*
+ * mlock(2) and munlock(2) as system calls: AddressSanitizer intercepts the
+ * libc functions and turns them into no-ops, and a sanitizer build must
+ * still keep its promise (and let the tests check it).
+ */
+static int sys_mlock(void *addr, size_t len)
+{
+	return (int)syscall(SYS_mlock, addr, len);
+}
+
+static int sys_munlock(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munlock, addr, len);
+}
+
 int key_protect_memory(void *addr, size_t len)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -44,13 +60,13 @@ int key_protect_memory(void *addr, size_t len)
 
 	if (len == 0)
 		return 0;
-	if (mlock((void *)start, end - start) < 0)
+	if (sys_mlock((void *)start, end - start) < 0)
 		return -errno;
 	/* madvise() wants page-aligned ranges; mlock() rounds by itself. */
 	if (madvise((void *)start, end - start, MADV_DONTDUMP) < 0) {
 		int rc = -errno;
 
-		munlock((void *)start, end - start);
+		sys_munlock((void *)start, end - start);
 		return rc;
 	}
 	return 0;
@@ -149,6 +165,6 @@ void key_free(struct key *key)
 		return;
 	page = key->page_bytes;
 	OPENSSL_cleanse(key, page);
-	munlock(key, page);
+	sys_munlock(key, page);
 	munmap(key, page);
 }
