@@ -13,3 +13,9 @@ check_PROGRAMS += tests/test-cow-diff tests/test-cow-policy
 TESTS += tests/test-cow-diff tests/test-cow-policy
 tests_test_cow_diff_LDADD = $(COW_TEST_LIBS)
 tests_test_cow_policy_LDADD = $(COW_TEST_LIBS)
+
+# Opening a disk from its spec (xs-glue/disk.c).
+check_PROGRAMS += tests/unit/test-disk
+TESTS += tests/unit/test-disk
+tests_unit_test_disk_LDADD = tests/libtestlib.a xs-glue/libxsglue.a \
+	xs-glue/libxsparse.a $(COW_TEST_LIBS) $(XEN_LIBS)
