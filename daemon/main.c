@@ -27,6 +27,7 @@
 #include "backend/log.h"
 #include "cow/cow.h"
 #include "daemon/control.h"
+#include "xs-glue/diskspec.h"
 #include "xs-glue/platform.h"
 #include "xs-glue/xenbus.h"
 
@@ -57,31 +58,6 @@ static void usage(FILE *f)
 		"                         (default " CONTROL_DEFAULT_PATH ")\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          print the version\n");
-}
-
-/* SIZE with an optional binary K/M/G/T suffix. */
-static int parse_size(const char *s, uint64_t *bytes_r)
-{
-	char *end;
-	unsigned long long v;
-	unsigned int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'T': shift += 10; /* fall through */
-	case 'G': shift += 10; /* fall through */
-	case 'M': shift += 10; /* fall through */
-	case 'K': shift += 10; end++; break;
-	case '\0': break;
-	default: return -EINVAL;
-	}
-	if (*end || v == 0 || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
-	*bytes_r = (uint64_t)v << shift;
-	return 0;
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -126,7 +102,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->xb.max_queues = (unsigned int)n;
 			break;
 		case 'b':
-			if (parse_size(optarg, &o->budget_bytes)) {
+			if (diskspec_parse_size(optarg, strlen(optarg),
+						&o->budget_bytes)) {
 				fprintf(stderr, "--budget: a size like 8G\n");
 				return -EINVAL;
 			}
