@@ -46,6 +46,9 @@
 #define MAP_LEAF_BLKS (1u << MAP_LEAF_SHIFT)
 
 #define COW_LOCK_STRIPES 256u
+_Static_assert(COW_APPLY_MAX_BLKS <= COW_LOCK_STRIPES,
+	       "a zero-copy read must not take a stripe twice");
+
 /* Whole blocks handled by one batched store call: 256 KiB. */
 #define COW_RUN_MAX 64u
 
@@ -366,7 +369,8 @@ out:
 /* ---- runs of whole blocks ---- */
 
 /*
- * Lock (or unlock) the stripes of blocks [blk, blk + n), n <= COW_RUN_MAX.
+ * Lock (or unlock) the stripes of blocks [blk, blk + n), n <=
+ * COW_LOCK_STRIPES (so no stripe is taken twice).
  * Stripes are taken in ascending stripe order (a run that wraps takes the low stripes
  * first), the one order every path uses, so runs cannot deadlock.
  */
@@ -713,6 +717,52 @@ int cow_write(struct cow *cow, const void *buf, uint64_t sector,
 			     .iov_len = (size_t)nr_sectors * COW_SECTOR_BYTES };
 
 	return cow_writev(cow, sector, &iov, 1);
+}
+
+int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
+		   uint64_t nr_sectors, unsigned char *scratch,
+		   int (*fn)(void *arg, unsigned char *const *blks,
+			     uint32_t nr_blks),
+		   void *arg)
+{
+	unsigned char *ptrs[COW_APPLY_MAX_BLKS];
+	uint32_t i;
+	int rc = 0;
+
+	if (nr_blks == 0 || nr_blks > COW_APPLY_MAX_BLKS ||
+	    first_blk > cow->nr_blks || nr_blks > cow->nr_blks - first_blk) {
+		rc = -ERANGE;
+		goto out;
+	}
+	/* At most one block per stripe: ascending stripe order, as always. */
+	run_stripes(cow, first_blk, nr_blks, pthread_mutex_lock);
+	for (i = 0; i < nr_blks && !rc; i++) {
+		uint64_t blk = first_blk + i;
+		uint32_t state = map_get(cow, blk);
+		unsigned char *mine = scratch + (size_t)i * STORE_BLK_BYTES;
+
+		ptrs[i] = NULL;
+		if (state >= MAP_SLOT0) {
+			ptrs[i] = store_direct(cow->overlay, state - MAP_SLOT0);
+			if (!ptrs[i])
+				rc = store_read(cow->overlay, mine,
+						state - MAP_SLOT0, 1);
+		} else {
+			rc = read_underlay(cow, blk, state, mine);
+		}
+		if (!ptrs[i])
+			ptrs[i] = mine;
+	}
+	if (!rc)
+		rc = fn(arg, ptrs, nr_blks);
+	run_stripes(cow, first_blk, nr_blks, pthread_mutex_unlock);
+out:
+	atomic_fetch_add_explicit(&cow->ctr.rd_reqs, 1, memory_order_relaxed);
+	if (!rc)
+		atomic_fetch_add_explicit(&cow->ctr.rd_sectors, nr_sectors,
+					  memory_order_relaxed);
+	count_error(cow, rc);
+	return rc;
 }
 
 int cow_discard(struct cow *cow, uint64_t sector, uint64_t nr_sectors)
