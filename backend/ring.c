@@ -27,6 +27,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -79,10 +80,11 @@ struct ring {
 	/* Locked, non-dumpable private memory: guest data passes here. */
 	unsigned char *mem;
 	size_t mem_bytes;
-	unsigned char *bounce;    /* max segments x 4 KiB */
+	unsigned char *bounce;    /* (max segments + 1) x 4 KiB */
 	unsigned char *ind_pages; /* XE_BLKIF_MAX_INDIRECT_PAGES x 4 KiB */
 	struct req_seg *segs;     /* max segments */
-	struct xp_gnt_copy *copies;
+	struct xp_gnt_copy *copies; /* nr_copies: a segment may be 2 pieces */
+	unsigned int nr_copies;
 	unsigned int max_segs;
 
 	int stop_fd;
@@ -230,8 +232,9 @@ static int16_t do_write(struct ring *r, const struct req *req,
 	return XE_BLKIF_RSP_OKAY;
 }
 
-static int16_t do_read(struct ring *r, const struct req *req,
-		       const struct req_seg *segs, unsigned int n)
+/* Read into the bounce buffer, then grant-copy it out: two copies. */
+static int16_t do_read_bounce(struct ring *r, const struct req *req,
+			      const struct req_seg *segs, unsigned int n)
 {
 	uint64_t sectors = plan_copies(r, segs, n, true);
 	int rc;
@@ -243,6 +246,94 @@ static int16_t do_read(struct ring *r, const struct req *req,
 		INC(r, grant_err);
 		return refuse(r, req, REQ_ERROR, "grant copy to guest failed");
 	}
+	INC(r, rd_req);
+	ADD(r, rd_sect, sectors);
+	return XE_BLKIF_RSP_OKAY;
+}
+
+struct read_plan {
+	struct ring *r;
+	const struct req_seg *segs;
+	unsigned int n;
+	uint32_t first_off; /* byte offset of the request in its first block */
+	bool grant_failed;
+};
+
+/*
+ * Under the blocks' locks: one grant copy per piece of a segment that lies
+ * in one block, straight from the block's bytes (the RAM overlay itself
+ * where it can be) to the guest's page.
+ */
+static int read_copy_out(void *arg, unsigned char *const *blks,
+			 uint32_t nr_blks)
+{
+	struct read_plan *pl = arg;
+	struct ring *r = pl->r;
+	uint64_t pos = pl->first_off;
+	unsigned int i, nc = 0;
+
+	for (i = 0; i < pl->n; i++) {
+		uint32_t foff = pl->segs[i].first_sect * XE_BLKIF_SECTOR_BYTES;
+		uint32_t len = (pl->segs[i].last_sect - pl->segs[i].first_sect +
+				1u) * XE_BLKIF_SECTOR_BYTES;
+
+		while (len) {
+			uint64_t bi = pos / XE_BLKIF_PAGE_BYTES;
+			uint32_t off = (uint32_t)(pos % XE_BLKIF_PAGE_BYTES);
+			uint32_t take = XE_BLKIF_PAGE_BYTES - off;
+
+			if (take > len)
+				take = len;
+			assert(bi < nr_blks && nc < r->nr_copies);
+			r->copies[nc++] = (struct xp_gnt_copy){
+				.to_foreign = true,
+				.domid = r->domid,
+				.ref = pl->segs[i].gref,
+				.offset = (uint16_t)foff,
+				.len = (uint16_t)take,
+				.local = blks[bi] + off,
+			};
+			pos += take;
+			foff += take;
+			len -= take;
+		}
+	}
+	if (copy_grants(r, nc)) {
+		pl->grant_failed = true;
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static int16_t do_read(struct ring *r, const struct req *req,
+		       const struct req_seg *segs, unsigned int n)
+{
+	struct read_plan pl = { .r = r, .segs = segs, .n = n };
+	uint64_t sectors = 0, first_blk, last_blk;
+	unsigned int i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		sectors += segs[i].last_sect - segs[i].first_sect + 1u;
+	first_blk = req->sector_number / COW_SECTORS_PER_BLK;
+	last_blk = (req->sector_number + sectors - 1) / COW_SECTORS_PER_BLK;
+	pl.first_off = (uint32_t)(req->sector_number % COW_SECTORS_PER_BLK) *
+		       XE_BLKIF_SECTOR_BYTES;
+	/* The rare read wider than one apply call (a maximal request at an
+	 * unaligned sector) goes through the bounce buffer instead. */
+	if (last_blk - first_blk + 1 > COW_APPLY_MAX_BLKS)
+		return do_read_bounce(r, req, segs, n);
+	/* The bounce buffer (max_segs + 1 pages) is the scratch for blocks
+	 * that are not in RAM. */
+	rc = cow_read_apply(r->cow, first_blk,
+			    (uint32_t)(last_blk - first_blk + 1), sectors,
+			    r->bounce, read_copy_out, &pl);
+	if (pl.grant_failed) {
+		INC(r, grant_err);
+		return refuse(r, req, REQ_ERROR, "grant copy to guest failed");
+	}
+	if (rc)
+		return io_failed(r, req, rc);
 	INC(r, rd_req);
 	ADD(r, rd_sect, sectors);
 	return XE_BLKIF_RSP_OKAY;
@@ -461,11 +552,9 @@ void ring_free(struct ring *r)
 
 static int ring_alloc_buffers(struct ring *r)
 {
-	size_t bounce = (size_t)r->max_segs * XE_BLKIF_PAGE_BYTES;
+	/* One page more than the segments: an unaligned read's blocks. */
+	size_t bounce = ((size_t)r->max_segs + 1) * XE_BLKIF_PAGE_BYTES;
 	size_t ind = (size_t)XE_BLKIF_MAX_INDIRECT_PAGES * XE_BLKIF_PAGE_BYTES;
-	unsigned int nr_copies = r->max_segs > XE_BLKIF_MAX_INDIRECT_PAGES ?
-					 r->max_segs :
-					 XE_BLKIF_MAX_INDIRECT_PAGES;
 	void *mem;
 	int rc;
 
@@ -481,7 +570,9 @@ static int ring_alloc_buffers(struct ring *r)
 	r->bounce = r->mem;
 	r->ind_pages = r->mem + bounce;
 	r->segs = calloc(r->max_segs, sizeof(*r->segs));
-	r->copies = calloc(nr_copies, sizeof(*r->copies));
+	/* A read segment may straddle two blocks: two copies. */
+	r->nr_copies = 2 * r->max_segs;
+	r->copies = calloc(r->nr_copies, sizeof(*r->copies));
 	if (!r->segs || !r->copies)
 		return -ENOMEM;
 	return 0;

@@ -46,6 +46,11 @@
 #define MAP_LEAF_BLKS (1u << MAP_LEAF_SHIFT)
 
 #define COW_LOCK_STRIPES 256u
+_Static_assert(COW_APPLY_MAX_BLKS <= COW_LOCK_STRIPES,
+	       "a zero-copy read must not take a stripe twice");
+
+/* Whole blocks handled by one batched store call: 256 KiB. */
+#define COW_RUN_MAX 64u
 
 struct cow_budget {
 	_Atomic uint64_t used_blks;
@@ -361,6 +366,147 @@ out:
 	return rc;
 }
 
+/* ---- runs of whole blocks ---- */
+
+/*
+ * Lock (or unlock) the stripes of blocks [blk, blk + n), n <=
+ * COW_LOCK_STRIPES (so no stripe is taken twice).
+ * Stripes are taken in ascending stripe order (a run that wraps takes the low stripes
+ * first), the one order every path uses, so runs cannot deadlock.
+ */
+static void run_stripes(struct cow *cow, uint64_t blk, unsigned int n,
+			int (*op)(pthread_mutex_t *))
+{
+	unsigned int s0 = (unsigned int)(blk % COW_LOCK_STRIPES), i;
+	unsigned int wrap = s0 + n > COW_LOCK_STRIPES ?
+				    s0 + n - COW_LOCK_STRIPES :
+				    0;
+
+	for (i = 0; i < wrap; i++)
+		op(&cow->stripes[i].lock);
+	for (i = s0; i < s0 + n - wrap; i++)
+		op(&cow->stripes[i].lock);
+}
+
+/* How many entries from i on continue slots[i] consecutively. */
+static unsigned int slot_span(const uint32_t *slots, unsigned int i,
+			      unsigned int n)
+{
+	unsigned int j = i + 1;
+
+	while (j < n && slots[j] == slots[j - 1] + 1)
+		j++;
+	return j - i;
+}
+
+/* Copy whole blocks to or from a memory-backed store, slot by slot. */
+static bool direct_copy(struct cow *cow, const uint32_t *slots,
+			unsigned int n, unsigned char *buf, bool write)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char *mem = store_direct(cow->overlay, slots[i]);
+
+		if (!mem)
+			return false;
+		if (write)
+			memcpy(mem, buf + (size_t)i * STORE_BLK_BYTES,
+			       STORE_BLK_BYTES);
+		else
+			memcpy(buf + (size_t)i * STORE_BLK_BYTES, mem,
+			       STORE_BLK_BYTES);
+	}
+	return true;
+}
+
+/*
+ * Write n whole blocks from src. Blocks already in the overlay are
+ * overwritten in place; the others get slots, written in batches of
+ * consecutive slots, and are published only once written. On an error the
+ * blocks before it are written, the failing batch's new slots are given
+ * back, and nothing after it is touched.
+ */
+static int run_write(struct cow *cow, uint64_t blk, unsigned int n,
+		     const unsigned char *src)
+{
+	uint32_t slots[COW_RUN_MAX];
+	bool fresh[COW_RUN_MAX];
+	unsigned int i, j, k, got = n;
+	int rc = 0;
+
+	run_stripes(cow, blk, n, pthread_mutex_lock);
+	for (i = 0; i < n; i++) {
+		uint32_t state = map_get(cow, blk + i);
+
+		fresh[i] = state < MAP_SLOT0;
+		if (!fresh[i]) {
+			slots[i] = state - MAP_SLOT0;
+		} else if ((rc = slot_alloc(cow, &slots[i]))) {
+			got = i; /* -ENOSPC: write what has room */
+			break;
+		}
+	}
+	for (i = 0; i < got && !rc; i += k) {
+		unsigned char *p = (unsigned char *)src +
+				   (size_t)i * STORE_BLK_BYTES;
+
+		k = slot_span(slots, i, got);
+		if (!direct_copy(cow, slots + i, k, p, true))
+			rc = store_write(cow->overlay, p, slots[i], k);
+		for (j = i; j < i + k && !rc; j++)
+			if (fresh[j] &&
+			    !(rc = map_set(cow, blk + j, MAP_SLOT0 + slots[j])))
+				fresh[j] = false; /* published */
+	}
+	/* Give back every new slot that was not published. */
+	for (j = 0; j < got; j++)
+		if (fresh[j])
+			slot_free(cow, slots[j]);
+	run_stripes(cow, blk, n, pthread_mutex_unlock);
+	return rc;
+}
+
+/* Read n whole blocks into dst, batching runs of one kind. */
+static int run_read(struct cow *cow, uint64_t blk, unsigned int n,
+		    unsigned char *dst)
+{
+	uint32_t state[COW_RUN_MAX], slots[COW_RUN_MAX];
+	unsigned int i, k;
+	int rc = 0;
+
+	run_stripes(cow, blk, n, pthread_mutex_lock);
+	for (i = 0; i < n; i++) {
+		state[i] = map_get(cow, blk + i);
+		slots[i] = state[i] >= MAP_SLOT0 ? state[i] - MAP_SLOT0 : 0;
+	}
+	for (i = 0; i < n && !rc; i += k) {
+		unsigned char *p = dst + (size_t)i * STORE_BLK_BYTES;
+
+		if (state[i] >= MAP_SLOT0) {
+			for (k = 1; i + k < n && state[i + k] >= MAP_SLOT0 &&
+				    slots[i + k] == slots[i + k - 1] + 1;
+			     k++)
+				;
+			if (!direct_copy(cow, slots + i, k, p, false))
+				rc = store_read(cow->overlay, p, slots[i], k);
+		} else if (state[i] == MAP_ZERO || !cow->base) {
+			for (k = 1; i + k < n && (state[i + k] == MAP_ZERO ||
+						  (state[i + k] == MAP_BASE &&
+						   !cow->base));
+			     k++)
+				;
+			memset(p, 0, (size_t)k * STORE_BLK_BYTES);
+		} else {
+			for (k = 1; i + k < n && state[i + k] == MAP_BASE; k++)
+				;
+			rc = store_read(cow->base, p, blk + i, k);
+		}
+	}
+	run_stripes(cow, blk, n, pthread_mutex_unlock);
+	return rc;
+}
+
 /* ---- requests ---- */
 
 /*
@@ -421,7 +567,25 @@ static int walk(struct cow *cow, uint64_t sector, const struct iovec *iov,
 		if (len > left)
 			len = (uint32_t)left;
 
-		if (iov[i].iov_len - iov_off >= len) {
+		if (off == 0 && len == STORE_BLK_BYTES &&
+		    iov[i].iov_len - iov_off >= 2 * STORE_BLK_BYTES) {
+			/* Two or more whole blocks in this iovec: one batch. */
+			unsigned char *p = (unsigned char *)iov[i].iov_base +
+					   iov_off;
+			uint64_t n = (iov[i].iov_len - iov_off) /
+				     STORE_BLK_BYTES;
+
+			/* The iovec is all request, and the request is
+			 * inside the disk: n whole blocks are there. */
+			if (n > COW_RUN_MAX)
+				n = COW_RUN_MAX;
+			len = (uint32_t)(n * STORE_BLK_BYTES);
+			rc = write ? run_write(cow, blk, (unsigned int)n, p)
+				   : run_read(cow, blk, (unsigned int)n, p);
+			if (rc)
+				break;
+			iov_off += len;
+		} else if (iov[i].iov_len - iov_off >= len) {
 			unsigned char *p = (unsigned char *)iov[i].iov_base +
 					   iov_off;
 
@@ -553,6 +717,52 @@ int cow_write(struct cow *cow, const void *buf, uint64_t sector,
 			     .iov_len = (size_t)nr_sectors * COW_SECTOR_BYTES };
 
 	return cow_writev(cow, sector, &iov, 1);
+}
+
+int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
+		   uint64_t nr_sectors, unsigned char *scratch,
+		   int (*fn)(void *arg, unsigned char *const *blks,
+			     uint32_t nr_blks),
+		   void *arg)
+{
+	unsigned char *ptrs[COW_APPLY_MAX_BLKS];
+	uint32_t i;
+	int rc = 0;
+
+	if (nr_blks == 0 || nr_blks > COW_APPLY_MAX_BLKS ||
+	    first_blk > cow->nr_blks || nr_blks > cow->nr_blks - first_blk) {
+		rc = -ERANGE;
+		goto out;
+	}
+	/* At most one block per stripe: ascending stripe order, as always. */
+	run_stripes(cow, first_blk, nr_blks, pthread_mutex_lock);
+	for (i = 0; i < nr_blks && !rc; i++) {
+		uint64_t blk = first_blk + i;
+		uint32_t state = map_get(cow, blk);
+		unsigned char *mine = scratch + (size_t)i * STORE_BLK_BYTES;
+
+		ptrs[i] = NULL;
+		if (state >= MAP_SLOT0) {
+			ptrs[i] = store_direct(cow->overlay, state - MAP_SLOT0);
+			if (!ptrs[i])
+				rc = store_read(cow->overlay, mine,
+						state - MAP_SLOT0, 1);
+		} else {
+			rc = read_underlay(cow, blk, state, mine);
+		}
+		if (!ptrs[i])
+			ptrs[i] = mine;
+	}
+	if (!rc)
+		rc = fn(arg, ptrs, nr_blks);
+	run_stripes(cow, first_blk, nr_blks, pthread_mutex_unlock);
+out:
+	atomic_fetch_add_explicit(&cow->ctr.rd_reqs, 1, memory_order_relaxed);
+	if (!rc)
+		atomic_fetch_add_explicit(&cow->ctr.rd_sectors, nr_sectors,
+					  memory_order_relaxed);
+	count_error(cow, rc);
+	return rc;
 }
 
 int cow_discard(struct cow *cow, uint64_t sector, uint64_t nr_sectors)

@@ -84,6 +84,25 @@ int cow_read(struct cow *cow, void *buf, uint64_t sector, uint32_t nr_sectors);
 int cow_write(struct cow *cow, const void *buf, uint64_t sector,
 	      uint32_t nr_sectors);
 
+/* Most blocks one cow_read_apply() call covers (1 MiB). */
+#define COW_APPLY_MAX_BLKS 256u
+
+/*
+ * Zero-copy read: with blocks [first_blk, first_blk + nr_blks) locked, call
+ * fn once with a pointer to each block's 4 KiB as the view shows it; fn's
+ * return value is returned. Pointers go straight into the overlay where it
+ * is memory (the RAM store), else into scratch (nr_blks x 4 KiB, caller's),
+ * where the block was read. They are valid only during fn, which must not
+ * call into this view. nr_blks <= COW_APPLY_MAX_BLKS; the blocks must be
+ * inside the disk (the last one may be partial). Counted as one read of
+ * nr_sectors (the request's size, for statistics).
+ */
+int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
+		   uint64_t nr_sectors, unsigned char *scratch,
+		   int (*fn)(void *arg, unsigned char *const *blks,
+			     uint32_t nr_blks),
+		   void *arg);
+
 /*
  * Discard: every whole block inside the range reads zeros afterwards and its
  * overlay slot is freed. Sectors of partly covered blocks are left as they

@@ -114,9 +114,10 @@ int store_base_open(const char *path, struct store **store_r,
 
 /*
  * XTS store: encrypts every block on its way into lower with AES-256-XTS
- * under key, tweak = slot number, and decrypts on the way out. Takes
- * ownership of lower and key (both destroyed with the store: the key is
- * wiped). direct is NULL: plaintext never sits in the lower store.
+ * under key, tweak = slot number, and decrypts on the way out. On success
+ * it owns lower and key (both destroyed with the store: the key is wiped);
+ * on failure both stay the caller's. direct is NULL: plaintext never sits
+ * in the lower store.
  */
 int store_xts_new(struct store *lower, struct key *key, struct store **store_r);
 

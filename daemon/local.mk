@@ -1,2 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Build rules for daemon/ (included by the top-level Makefile.am).
+# daemon/: xen-ephemerald, the process.
+
+sbin_PROGRAMS += daemon/xen-ephemerald
+daemon_xen_ephemerald_SOURCES = daemon/main.c daemon/control.c daemon/control.h
+# Dependency order: xs-glue -> backend -> cow -> crypto.
+XE_DAEMON_LIBS = xs-glue/libxsglue.a xs-glue/libxsparse.a \
+	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a
+daemon_xen_ephemerald_LDADD = $(XE_DAEMON_LIBS) $(XEN_LIBS) $(CRYPTO_LIBS)

@@ -1,2 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Build rules for tools/ (included by the top-level Makefile.am).
+# tools/: the benchmark (and, later, the CLI).
+
+noinst_PROGRAMS += tools/cow-bench
+tools_cow_bench_SOURCES = tools/cow-bench.c
+tools_cow_bench_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tools_cow_bench_LDADD = cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
+	$(CRYPTO_LIBS)
+
+# make bench: the overlay engine against OpenSSL and memcpy, same run.
+bench: tools/cow-bench
+	tools/cow-bench $(BENCH_ARGS)
+.PHONY: bench
+
+# The CLI: attach/detach through xenstore, list/status from the daemon.
+bin_PROGRAMS += tools/xen-ephemeral
+tools_xen_ephemeral_SOURCES = tools/xen-ephemeral.c
+tools_xen_ephemeral_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
+	$(XEN_LIBS)

@@ -106,13 +106,15 @@ int disk_open(const struct diskspec *spec, struct cow_budget *budget,
 						 strerror(-rc));
 			}
 			if (!rc) {
-				/* Takes lower and key, even on failure. */
+				/* Owns lower and key only on success. */
 				rc = store_xts_new(lower, key, &p.overlay);
-				lower = NULL;
-				key = NULL;
-				if (rc)
+				if (rc) {
 					snprintf(err, err_len, "xts: %s",
 						 strerror(-rc));
+				} else {
+					lower = NULL;
+					key = NULL;
+				}
 			}
 		}
 		if (rc) {

@@ -99,35 +99,45 @@ static int lookup(const char *s, size_t len, const char *const *names, size_t n)
 	return -1;
 }
 
-static int parse_size(const char *s, size_t len, const char *key,
-		      uint64_t *bytes_r, char *err, size_t err_len)
+int diskspec_parse_size(const char *s, size_t len, uint64_t *bytes_r)
 {
 	static const char suffixes[] = "KMGT";
-	char q[QUOTE_MAX + 4];
-	const char *suf;
+	const char *suf = len > 0 ? memchr(suffixes, s[len - 1], 4) : NULL;
 	unsigned int shift = 0;
 	uint64_t n;
+	int rc;
 
-	quote(s, len, q);
-	suf = len > 0 ? memchr(suffixes, s[len - 1], 4) : NULL;
 	if (suf) {
 		shift = 10 * (unsigned int)(suf - suffixes + 1);
 		len--;
 	}
-	switch (parse_u64(s, len, UINT64_MAX >> shift, &n)) {
+	rc = parse_u64(s, len, UINT64_MAX >> shift, &n);
+	if (rc)
+		return rc == -ERANGE ? -ERANGE : -EINVAL;
+	if (n == 0)
+		return -EDOM;
+	*bytes_r = n << shift;
+	return 0;
+}
+
+static int parse_size(const char *s, size_t len, const char *key,
+		      uint64_t *bytes_r, char *err, size_t err_len)
+{
+	char q[QUOTE_MAX + 4];
+
+	quote(s, len, q);
+	switch (diskspec_parse_size(s, len, bytes_r)) {
 	case 0:
-		break;
+		return 0;
 	case -ERANGE:
 		return fail(err, err_len, "%s=%s is too large", key, q);
+	case -EDOM:
+		return fail(err, err_len, "%s= must be greater than 0", key);
 	default:
 		return fail(err, err_len,
 			    "%s=%s is not a size (digits, then K, M, G or T)",
 			    key, q);
 	}
-	if (n == 0)
-		return fail(err, err_len, "%s= must be greater than 0", key);
-	*bytes_r = n << shift;
-	return 0;
 }
 
 static int parse_path(const char *s, size_t len, const char *key, char *out,

@@ -53,6 +53,13 @@ struct diskspec {
 	enum diskspec_on_full on_full;
 };
 
+/*
+ * A SIZE of the grammar (digits, then an optional binary K, M, G or T), the
+ * whole of len bytes. Returns 0, -EINVAL (not a size), -ERANGE (over 64
+ * bits) or -EDOM (zero). Also what the daemon's --budget takes.
+ */
+int diskspec_parse_size(const char *s, size_t len, uint64_t *bytes_r);
+
 /* Longest message diskspec_parse() writes (with NUL); bigger buffers ok. */
 #define DISKSPEC_ERR_MAX 160u
 

@@ -165,8 +165,32 @@ static void test_format(void)
 	CHECK_ERR(diskspec_format(&s, out, sizeof(out)), -EINVAL);
 }
 
+/* The SIZE grammar on its own, as the daemon's --budget uses it. */
+static void test_size(void)
+{
+	uint64_t v = 7;
+
+	CHECK_OK(diskspec_parse_size("512", 3, &v));
+	CHECK(v == 512, "512 -> %llu", (unsigned long long)v);
+	CHECK_OK(diskspec_parse_size("8G", 2, &v));
+	CHECK(v == 8ull << 30, "8G -> %llu", (unsigned long long)v);
+	CHECK_OK(diskspec_parse_size("16777215T", 9, &v));
+	CHECK(v == 16777215ull << 40, "16777215T");
+	CHECK_ERR(diskspec_parse_size("16777216T", 9, &v), -ERANGE);
+	CHECK_ERR(diskspec_parse_size("0", 1, &v), -EDOM);
+	CHECK_ERR(diskspec_parse_size("0K", 2, &v), -EDOM);
+	CHECK_ERR(diskspec_parse_size("", 0, &v), -EINVAL);
+	CHECK_ERR(diskspec_parse_size("G", 1, &v), -EINVAL);
+	CHECK_ERR(diskspec_parse_size("-1", 2, &v), -EINVAL);
+	CHECK_ERR(diskspec_parse_size("1g", 2, &v), -EINVAL);
+	CHECK_ERR(diskspec_parse_size("1 G", 3, &v), -EINVAL);
+	CHECK_ERR(diskspec_parse_size("1GB", 3, &v), -EINVAL);
+	CHECK(v == 16777215ull << 40, "out-parameter set on failure");
+}
+
 int main(void)
 {
+	test_size();
 	test_good();
 	test_bad();
 	test_format();

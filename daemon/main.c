@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * xen-ephemerald: the process. It parses options, makes itself hard to
+ * leak from (no core dumps, not dumpable), connects to Xen through the real
+ * platform, and runs one loop: xenstore events and timers go to the xenbus
+ * state machine; signals are read from a signalfd. The rings run in threads
+ * of their own (backend/ring.c).
+ *
+ * SIGTERM and SIGINT close every disk (rings stopped, overlay RAM and keys
+ * wiped, devices Closed) and exit 0. SIGUSR1 logs every disk's statistics.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "backend/log.h"
+#include "cow/cow.h"
+#include "daemon/control.h"
+#include "xs-glue/diskspec.h"
+#include "xs-glue/platform.h"
+#include "xs-glue/xenbus.h"
+
+struct opts {
+	struct xenbus_config xb;
+	uint64_t budget_bytes;
+	bool use_syslog;
+	int log_level;
+	const char *pidfile;
+	const char *control;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: xen-ephemerald [options]\n"
+		"Serve Xen guest disks whose writes live only in RAM or in\n"
+		"AES-256-XTS scratch under a per-disk key, and vanish.\n\n"
+		"  -k, --kind KIND        backend kind to serve (repeatable;\n"
+		"                         default ephemeral; never vbd or qdisk)\n"
+		"  -q, --max-queues N     queues offered per disk (1-16;\n"
+		"                         default: online CPUs)\n"
+		"  -b, --budget SIZE      cap on all overlays together (K/M/G/T)\n"
+		"  -s, --syslog           log to syslog instead of stderr\n"
+		"  -v, --verbose          log debug messages\n"
+		"  -p, --pidfile PATH     write our pid there\n"
+		"  -c, --control PATH     control socket for the CLI\n"
+		"                         (default " CONTROL_DEFAULT_PATH ")\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          print the version\n");
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "kind", required_argument, NULL, 'k' },
+		{ "max-queues", required_argument, NULL, 'q' },
+		{ "budget", required_argument, NULL, 'b' },
+		{ "syslog", no_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "pidfile", required_argument, NULL, 'p' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char *end;
+	long n;
+	int c;
+
+	o->xb.max_queues = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned int)cpus;
+	o->log_level = LOG_INFO;
+	o->control = CONTROL_DEFAULT_PATH;
+	while ((c = getopt_long(argc, argv, "k:q:b:svp:c:hV", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'k':
+			if (o->xb.nr_kinds == XENBUS_MAX_KINDS) {
+				fprintf(stderr, "at most %u kinds\n",
+					XENBUS_MAX_KINDS);
+				return -EINVAL;
+			}
+			o->xb.kinds[o->xb.nr_kinds++] = optarg;
+			break;
+		case 'q':
+			n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 16) {
+				fprintf(stderr, "--max-queues: 1 to 16\n");
+				return -EINVAL;
+			}
+			o->xb.max_queues = (unsigned int)n;
+			break;
+		case 'b':
+			if (diskspec_parse_size(optarg, strlen(optarg),
+						&o->budget_bytes)) {
+				fprintf(stderr, "--budget: a size like 8G\n");
+				return -EINVAL;
+			}
+			break;
+		case 's':
+			o->use_syslog = true;
+			break;
+		case 'v':
+			o->log_level = LOG_DEBUG;
+			break;
+		case 'p':
+			o->pidfile = optarg;
+			break;
+		case 'c':
+			o->control = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("xen-ephemerald %s\n", PACKAGE_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	if (o->xb.nr_kinds == 0)
+		o->xb.kinds[o->xb.nr_kinds++] = "ephemeral";
+	return 0;
+}
+
+/* Keep secrets out of core files and away from ptrace by other users. */
+static void harden(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &none))
+		log_msg(LOG_WARNING, "cannot disable core dumps: %s",
+			strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		log_msg(LOG_WARNING, "cannot make the process non-dumpable: %s",
+			strerror(errno));
+}
+
+static void log_dev_stats(const struct xenbus_dev_info *i, void *arg)
+{
+	(void)arg;
+	log_msg(LOG_INFO,
+		"%u/%u (%s): state %d/%d, overlay %" PRIu64 " of %" PRIu64
+		" blocks (peak %" PRIu64 "), %" PRIu64 " reads, %" PRIu64
+		" writes, %" PRIu64 " bad requests, %" PRIu64 " I/O errors "
+		"(%" PRIu64 " out of space)",
+		i->domid, i->devid, i->kind, i->be_state, i->fe_state,
+		i->cow.used_blks, i->cow.limit_blks, i->cow.peak_blks,
+		i->ring.rd_req, i->ring.wr_req, i->ring.bad_req, i->ring.io_err,
+		i->ring.enospc);
+}
+
+static int write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		return -errno;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f) ? -errno : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct cow_budget *budget = NULL;
+	struct xenbus *xb = NULL;
+	struct control *ctl = NULL;
+	struct xp *xp = NULL;
+	sigset_t mask;
+	int sfd = -1, rc;
+	bool running = true;
+
+	if (parse_opts(argc, argv, &o))
+		return 2;
+	log_init("xen-ephemerald", o.use_syslog, o.log_level);
+	harden();
+
+	/* Signals arrive as reads on sfd; threads inherit the blocked mask. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		log_msg(LOG_ERR, "signalfd: %s", strerror(errno));
+		return 1;
+	}
+
+	if (o.budget_bytes) {
+		rc = cow_budget_new(o.budget_bytes / STORE_BLK_BYTES, &budget);
+		if (rc)
+			goto out;
+		o.xb.budget = budget;
+	}
+	rc = xp_xen_new(&xp);
+	if (rc) {
+		log_msg(LOG_ERR, "cannot reach Xen (is this dom0, with "
+				 "xenstored running?): %s",
+			strerror(-rc));
+		goto out;
+	}
+	rc = xenbus_new(xp, &o.xb, &xb);
+	if (rc)
+		goto out;
+	rc = control_new(o.control, &ctl);
+	if (rc) {
+		log_msg(LOG_ERR, "control socket %s: %s", o.control,
+			strerror(-rc));
+		goto out;
+	}
+	if (o.pidfile && (rc = write_pidfile(o.pidfile))) {
+		log_msg(LOG_ERR, "pidfile %s: %s", o.pidfile, strerror(-rc));
+		goto out;
+	}
+	log_msg(LOG_INFO, "serving backend kind%s %s%s%s, %u queue(s) per disk",
+		o.xb.nr_kinds > 1 ? "s" : "", o.xb.kinds[0],
+		o.xb.nr_kinds > 1 ? " ..." : "", "", o.xb.max_queues);
+
+	while (running) {
+		struct pollfd p[3] = { { .fd = xenbus_fd(xb), .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN },
+				       { .fd = control_fd(ctl), .events = POLLIN } };
+		struct signalfd_siginfo si;
+
+		if (poll(p, 3, xenbus_timeout_ms(xb)) < 0 && errno != EINTR) {
+			rc = -errno;
+			log_msg(LOG_ERR, "poll: %s", strerror(errno));
+			break;
+		}
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGUSR1) {
+				xenbus_for_each(xb, log_dev_stats, NULL);
+			} else if (si.ssi_signo != SIGHUP) {
+				log_msg(LOG_INFO, "signal %u: closing every "
+						  "disk", si.ssi_signo);
+				running = false;
+			}
+		}
+		if (!running)
+			break;
+		rc = xenbus_process(xb);
+		if (rc) {
+			log_msg(LOG_ERR, "xenstore: %s", strerror(-rc));
+			break;
+		}
+		if (p[2].revents)
+			control_serve(ctl, xb);
+	}
+out:
+	control_free(ctl);
+	xenbus_free(xb); /* every overlay and key wiped */
+	if (xp)
+		xp->ops->destroy(xp);
+	cow_budget_free(budget);
+	if (o.pidfile)
+		unlink(o.pidfile);
+	close(sfd);
+	return rc ? 1 : 0;
+}

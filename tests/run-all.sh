@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Set up a fresh Debian 12 machine and run every test that needs no Xen:
+# installs the build dependencies with apt-get, bootstraps, then builds and
+# runs `make check` twice, once with -Werror and once with ASan+UBSan.
+# Ends with one line "N passed, N failed, N skipped" over both builds and
+# exits non-zero on any failure, or on any skip unless XE_ALLOW_SKIP=1.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+deps=(autoconf automake make gcc pkgconf libssl-dev libxen-dev)
+
+need=()
+for p in "${deps[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q 'install ok installed' || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "run-all: installing ${need[*]}"
+	sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
+		--no-install-recommends "${need[@]}"
+fi
+
+cd "$top"
+autoreconf -fi >/dev/null
+
+pass=0 fail=0 skip=0 rc=0
+run_build() {
+	local name=$1
+	shift
+	local dir="$top/build-$name"
+	echo "run-all: === build $name: configure $*"
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" -q "$@" && make -s -j"$jobs") || {
+		echo "run-all: build $name FAILED"
+		fail=$((fail + 1))
+		rc=1
+		return
+	}
+	(cd "$dir" && make -s -j"$jobs" check) || rc=1
+	local log="$dir/test-suite.log"
+	if [ ! -f "$log" ]; then
+		echo "run-all: build $name wrote no test-suite.log"
+		fail=$((fail + 1))
+		rc=1
+		return
+	fi
+	local p f s e xp xf
+	p=$(sed -n 's/^# PASS: *//p' "$log")
+	xf=$(sed -n 's/^# XFAIL: *//p' "$log")
+	f=$(sed -n 's/^# FAIL: *//p' "$log")
+	xp=$(sed -n 's/^# XPASS: *//p' "$log")
+	e=$(sed -n 's/^# ERROR: *//p' "$log")
+	s=$(sed -n 's/^# SKIP: *//p' "$log")
+	pass=$((pass + p + xf))
+	fail=$((fail + f + xp + e))
+	skip=$((skip + s))
+	if [ $((f + xp + e)) -gt 0 ]; then
+		rc=1
+		# Show what failed, with the test's own words.
+		grep -E '^(FAIL|ERROR|XPASS):' "$log" || true
+		for t in $(sed -n 's/^\(FAIL\|ERROR\|XPASS\): //p' "$log"); do
+			echo "---- $t.log (tail)"
+			tail -n 30 "$dir/$t.log" 2>/dev/null || true
+		done
+	fi
+}
+
+run_build release --enable-werror
+run_build asan --enable-werror --enable-sanitizers
+
+if [ "$skip" -gt 0 ] && [ "${XE_ALLOW_SKIP:-0}" != 1 ]; then
+	echo "run-all: $skip test(s) skipped; a skip in CI is a failure"
+	rc=1
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+exit $rc

@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The view's policies, one small test each:
+ * - out of space: new blocks fail with -ENOSPC while reads, overwrites of
+ *   blocks already in the overlay, and discards keep working; the counters
+ *   say so; a process-wide budget caps several disks together;
+ * - the base is opened read-only and never written (its hash is unchanged,
+ *   and it works with no write permission at all); read-only disks refuse
+ *   writes and discards;
+ * - bad requests (misaligned, past the end, overflowing) are refused;
+ * - a failing lower store: the error reaches the caller, every block is
+ *   wholly old or wholly new afterwards, and no slot leaks.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cow/cow.h"
+#include "tests/check.h"
+#include "tests/testlib.h"
+
+#define BLK 4096u
+#define SPB 8u /* sectors per block */
+
+static struct cow *blank_view(struct store *overlay, uint64_t size_sectors,
+			      uint64_t limit, struct cow_budget *budget)
+{
+	struct cow_params p = { .kind = COW_KIND_BLANK,
+				.size_sectors = size_sectors,
+				.overlay = overlay,
+				.limit_blks = limit,
+				.budget = budget };
+	struct cow *cow;
+
+	CHECK_OK(cow_new(&p, &cow));
+	return cow;
+}
+
+static void fill(void *buf, unsigned char v, size_t len)
+{
+	memset(buf, v, len);
+}
+
+static void test_enospc(void)
+{
+	unsigned char buf[BLK], out[BLK];
+	struct cow_stats st;
+	struct cow *cow;
+	unsigned int b;
+
+	/* 64 blocks of disk, 16 blocks of overlay. */
+	cow = blank_view(test_overlay_new(TEST_RAM, 16), 64 * SPB, 0, NULL);
+	for (b = 0; b < 16; b++) {
+		fill(buf, (unsigned char)(b + 1), BLK);
+		CHECK_OK(cow_write(cow, buf, b * SPB, SPB));
+	}
+	/* A new block: refused, whole or partial. */
+	CHECK_ERR(cow_write(cow, buf, 16 * SPB, SPB), -ENOSPC);
+	CHECK_ERR(cow_write(cow, buf, 17 * SPB + 3, 1), -ENOSPC);
+	/* Reads of everything keep working; unwritten blocks read zeros. */
+	CHECK_OK(cow_read(cow, out, 16 * SPB, SPB));
+	for (b = 0; b < BLK; b++)
+		CHECK(out[b] == 0, "unwritten block reads %u", out[b]);
+	CHECK_OK(cow_read(cow, out, 3 * SPB, SPB));
+	CHECK(out[0] == 4 && out[BLK - 1] == 4, "block 3 lost its data");
+	/* Overwrites, whole and partial, of blocks we hold keep working. */
+	fill(buf, 0x77, BLK);
+	CHECK_OK(cow_write(cow, buf, 5 * SPB, SPB));
+	CHECK_OK(cow_write(cow, buf, 6 * SPB + 7, 1));
+	CHECK_OK(cow_read(cow, out, 6 * SPB, SPB));
+	CHECK(out[0] == 7 && out[7 * 512] == 0x77 && out[6 * 512] == 7,
+	      "partial overwrite in a full overlay went wrong");
+	cow_get_stats(cow, &st);
+	CHECK(st.used_blks == 16 && st.limit_blks == 16 && st.peak_blks == 16,
+	      "used %llu limit %llu peak %llu",
+	      (unsigned long long)st.used_blks,
+	      (unsigned long long)st.limit_blks,
+	      (unsigned long long)st.peak_blks);
+	CHECK(st.enospc == 2, "enospc counter %llu",
+	      (unsigned long long)st.enospc);
+	CHECK(st.used_bytes == 16 * BLK, "used bytes");
+	/* Discard frees space; the freed slot is reused for a new block. */
+	CHECK_OK(cow_discard(cow, 2 * SPB, 2 * SPB));
+	cow_get_stats(cow, &st);
+	CHECK(st.used_blks == 14, "discard freed %llu",
+	      16 - (unsigned long long)st.used_blks);
+	CHECK_OK(cow_read(cow, out, 2 * SPB, SPB));
+	CHECK(out[0] == 0 && out[BLK - 1] == 0, "discarded block not zero");
+	fill(buf, 0x99, BLK);
+	CHECK_OK(cow_write(cow, buf, 40 * SPB, SPB));
+	CHECK_OK(cow_write(cow, buf, 41 * SPB + 1, 2));
+	CHECK_ERR(cow_write(cow, buf, 42 * SPB, SPB), -ENOSPC);
+	CHECK_OK(cow_read(cow, out, 41 * SPB, SPB));
+	CHECK(out[0] == 0 && out[512] == 0x99 && out[3 * 512] == 0,
+	      "copy-up of a reused slot leaked old data");
+	/* A partial discard is advisory: nothing changes. */
+	CHECK_OK(cow_discard(cow, 40 * SPB + 1, 6));
+	CHECK_OK(cow_read(cow, out, 40 * SPB, SPB));
+	CHECK(out[512] == 0x99, "partial discard changed data");
+	cow_get_stats(cow, &st);
+	CHECK(st.peak_blks == 16 && st.used_blks == 16, "peak/used");
+	cow_free(cow);
+}
+
+static void test_budget(void)
+{
+	unsigned char buf[BLK] = { 1 };
+	struct cow_budget *budget;
+	struct cow *a, *b;
+	unsigned int i;
+
+	CHECK_OK(cow_budget_new(20, &budget));
+	a = blank_view(test_overlay_new(TEST_RAM, 16), 64 * SPB, 0, budget);
+	b = blank_view(test_overlay_new(TEST_RAM, 16), 64 * SPB, 0, budget);
+	for (i = 0; i < 16; i++)
+		CHECK_OK(cow_write(a, buf, i * SPB, SPB));
+	for (i = 0; i < 4; i++)
+		CHECK_OK(cow_write(b, buf, i * SPB, SPB));
+	CHECK_ERR(cow_write(b, buf, 4 * SPB, SPB), -ENOSPC);
+	CHECK(cow_budget_used_blks(budget) == 20, "budget used %llu",
+	      (unsigned long long)cow_budget_used_blks(budget));
+	/* Closing a disk gives its share back. */
+	cow_free(a);
+	CHECK(cow_budget_used_blks(budget) == 4, "budget after close %llu",
+	      (unsigned long long)cow_budget_used_blks(budget));
+	CHECK_OK(cow_write(b, buf, 4 * SPB, SPB));
+	cow_free(b);
+	CHECK(cow_budget_used_blks(budget) == 0, "budget leaked");
+	cow_budget_free(budget);
+}
+
+static void test_limit_below_store(void)
+{
+	unsigned char buf[BLK] = { 2 };
+	struct cow *cow;
+	unsigned int i;
+
+	/* A per-disk limit smaller than the store. */
+	cow = blank_view(test_overlay_new(TEST_XTS_RAM, 32), 64 * SPB, 8, NULL);
+	for (i = 0; i < 8; i++)
+		CHECK_OK(cow_write(cow, buf, i * SPB, SPB));
+	CHECK_ERR(cow_write(cow, buf, 8 * SPB, 1), -ENOSPC);
+	cow_free(cow);
+}
+
+static void test_base_readonly(struct rng *r)
+{
+	size_t len = 64 * BLK + 1024; /* partial last block */
+	unsigned char *img = malloc(len), *out = malloc(len);
+	unsigned char before[32], after[32], buf[BLK];
+	struct cow_params p = { .kind = COW_KIND_COW };
+	char *path;
+	struct cow *cow;
+
+	CHECK(img && out, "malloc");
+	rng_fill(r, img, len);
+	path = test_write_file("ro-base.img", img, len);
+	CHECK(chmod(path, 0444) == 0, "chmod");
+	test_sha256_file(path, before);
+
+	CHECK_OK(store_base_open(path, &p.base, &p.base_bytes));
+	CHECK(p.base_bytes == len, "base size %llu",
+	      (unsigned long long)p.base_bytes);
+	p.overlay = test_overlay_new(TEST_RAM, 65);
+	CHECK_OK(cow_new(&p, &cow));
+	CHECK(cow_size_sectors(cow) == len / 512, "size");
+	memset(buf, 0xee, sizeof(buf));
+	CHECK_OK(cow_write(cow, buf, 0, SPB));
+	CHECK_OK(cow_write(cow, buf, 64 * SPB, 2)); /* the partial block */
+	CHECK_OK(cow_write(cow, buf, 9, 3));
+	CHECK_OK(cow_discard(cow, 16 * SPB, 16 * SPB));
+	CHECK_OK(cow_read(cow, out, 0, (uint32_t)(len / 512)));
+	CHECK(!memcmp(out + BLK, img + BLK, 9 * 512 - BLK), "base bytes");
+	CHECK(out[9 * 512] == 0xee && out[12 * 512] == img[12 * 512],
+	      "partial write over base");
+	CHECK(out[16 * BLK] == 0 && out[32 * BLK - 1] == 0, "discard");
+	CHECK(!memcmp(out + 32 * BLK, img + 32 * BLK, 32 * BLK),
+	      "untouched base");
+	cow_free(cow);
+	test_sha256_file(path, after);
+	CHECK(!memcmp(before, after, 32), "the base changed");
+
+	/* Read-only disk: the base itself, writes and discards refused. */
+	p = (struct cow_params){ .kind = COW_KIND_READONLY };
+	CHECK_OK(store_base_open(path, &p.base, &p.base_bytes));
+	CHECK_OK(cow_new(&p, &cow));
+	CHECK_ERR(cow_write(cow, buf, 0, 1), -EROFS);
+	CHECK_ERR(cow_discard(cow, 0, 8), -EROFS);
+	CHECK_OK(cow_read(cow, out, 0, (uint32_t)(len / 512)));
+	CHECK(!memcmp(out, img, len), "read-only disk reads the base");
+	cow_free(cow);
+
+	/* A missing base is an error, not a crash. */
+	CHECK(store_base_open("/nonexistent/base.img", &p.base,
+			      &p.base_bytes) == -ENOENT,
+	      "missing base");
+	unlink(path);
+	free(path);
+	free(img);
+	free(out);
+}
+
+static void test_bad_requests(void)
+{
+	unsigned char buf[2 * BLK] = { 0 };
+	struct iovec iov[2] = { { buf, 100 }, { buf, 512 } };
+	struct cow_params p = { .kind = COW_KIND_BLANK };
+	struct cow *cow;
+
+	/* Parameters that do not fit together. */
+	CHECK_ERR(cow_new(&p, &cow), -EINVAL);
+	p.size_sectors = 8;
+	p.overlay = test_overlay_new(TEST_RAM, 1);
+	p.limit_blks = 2; /* more than the store holds */
+	CHECK_ERR(cow_new(&p, &cow), -EINVAL); /* frees the overlay */
+
+	cow = blank_view(test_overlay_new(TEST_RAM, 4), 4 * SPB + 3, 0, NULL);
+	CHECK_ERR(cow_write(cow, buf, 4 * SPB + 3, 1), -ERANGE);
+	CHECK_ERR(cow_write(cow, buf, 4 * SPB + 2, 2), -ERANGE);
+	CHECK_ERR(cow_read(cow, buf, UINT64_MAX - 1, 4), -ERANGE);
+	CHECK_ERR(cow_discard(cow, 3, UINT64_MAX), -ERANGE);
+	CHECK_ERR(cow_read(cow, buf, 0, 0), -EINVAL);
+	CHECK_ERR(cow_writev(cow, 0, iov, 2), -EINVAL);
+	/* The partial last block: written and read to the disk's end. */
+	CHECK_OK(cow_write(cow, buf, 4 * SPB, 3));
+	CHECK_OK(cow_discard(cow, 4 * SPB, 3));
+	cow_free(cow);
+}
+
+static void test_faults(struct rng *r)
+{
+	enum { NB = 32 };
+	unsigned char *model = calloc(NB, BLK), *buf = malloc(NB * BLK),
+		      *out = malloc(NB * BLK);
+	struct store *ram, *fault;
+	struct cow_stats st;
+	struct cow *cow;
+	uint64_t b, used;
+	int i, rc, failures = 0;
+
+	CHECK(model && buf && out, "malloc");
+	CHECK_OK(store_ram_new(NB, &ram));
+	CHECK_OK(store_fault_new(ram, &fault));
+	cow = blank_view(fault, NB * SPB, 0, NULL);
+
+	for (i = 0; i < 400; i++) {
+		uint64_t sector = rng_below(r, NB * SPB);
+		uint64_t nr = 1 + rng_below(r, 3 * SPB);
+
+		if (nr > NB * SPB - sector)
+			nr = NB * SPB - sector;
+		if (rng_below(r, 4) == 0)
+			store_fault_set(fault, STORE_FAULT_WRITE,
+					1 + rng_below(r, 3), -EIO, false);
+		if (rng_below(r, 6) == 0)
+			store_fault_set(fault, STORE_FAULT_READ,
+					1 + rng_below(r, 3), -EIO, false);
+		rng_fill(r, buf, nr * 512);
+		rc = cow_write(cow, buf, sector, (uint32_t)nr);
+		CHECK(rc == 0 || rc == -EIO, "write returned %d", rc);
+		if (rc == 0) {
+			memcpy(model + sector * 512, buf, nr * 512);
+			continue;
+		}
+		failures++;
+		/* Disarm, then every block must be wholly old or new. */
+		store_fault_set(fault, STORE_FAULT_WRITE, 0, 0, false);
+		store_fault_set(fault, STORE_FAULT_READ, 0, 0, false);
+		CHECK_OK(cow_read(cow, out, 0, NB * SPB));
+		for (b = sector / SPB; b <= (sector + nr - 1) / SPB; b++) {
+			uint64_t lo = b * SPB > sector ? b * SPB : sector;
+			uint64_t hi = (b + 1) * SPB < sector + nr ?
+					      (b + 1) * SPB :
+					      sector + nr;
+			size_t o = lo * 512, n = (hi - lo) * 512;
+			bool old = !memcmp(out + o, model + o, n);
+			bool new = !memcmp(out + o, buf + (o - sector * 512), n);
+
+			CHECK(old || new, "block %llu torn after a failed write",
+			      (unsigned long long)b);
+			if (new)
+				memcpy(model + o, out + o, n);
+		}
+		CHECK(!memcmp(out, model, NB * BLK),
+		      "a failed write changed bytes outside its range");
+	}
+	CHECK(failures > 10, "only %d injected failures", failures);
+	store_fault_set(fault, STORE_FAULT_WRITE, 0, 0, false);
+	store_fault_set(fault, STORE_FAULT_READ, 0, 0, false);
+	CHECK_OK(cow_read(cow, out, 0, NB * SPB));
+	CHECK(!memcmp(out, model, NB * BLK), "final state differs");
+	/* No slot leaked: every block holding data is in the overlay once. */
+	cow_get_stats(cow, &st);
+	used = st.used_blks;
+	CHECK(used <= NB, "used %llu > %d", (unsigned long long)used, NB);
+	for (b = 0; b < NB; b++) {
+		unsigned char zero[BLK] = { 0 };
+
+		if (memcmp(model + b * BLK, zero, BLK))
+			used--;
+	}
+	/* Random data is never a whole zero block: held == non-zero. */
+	CHECK(used == 0, "%llu slots unaccounted for",
+	      (unsigned long long)used);
+	printf("  faults: %d injected failures handled\n", failures);
+	cow_free(cow);
+	free(model);
+	free(buf);
+	free(out);
+}
+
+int main(void)
+{
+	struct rng r = { test_seed("test-cow-policy") };
+
+	test_enospc();
+	test_budget();
+	test_limit_below_store();
+	test_base_readonly(&r);
+	test_bad_requests();
+	test_faults(&r);
+	printf("test-cow-policy: OK\n");
+	return 0;
+}
