@@ -201,7 +201,8 @@ static double ring_run(struct fe *fe, uint8_t op, unsigned int nsegs,
 			int rc;
 
 			if (nsegs == 1) {
-				r->sector = 8 * rng_below(rng, DISK_SECTORS / 8);
+				r->sector =
+					8 * rng_below(rng, DISK_SECTORS / 8);
 			} else {
 				r->sector = seq;
 				seq = (seq + 8ull * nsegs) % DISK_SECTORS;
@@ -225,16 +226,16 @@ static double ring_run(struct fe *fe, uint8_t op, unsigned int nsegs,
 	return (double)p.done / t;
 }
 
-static void row(const char *what, double blkif, double engine,
-		const char *unit, double target)
+static void row(const char *what, double blkif, double engine, const char *unit,
+		double target)
 {
 	double ratio = blkif / engine;
 
-	printf("  %-34s %10.0f %-5s %10.0f %-5s %5.2fx %s\n", what, blkif,
-	       unit, engine, unit, ratio,
-	       target > 0 ? (ratio >= target ? "(target met)" :
-					       "(BELOW TARGET)") :
-			    "");
+	printf("  %-34s %10.0f %-5s %10.0f %-5s %5.2fx %s\n", what, blkif, unit,
+	       engine, unit, ratio,
+	       target > 0 ?
+		       (ratio >= target ? "(target met)" : "(BELOW TARGET)") :
+		       "");
 }
 
 int main(int argc, char **argv)
@@ -263,8 +264,7 @@ int main(int argc, char **argv)
 			     &o, NULL, 0);
 		snprintf(spec, sizeof(spec),
 			 "blank:size=64M,store=xts,scratch=%s", test_tmpdir());
-		bu_disk_open(&e, &disk[1], 1, 51728, spec, false, &o, NULL,
-			     0);
+		bu_disk_open(&e, &disk[1], 1, 51728, spec, false, &o, NULL, 0);
 	}
 	mc = memcpy_mib(false);
 	mc_spread = memcpy_mib(true);

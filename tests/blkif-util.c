@@ -38,14 +38,12 @@ void bu_domain(struct bu_env *e, uint16_t domid)
 {
 	int rc = sim_domain_create(e->sim, domid);
 
-	CHECK(rc == 0 || rc == -EEXIST, "sim_domain_create(%u): %d", domid,
-	      rc);
+	CHECK(rc == 0 || rc == -EEXIST, "sim_domain_create(%u): %d", domid, rc);
 }
 
 void bu_disk_open(struct bu_env *e, struct bu_disk *disk, uint16_t domid,
 		  uint32_t devid, const char *spec, bool read_only,
-		  const struct fe_opts *opts, const void *base,
-		  size_t base_len)
+		  const struct fe_opts *opts, const void *base, size_t base_len)
 {
 	const struct fe_backend_info *bi;
 
@@ -111,8 +109,7 @@ void bu_verify(struct bu_disk *disk, unsigned int q, uint64_t sector,
 
 	CHECK(buf, "out of memory");
 	memset(buf, 0x5a, (size_t)nr * SECTOR);
-	rc = fe_rw(disk->fe, q, XE_BLKIF_OP_READ, sector, buf, nr, layout,
-		   rng);
+	rc = fe_rw(disk->fe, q, XE_BLKIF_OP_READ, sector, buf, nr, layout, rng);
 	CHECK(rc == 0, "dom%u/%u: read %u sectors at %llu: status %d",
 	      disk->domid, disk->devid, nr, (unsigned long long)sector, rc);
 	for (i = 0; i < (size_t)nr * SECTOR; i++)
@@ -131,9 +128,9 @@ void bu_discard(struct bu_disk *disk, unsigned int q, uint64_t sector,
 	uint64_t first_blk = (sector + 7) / 8, end_blk = (sector + nr) / 8;
 	int rc = fe_discard(disk->fe, q, sector, nr);
 
-	CHECK(rc == 0, "dom%u/%u: discard %llu at %llu: status %d",
-	      disk->domid, disk->devid, (unsigned long long)nr,
-	      (unsigned long long)sector, rc);
+	CHECK(rc == 0, "dom%u/%u: discard %llu at %llu: status %d", disk->domid,
+	      disk->devid, (unsigned long long)nr, (unsigned long long)sector,
+	      rc);
 	if (end_blk > first_blk)
 		memset(disk->model + first_blk * 4096, 0,
 		       (end_blk - first_blk) * 4096);
@@ -164,8 +161,8 @@ void bu_random_ops(struct bu_disk *disk, struct rng *rng, unsigned int n)
 		unsigned int kind = (unsigned int)rng_below(rng, 20);
 		uint32_t len = 1 + (uint32_t)rng_below(rng, max_len);
 		uint64_t sector;
-		enum fe_layout layout = rng_below(rng, 2) ? FE_SCATTER :
-							    FE_PACKED;
+		enum fe_layout layout =
+			rng_below(rng, 2) ? FE_SCATTER : FE_PACKED;
 
 		if (rng_below(rng, 4) == 0)
 			len = 1 + (uint32_t)rng_below(rng, 16); /* small */

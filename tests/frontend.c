@@ -44,8 +44,8 @@
 #define PATH_BYTES 256u
 #define CANARY 0xa5u
 
-static void fe_die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
-							  noreturn));
+static void fe_die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 
 static void fe_die(const char *fmt, ...)
 {
@@ -90,7 +90,7 @@ static void *pages_alloc(size_t n)
 
 struct fe_daemon {
 	struct sim *sim;
-	struct xp *xp;      /* the daemon's */
+	struct xp *xp; /* the daemon's */
 	struct xp *tool_xp; /* the toolstack's (the test's) */
 	struct xenbus *xb;
 	pthread_mutex_t lock;
@@ -261,14 +261,14 @@ struct shadow {
 	struct fe_req *req; /* NULL: free */
 	uint8_t expect_op;
 	unsigned int nr_grefs;
-	uint32_t *grefs;     /* data and indirect grants to end */
+	uint32_t *grefs; /* data and indirect grants to end */
 	unsigned int grefs_cap;
-	void *ind;           /* indirect descriptor pages (owned) */
+	void *ind; /* indirect descriptor pages (owned) */
 	unsigned int ind_pages;
 };
 
 struct queue {
-	uint8_t *sring;     /* 2^order pages */
+	uint8_t *sring; /* 2^order pages */
 	uint32_t refs[1u << FE_MAX_ORDER];
 	bool granted;
 	uint32_t port;
@@ -319,8 +319,7 @@ static int xs_put(struct fe *fe, uint32_t txn, const char *dir,
 	return fe->xp->ops->xs_write(fe->xp, txn, path, val, strlen(val));
 }
 
-static int xs_rm(struct fe *fe, uint32_t txn, const char *dir,
-		 const char *node)
+static int xs_rm(struct fe *fe, uint32_t txn, const char *dir, const char *node)
 {
 	char path[PATH_BYTES * 2];
 
@@ -551,10 +550,10 @@ static int write_ring_nodes(struct fe *fe, uint32_t t)
 
 	/* Nodes of an earlier connection in another shape must not stay. */
 	{
-		static const char *const stale[] = {
-			"ring-page-order", "multi-queue-num-queues",
-			"event-channel", "protocol", "ring-ref"
-		};
+		static const char *const stale[] = { "ring-page-order",
+						     "multi-queue-num-queues",
+						     "event-channel",
+						     "protocol", "ring-ref" };
 		char path[32];
 
 		for (i = 0; i < sizeof(stale) / sizeof(stale[0]) && !rc; i++)
@@ -574,16 +573,19 @@ static int write_ring_nodes(struct fe *fe, uint32_t t)
 	else if (fe->order > 0)
 		rc = xs_putu(fe, t, fe->fe_dir, "ring-page-order", fe->order);
 	if (o->raw_num_queues)
-		rc = rc ?: xs_put(fe, t, fe->fe_dir, "multi-queue-num-queues",
-				  o->raw_num_queues);
+		rc = rc	   ?:
+			     xs_put(fe, t, fe->fe_dir, "multi-queue-num-queues",
+				    o->raw_num_queues);
 	else if (fe->nr_queues > 1 || o->num_queues_1)
-		rc = rc ?: xs_putu(fe, t, fe->fe_dir, "multi-queue-num-queues",
-				   fe->nr_queues);
+		rc = rc	   ?:
+			     xs_putu(fe, t, fe->fe_dir,
+				     "multi-queue-num-queues", fe->nr_queues);
 	for (q = 0; q < fe->nr_queues && !rc; q++) {
 		char dir[PATH_BYTES + 24], node[32];
 
 		if (fe->nr_queues > 1)
-			snprintf(dir, sizeof(dir), "%s/queue-%u", fe->fe_dir, q);
+			snprintf(dir, sizeof(dir), "%s/queue-%u", fe->fe_dir,
+				 q);
 		else
 			snprintf(dir, sizeof(dir), "%s", fe->fe_dir);
 		for (i = 0; i < (1u << fe->order) && !rc; i++) {
@@ -599,12 +601,15 @@ static int write_ring_nodes(struct fe *fe, uint32_t t)
 		rc = rc ?: xs_putu(fe, t, dir, "event-channel", fe->q[q].port);
 	}
 	if (o->raw_protocol)
-		rc = rc ?: xs_put(fe, t, fe->fe_dir, "protocol",
-				  o->raw_protocol);
+		rc = rc	   ?:
+			     xs_put(fe, t, fe->fe_dir, "protocol",
+				    o->raw_protocol);
 	else if (!o->no_protocol)
-		rc = rc ?: xs_put(fe, t, fe->fe_dir, "protocol",
-				  o->abi == XE_BLKIF_ABI_X86_32 ? "x86_32-abi" :
-								  "x86_64-abi");
+		rc = rc	   ?:
+			     xs_put(fe, t, fe->fe_dir, "protocol",
+				    o->abi == XE_BLKIF_ABI_X86_32 ?
+					    "x86_32-abi" :
+					    "x86_64-abi");
 	return rc;
 }
 
@@ -633,8 +638,8 @@ int fe_connect(struct fe *fe)
 	/* talk_to_blkback: the limits must be there at InitWait. */
 	fe->be.max_ring_page_order =
 		(unsigned int)be_num(fe, "max-ring-page-order", 0);
-	fe->be.max_queues = (unsigned int)be_num(fe, "multi-queue-max-queues",
-						 1);
+	fe->be.max_queues =
+		(unsigned int)be_num(fe, "multi-queue-max-queues", 1);
 	fe->order = o->order;
 	fe->nr_queues = o->queues;
 	if (!o->no_cap) {
@@ -694,8 +699,9 @@ int fe_connect(struct fe *fe)
 	fe->be.max_indirect =
 		(unsigned int)be_num(fe, "feature-max-indirect-segments", 0);
 	/* blkfront ignores an indirect maximum of 11 or less. */
-	fe->max_ind = o->max_indirect < fe->be.max_indirect ? o->max_indirect :
-							      fe->be.max_indirect;
+	fe->max_ind = o->max_indirect < fe->be.max_indirect ?
+			      o->max_indirect :
+			      fe->be.max_indirect;
 	if (fe->max_ind <= XE_BLKIF_MAX_SEGS)
 		fe->max_ind = 0;
 	if (fe->be.sectors == 0 || fe->be.sector_size != 512 ||
@@ -823,8 +829,8 @@ void fe_raw_encode(struct fe *fe, unsigned int q, uint32_t idx,
 {
 	volatile uint8_t *s = fe_raw_slot(fe, q, idx);
 	bool x32 = fe->opts.abi == XE_BLKIF_ABI_X86_32;
-	unsigned int id_off = x32 ? XE_BLKIF_REQ_OFF_ID_X86_32 :
-				    XE_BLKIF_REQ_OFF_ID_NATIVE;
+	unsigned int id_off =
+		x32 ? XE_BLKIF_REQ_OFF_ID_X86_32 : XE_BLKIF_REQ_OFF_ID_NATIVE;
 	unsigned int sec_off = x32 ? XE_BLKIF_REQ_OFF_SECTOR_X86_32 :
 				     XE_BLKIF_REQ_OFF_SECTOR_NATIVE;
 	unsigned int i;
@@ -841,8 +847,8 @@ void fe_raw_encode(struct fe *fe, unsigned int q, uint32_t idx,
 		       x32 ? XE_BLKIF_IND_OFF_HANDLE_X86_32 :
 			     XE_BLKIF_IND_OFF_HANDLE_NATIVE,
 		       w->handle, 2);
-		for (i = 0; i < w->nr_ind_pages &&
-			    i < XE_BLKIF_MAX_INDIRECT_PAGES;
+		for (i = 0;
+		     i < w->nr_ind_pages && i < XE_BLKIF_MAX_INDIRECT_PAGES;
 		     i++)
 			put_le(s,
 			       (x32 ? XE_BLKIF_IND_OFF_GREFS_X86_32 :
@@ -942,8 +948,7 @@ int fe_submit(struct fe *fe, unsigned int q, struct fe_req *req)
 
 	if (!fe->connected || q >= fe->nr_queues)
 		return -ENOTCONN;
-	if (!qu->nr_free ||
-	    qu->req_prod_pvt - qu->rsp_cons >= fe->nr_ents)
+	if (!qu->nr_free || qu->req_prod_pvt - qu->rsp_cons >= fe->nr_ents)
 		return -EAGAIN;
 	if (!req->tamper) {
 		switch (req->op) {
@@ -1003,9 +1008,9 @@ int fe_submit(struct fe *fe, unsigned int q, struct fe_req *req)
 		w->op = XE_BLKIF_OP_INDIRECT;
 		w->byte1 = req->op;
 		w->nr_segs16 = (uint16_t)req->nr_segs;
-		w->nr_ind_pages = (req->nr_segs + XE_BLKIF_SEGS_PER_INDIRECT_PAGE -
-				   1) /
-				  XE_BLKIF_SEGS_PER_INDIRECT_PAGE;
+		w->nr_ind_pages =
+			(req->nr_segs + XE_BLKIF_SEGS_PER_INDIRECT_PAGE - 1) /
+			XE_BLKIF_SEGS_PER_INDIRECT_PAGE;
 		if (!w->nr_ind_pages)
 			w->nr_ind_pages = 1;
 		w->expect_op = req->op;
@@ -1024,9 +1029,10 @@ int fe_submit(struct fe *fe, unsigned int q, struct fe_req *req)
 	/* Indirect pages: written after tampering, so a hook can lie in
 	 * the descriptors too; granted read-only. */
 	if (w->op == XE_BLKIF_OP_INDIRECT && w->nr_ind_pages) {
-		unsigned int np = w->nr_ind_pages > XE_BLKIF_MAX_INDIRECT_PAGES ?
-					  XE_BLKIF_MAX_INDIRECT_PAGES :
-					  w->nr_ind_pages;
+		unsigned int np =
+			w->nr_ind_pages > XE_BLKIF_MAX_INDIRECT_PAGES ?
+				XE_BLKIF_MAX_INDIRECT_PAGES :
+				w->nr_ind_pages;
 
 		if (sh->ind_pages < np) {
 			free(sh->ind);
@@ -1082,8 +1088,8 @@ static int take_responses(struct fe *fe, unsigned int q)
 {
 	struct queue *qu = &fe->q[q];
 	bool x32 = fe->opts.abi == XE_BLKIF_ABI_X86_32;
-	unsigned int rsp_bytes = x32 ? XE_BLKIF_RSP_BYTES_X86_32 :
-				       XE_BLKIF_RSP_BYTES_NATIVE;
+	unsigned int rsp_bytes =
+		x32 ? XE_BLKIF_RSP_BYTES_X86_32 : XE_BLKIF_RSP_BYTES_NATIVE;
 	uint32_t rp, i;
 	int n = 0;
 
@@ -1092,8 +1098,8 @@ static int take_responses(struct fe *fe, unsigned int q)
 	if ((uint32_t)(rp - qu->rsp_cons) > qu->inflight)
 		fe_die("dom%u/%u q%u: %u responses for %u requests "
 		       "(rsp_prod %u, rsp_cons %u)",
-		       fe->domid, fe->devid, q, rp - qu->rsp_cons,
-		       qu->inflight, rp, qu->rsp_cons);
+		       fe->domid, fe->devid, q, rp - qu->rsp_cons, qu->inflight,
+		       rp, qu->rsp_cons);
 	for (i = qu->rsp_cons; i != rp; i++) {
 		const volatile uint8_t *s = fe_raw_slot(fe, q, i);
 		uint64_t id = get_le(s, XE_BLKIF_RSP_OFF_ID, 8);
@@ -1124,8 +1130,8 @@ static int take_responses(struct fe *fe, unsigned int q)
 		if (status != XE_BLKIF_RSP_OKAY &&
 		    status != XE_BLKIF_RSP_ERROR &&
 		    status != XE_BLKIF_RSP_EOPNOTSUPP)
-			fe_die("dom%u/%u q%u: response status %d",
-			       fe->domid, fe->devid, q, status);
+			fe_die("dom%u/%u q%u: response status %d", fe->domid,
+			       fe->devid, q, status);
 		end_grants(fe, sh);
 		req = sh->req;
 		sh->req = NULL;
@@ -1271,9 +1277,8 @@ static int worse(int a, int b)
 	return a ? a : b;
 }
 
-int fe_rw(struct fe *fe, unsigned int q, uint8_t op, uint64_t sector,
-	  void *buf, uint32_t nr_sectors, enum fe_layout layout,
-	  struct rng *rng)
+int fe_rw(struct fe *fe, unsigned int q, uint8_t op, uint64_t sector, void *buf,
+	  uint32_t nr_sectors, enum fe_layout layout, struct rng *rng)
 {
 	unsigned int per_req = fe->max_ind ? fe->max_ind : XE_BLKIF_MAX_SEGS;
 	struct rw_plan p;
@@ -1345,7 +1350,8 @@ int fe_rw(struct fe *fe, unsigned int q, uint8_t op, uint64_t sector,
 			const uint8_t *pg = r->segs[k].page;
 			size_t len = seg_bytes(&r->segs[k]);
 			size_t off = r->segs[k].first_sect *
-				     XE_BLKIF_SECTOR_BYTES, j;
+				     XE_BLKIF_SECTOR_BYTES,
+			       j;
 
 			if (op == XE_BLKIF_OP_READ) {
 				/* Nothing outside the segment may change. */

@@ -63,10 +63,10 @@ int fe_attach(struct fe_daemon *d, uint16_t domid, uint32_t devid,
 /* ---- the frontend ---- */
 
 struct fe_opts {
-	unsigned int order;    /* ring-page-order wanted (0..4) */
-	unsigned int queues;   /* queues wanted (1..16) */
+	unsigned int order; /* ring-page-order wanted (0..4) */
+	unsigned int queues; /* queues wanted (1..16) */
 	enum xe_blkif_abi abi; /* written as "protocol" */
-	bool no_protocol;      /* write no "protocol" node (backend default) */
+	bool no_protocol; /* write no "protocol" node (backend default) */
 	unsigned int max_indirect; /* most segments per INDIRECT; 0 = none */
 	bool no_flush, no_discard; /* do not use them even if advertised */
 	bool num_queues_1; /* with one queue, write multi-queue-num-queues=1 */
@@ -142,9 +142,9 @@ struct fe_seg {
 
 /* The request as it goes on the wire; tamper hooks may change anything. */
 struct fe_wire {
-	uint8_t op;          /* slot byte 0 */
-	uint8_t byte1;       /* nr_segments (u8), discard flag, indirect_op */
-	uint16_t nr_segs16;  /* INDIRECT: nr_segments (u16 at byte 2) */
+	uint8_t op; /* slot byte 0 */
+	uint8_t byte1; /* nr_segments (u8), discard flag, indirect_op */
+	uint16_t nr_segs16; /* INDIRECT: nr_segments (u16 at byte 2) */
 	uint16_t handle;
 	uint64_t id;
 	uint64_t sector;
@@ -160,8 +160,8 @@ struct fe_wire {
 };
 
 struct fe_req {
-	uint8_t op;       /* XE_BLKIF_OP_READ, WRITE, FLUSH_DISKCACHE, DISCARD */
-	bool indirect;    /* send READ/WRITE as INDIRECT */
+	uint8_t op; /* XE_BLKIF_OP_READ, WRITE, FLUSH_DISKCACHE, DISCARD */
+	bool indirect; /* send READ/WRITE as INDIRECT */
 	bool discard_secure;
 	uint64_t sector;
 	uint64_t nr_sectors; /* DISCARD */
@@ -201,7 +201,7 @@ int fe_io(struct fe *fe, unsigned int q, struct fe_req *req);
 /* ---- data helpers: buffers to segments ---- */
 
 enum fe_layout {
-	FE_PACKED,  /* whole pages, the last one partial */
+	FE_PACKED, /* whole pages, the last one partial */
 	FE_SCATTER, /* each segment its own page, random offset and length */
 };
 
@@ -212,9 +212,8 @@ enum fe_layout {
  * canary that must survive outside the segments. Returns the worst status
  * (0, XE_BLKIF_RSP_ERROR, XE_BLKIF_RSP_EOPNOTSUPP) or -ETIMEDOUT.
  */
-int fe_rw(struct fe *fe, unsigned int q, uint8_t op, uint64_t sector,
-	  void *buf, uint32_t nr_sectors, enum fe_layout layout,
-	  struct rng *rng);
+int fe_rw(struct fe *fe, unsigned int q, uint8_t op, uint64_t sector, void *buf,
+	  uint32_t nr_sectors, enum fe_layout layout, struct rng *rng);
 int fe_flush(struct fe *fe, unsigned int q);
 int fe_discard(struct fe *fe, unsigned int q, uint64_t sector,
 	       uint64_t nr_sectors);

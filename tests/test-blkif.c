@@ -64,8 +64,10 @@ static void test_handshake(void)
 		     0);
 	bi = fe_backend(disk.fe);
 	/* read by fe_connect at InitWait, before the frontend's state 3 */
-	CHECK(bi->max_ring_page_order == 4, "max-ring-page-order %u at "
-	      "InitWait", bi->max_ring_page_order);
+	CHECK(bi->max_ring_page_order == 4,
+	      "max-ring-page-order %u at "
+	      "InitWait",
+	      bi->max_ring_page_order);
 	CHECK(bi->max_queues == BU_MAX_QUEUES, "multi-queue-max-queues %u",
 	      bi->max_queues);
 	CHECK(bi->sectors == 16384, "sectors %llu",
@@ -127,7 +129,8 @@ static void test_rings(void)
 				CHECK(fe_nr_queues(disk.fe) == queues &&
 					      fe_ring_size(disk.fe) ==
 						      32u << order,
-				      "got %u queues of %u", fe_nr_queues(disk.fe),
+				      "got %u queues of %u",
+				      fe_nr_queues(disk.fe),
 				      fe_ring_size(disk.fe));
 				for (qi = 0; qi < queues; qi++) {
 					uint64_t s = rng_below(&rng, 7000);
@@ -140,14 +143,14 @@ static void test_rings(void)
 				bu_random_ops(&disk, &rng, 20);
 				bu_disk_close(&disk);
 				bu_disk_free(&disk);
-				CHECK_OK(detach_device(fe_daemon_xp(e.d),
-						       NULL, GUEST, XVDA,
-						       5000));
+				CHECK_OK(detach_device(fe_daemon_xp(e.d), NULL,
+						       GUEST, XVDA, 5000));
 				n++;
 			}
 	bu_env_fini(&e);
 	printf("  %u ring configurations (orders 0-4, 1-4 queues, both "
-	       "ABIs): ok\n", n);
+	       "ABIs): ok\n",
+	       n);
 }
 
 /* No "protocol" node: the backend assumes x86_32 on x86 (blkback's rule);
@@ -302,10 +305,9 @@ static void test_read_only(void)
 	uint8_t *base = make_base(&rng, len, &path);
 	static uint8_t page[4096] __attribute__((aligned(4096)));
 	struct fe_seg seg = { .page = page, .first_sect = 0, .last_sect = 7 };
-	struct fe_req w = { .op = XE_BLKIF_OP_WRITE,
-			    .sector = 8,
-			    .nr_segs = 1,
-			    .segs = &seg };
+	struct fe_req w = {
+		.op = XE_BLKIF_OP_WRITE, .sector = 8, .nr_segs = 1, .segs = &seg
+	};
 	struct fe_req dc = { .op = XE_BLKIF_OP_DISCARD,
 			     .sector = 0,
 			     .nr_sectors = 64,
@@ -475,8 +477,7 @@ static void test_detach(void)
 	/* detach of a connected device: the toolstack writes online=0 and
 	 * state 5; the frontend sees Closing and closes */
 	snprintf(path, sizeof(path),
-		 "/local/domain/0/backend/ephemeral/%u/%u/online", GUEST,
-		 XVDA);
+		 "/local/domain/0/backend/ephemeral/%u/%u/online", GUEST, XVDA);
 	CHECK_OK(tool->ops->xs_write(tool, XP_XS_NO_TXN, path, "0", 1));
 	CHECK_OK(fe_wait_backend_state(disk.fe, 5, 5000));
 	bu_disk_close(&disk);

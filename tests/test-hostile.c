@@ -89,12 +89,12 @@ static void sleep_ms(unsigned int ms)
 /* ---- one request with a tampered wire form ---- */
 
 struct tamper {
-	int nr_segs;      /* byte 1 / u16 nr_segments; -1: as built */
-	int op;           /* -1: as built */
-	int expect_op;    /* -1: as built */
-	int seg;          /* descriptor to spoil, -1: none */
-	int first, last;  /* its new first/last_sect, -1: keep */
-	int64_t gref;     /* its new gref, -1: keep */
+	int nr_segs; /* byte 1 / u16 nr_segments; -1: as built */
+	int op; /* -1: as built */
+	int expect_op; /* -1: as built */
+	int seg; /* descriptor to spoil, -1: none */
+	int first, last; /* its new first/last_sect, -1: keep */
+	int64_t gref; /* its new gref, -1: keep */
 	int64_t ind_gref; /* indirect page 0 ref, -1: keep */
 	bool sector_set;
 	uint64_t sector;
@@ -102,8 +102,8 @@ struct tamper {
 	uint64_t nr_sectors; /* discard */
 };
 
-static const struct tamper T0 = { -1, -1, -1, -1, -1, -1, -1, -1, false, 0,
-				  false, 0 };
+static const struct tamper T0 = { -1, -1, -1,	 -1, -1,    -1,
+				  -1, -1, false, 0,  false, 0 };
 
 static void do_tamper(struct fe_wire *w, void *arg)
 {
@@ -242,8 +242,8 @@ static void test_malformed(struct host *h)
 
 	for (abi = 0; abi < 2; abi++) {
 		o.abi = abi ? XE_BLKIF_ABI_X86_32 : XE_BLKIF_ABI_NATIVE;
-		bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false,
-			     &o, NULL, 0);
+		bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o,
+			     NULL, 0);
 		end = d.sectors;
 		bu_write(&d, 0, 0, end, FE_PACKED, &rng);
 
@@ -288,16 +288,16 @@ static void test_malformed(struct host *h)
 		/* ranges past the end, and sectors that overflow x512 */
 		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, end - 7, &T0,
 			      err, "write across the end");
-		expect_status(&d, XE_BLKIF_OP_READ, false, 2, end - 8, &T0,
-			      err, "read across the end");
-		expect_status(&d, XE_BLKIF_OP_READ, true, 12, end - 8, &T0,
-			      err, "indirect read across the end");
+		expect_status(&d, XE_BLKIF_OP_READ, false, 2, end - 8, &T0, err,
+			      "read across the end");
+		expect_status(&d, XE_BLKIF_OP_READ, true, 12, end - 8, &T0, err,
+			      "indirect read across the end");
 		expect_status(&d, XE_BLKIF_OP_READ, false, 1, end, &T0, err,
 			      "read at the end");
 		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, UINT64_MAX - 3,
 			      &T0, err, "sector 2^64-4");
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 1ull << 55,
-			      &T0, err, "sector 2^55 (2^64 bytes)");
+		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 1ull << 55, &T0,
+			      err, "sector 2^55 (2^64 bytes)");
 		expect_status(&d, XE_BLKIF_OP_READ, true, 12, UINT64_MAX - 40,
 			      &T0, err, "indirect sector 2^64-41");
 		t = T0, t.nr_sectors_set = true, t.nr_sectors = UINT64_MAX;
@@ -307,9 +307,8 @@ static void test_malformed(struct host *h)
 		expect_status(&d, XE_BLKIF_OP_DISCARD, false, 0, end - 8, &t,
 			      err, "discard across the end");
 		t = T0, t.nr_sectors_set = true, t.nr_sectors = 16;
-		expect_status(&d, XE_BLKIF_OP_DISCARD, false, 0,
-			      UINT64_MAX - 4, &t, err,
-			      "discard wrapping around");
+		expect_status(&d, XE_BLKIF_OP_DISCARD, false, 0, UINT64_MAX - 4,
+			      &t, err, "discard wrapping around");
 		/* unknown operations: EOPNOTSUPP, the op echoed */
 		t = T0, t.op = XE_BLKIF_OP_RESERVED_1;
 		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, nosup,
@@ -764,11 +763,11 @@ static void expect_refused(struct host *h, const struct fe_opts *o,
 static void test_bad_nodes(struct host *h)
 {
 	static const char *const orders[] = {
-		"5", "99", "x", "18446744073709551616", "4294967296", "-1", "",
-		"1 ", "0x1"
+		"5", "99", "x",	 "18446744073709551616", "4294967296", "-1",
+		"",  "1 ", "0x1"
 	};
-	static const char *const queues[] = { "0", "17", "5", "x",
-					      "99999999999", "" };
+	static const char *const queues[] = { "0", "17",	  "5",
+					      "x", "99999999999", "" };
 	static const char *const protos[] = { "x86_16-abi", "", "X86_64-ABI",
 					      "x86_64-abi " };
 	struct fe_opts o = opts_default();
@@ -823,8 +822,8 @@ static void test_bad_nodes(struct host *h)
 }
 
 /* Disks that cannot be opened: Closed with an error node. */
-static void expect_unopenable(struct host *h, uint32_t devid,
-			      const char *spec, const char *want)
+static void expect_unopenable(struct host *h, uint32_t devid, const char *spec,
+			      const char *want)
 {
 	struct fe_opts o = opts_default();
 	struct fe *fe;
