@@ -106,6 +106,11 @@ bool vbd_connected(const struct vbd *vbd)
 	return vbd->nr_rings > 0;
 }
 
+unsigned int vbd_nr_rings(const struct vbd *vbd)
+{
+	return vbd->nr_rings;
+}
+
 void vbd_get_stats(const struct vbd *vbd, struct ring_stats *st)
 {
 	unsigned int i;

@@ -46,6 +46,9 @@ void vbd_disconnect(struct vbd *vbd);
 
 bool vbd_connected(const struct vbd *vbd);
 
+/* Rings (queues) connected now: 0 when disconnected. */
+unsigned int vbd_nr_rings(const struct vbd *vbd);
+
 /* Counters summed over the rings, including rings already disconnected. */
 void vbd_get_stats(const struct vbd *vbd, struct ring_stats *stats);
 

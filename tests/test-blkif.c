@@ -132,6 +132,15 @@ static void test_rings(void)
 				      "got %u queues of %u",
 				      fe_nr_queues(disk.fe),
 				      fe_ring_size(disk.fe));
+				{
+					struct xenbus_dev_info info;
+
+					CHECK_OK(fe_daemon_dev(e.d, GUEST, XVDA,
+							       &info));
+					CHECK(info.nr_rings == queues,
+					      "daemon reports %u rings, not %u",
+					      info.nr_rings, queues);
+				}
 				for (qi = 0; qi < queues; qi++) {
 					uint64_t s = rng_below(&rng, 7000);
 

@@ -840,7 +840,7 @@ void xenbus_for_each(struct xenbus *xb,
 			cow_get_stats(d->cow, &info.cow);
 		if (d->vbd)
 			vbd_get_stats(d->vbd, &info.ring);
-		info.nr_rings = d->vbd && vbd_connected(d->vbd) ? 1 : 0;
+		info.nr_rings = d->vbd ? vbd_nr_rings(d->vbd) : 0;
 		fn(&info, arg);
 	}
 }
