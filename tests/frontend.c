@@ -60,6 +60,8 @@ static void fe_die(const char *fmt, ...)
 	exit(1);
 }
 
+static void store32(uint8_t *p, uint32_t v);
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -519,6 +521,9 @@ static int alloc_queue(struct fe *fe, struct queue *qu)
 	/* SHARED_RING_INIT: indices 0, events 1 */
 	qu->sring[XE_BLKIF_RING_OFF_REQ_EVENT] = 1;
 	qu->sring[XE_BLKIF_RING_OFF_RSP_EVENT] = 1;
+	if (fe->opts.overfull && qu == &fe->q[fe->opts.overfull_queue])
+		store32(qu->sring + XE_BLKIF_RING_OFF_REQ_PROD,
+			fe->nr_ents + 1);
 	qu->shadow = calloc(fe->nr_ents, sizeof(*qu->shadow));
 	qu->free_ids = calloc(fe->nr_ents, sizeof(*qu->free_ids));
 	if (!qu->shadow || !qu->free_ids)

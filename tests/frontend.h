@@ -75,6 +75,10 @@ struct fe_opts {
 	const char *raw_protocol;
 	const char *raw_ring_page_order;
 	const char *raw_num_queues;
+	/* Hostile ring: queue overfull_queue starts with req_prod a ring and
+	 * one beyond rsp_prod (the backend must refuse to connect it). */
+	bool overfull;
+	unsigned int overfull_queue;
 };
 
 /* What the backend published, read at InitWait and at Connected. */

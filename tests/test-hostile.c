@@ -793,6 +793,16 @@ static void test_bad_nodes(struct host *h)
 	o.order = 4;
 	o.raw_ring_page_order = "5"; /* 16 pages given, 32 claimed */
 	expect_refused(h, &o, "order 5 over 16 pages");
+	/* a ring that already holds more requests than slots (blkback's
+	 * -EIO at attach); the good queue before it must be undone */
+	o = opts_default();
+	o.queues = 3;
+	o.overfull = true;
+	o.overfull_queue = 1;
+	expect_refused(h, &o, "overfull ring at connect");
+	CHECK(sim_domain_maps(h->e.sim, EVIL) == 0,
+	      "a refused connection left %d maps",
+	      sim_domain_maps(h->e.sim, EVIL));
 	for (i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
 		o = opts_default();
 		o.raw_protocol = protos[i];
