@@ -36,9 +36,6 @@
 #define SEQ_SEGS 256u
 #define SEQ_INFLIGHT 32u
 
-static double seconds = 1.0;
-static const char *only; /* "4k" or "seq": run only those (profiling) */
-
 static double now(void)
 {
 	struct timespec ts;
@@ -70,7 +67,8 @@ static struct cow *engine_view(bool xts)
 }
 
 /* ops/s of 4 KiB random writes (write) or reads */
-static double engine_4k(struct cow *cow, bool write, struct rng *rng)
+static double engine_4k(struct cow *cow, bool write, struct rng *rng,
+			double seconds)
 {
 	static uint8_t buf[4096] __attribute__((aligned(4096)));
 	double t0 = now(), t;
@@ -90,7 +88,7 @@ static double engine_4k(struct cow *cow, bool write, struct rng *rng)
 }
 
 /* MB/s of 1 MiB sequential writes or reads */
-static double engine_seq(struct cow *cow, bool write)
+static double engine_seq(struct cow *cow, bool write, double seconds)
 {
 	uint8_t *buf = aligned_alloc(4096, 1u << 20);
 	double t0 = now(), t;
@@ -115,7 +113,7 @@ static double engine_seq(struct cow *cow, bool write)
  * or from one buffer into successive MiBs of a disk-sized one (spread
  * true: what an overlay write really costs, out of cache).
  */
-static double memcpy_mib(bool spread)
+static double memcpy_mib(bool spread, double seconds)
 {
 	size_t dst_bytes = spread ? DISK_BYTES : 1u << 20;
 	uint8_t *a = aligned_alloc(4096, 1u << 20);
@@ -165,7 +163,7 @@ static void on_done(struct fe_req *r, void *arg)
  * requests per second.
  */
 static double ring_run(struct fe *fe, uint8_t op, unsigned int nsegs,
-		       unsigned int depth, struct rng *rng)
+		       unsigned int depth, struct rng *rng, double seconds)
 {
 	struct pool p = { 0 };
 	struct fe_seg *segs = calloc((size_t)depth * nsegs, sizeof(*segs));
@@ -247,7 +245,8 @@ int main(int argc, char **argv)
 			     .max_indirect = 256 };
 	struct bu_env e;
 	struct bu_disk disk[2];
-	double mc, mc_spread;
+	double mc, mc_spread, seconds = 1.0;
+	const char *only = NULL; /* "4k" or "seq": only those (profiling) */
 	unsigned int k;
 
 	if (argc > 1)
@@ -266,8 +265,8 @@ int main(int argc, char **argv)
 			 "blank:size=64M,store=xts,scratch=%s", test_tmpdir());
 		bu_disk_open(&e, &disk[1], 1, 51728, spec, false, &o, NULL, 0);
 	}
-	mc = memcpy_mib(false);
-	mc_spread = memcpy_mib(true);
+	mc = memcpy_mib(false, seconds);
+	mc_spread = memcpy_mib(true, seconds);
 	printf("memcpy 1 MiB: %.0f MiB/s cache-warm, %.0f MiB/s over %llu "
 	       "MiB\n",
 	       mc, mc_spread, (unsigned long long)(DISK_BYTES >> 20));
@@ -281,19 +280,21 @@ int main(int argc, char **argv)
 		unsigned int depth = fe_ring_size(disk[k].fe);
 
 		/* fill both first, so reads are not of holes */
-		engine_seq(cow, true);
+		engine_seq(cow, true, seconds);
 		ring_run(disk[k].fe, XE_BLKIF_OP_WRITE, SEQ_SEGS, SEQ_INFLIGHT,
-			 &rng);
+			 &rng, seconds);
 
 		if (only && strcmp(only, "4k"))
 			goto seq;
-		en = engine_4k(cow, true, &rng);
-		b = ring_run(disk[k].fe, XE_BLKIF_OP_WRITE, 1, depth, &rng);
+		en = engine_4k(cow, true, &rng, seconds);
+		b = ring_run(disk[k].fe, XE_BLKIF_OP_WRITE, 1, depth, &rng,
+			     seconds);
 		snprintf(what, sizeof(what), "4 KiB random write, %s (IOPS)",
 			 store);
 		row(what, b, en, "", 0.7);
-		en = engine_4k(cow, false, &rng);
-		b = ring_run(disk[k].fe, XE_BLKIF_OP_READ, 1, depth, &rng);
+		en = engine_4k(cow, false, &rng, seconds);
+		b = ring_run(disk[k].fe, XE_BLKIF_OP_READ, 1, depth, &rng,
+			     seconds);
 		snprintf(what, sizeof(what), "4 KiB random read, %s (IOPS)",
 			 store);
 		row(what, b, en, "", 0.7);
@@ -301,9 +302,9 @@ int main(int argc, char **argv)
 seq:
 		if (only && strcmp(only, "seq"))
 			goto next;
-		en = engine_seq(cow, true);
+		en = engine_seq(cow, true, seconds);
 		b = ring_run(disk[k].fe, XE_BLKIF_OP_WRITE, SEQ_SEGS,
-			     SEQ_INFLIGHT, &rng);
+			     SEQ_INFLIGHT, &rng, seconds);
 		snprintf(what, sizeof(what), "1 MiB seq write, %s (MiB/s)",
 			 store);
 		row(what, b, en, "", 0);
@@ -311,9 +312,9 @@ seq:
 		row(what, b, mc, "", k ? 0 : 0.5);
 		snprintf(what, sizeof(what), "  ... vs memcpy over 64 MiB");
 		row(what, b, mc_spread, "", 0);
-		en = engine_seq(cow, false);
+		en = engine_seq(cow, false, seconds);
 		b = ring_run(disk[k].fe, XE_BLKIF_OP_READ, SEQ_SEGS,
-			     SEQ_INFLIGHT, &rng);
+			     SEQ_INFLIGHT, &rng, seconds);
 		snprintf(what, sizeof(what), "1 MiB seq read, %s (MiB/s)",
 			 store);
 		row(what, b, en, "", 0);

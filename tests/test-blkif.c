@@ -26,8 +26,6 @@
 #define XVDB 51728u
 #define XVDC 51744u
 
-static uint64_t seed;
-
 static struct fe_opts opts_default(void)
 {
 	return (struct fe_opts){ .order = 0,
@@ -103,7 +101,7 @@ static void test_handshake(void)
 }
 
 /* Every ring order, 1..4 queues, both ABIs, direct and indirect. */
-static void test_rings(void)
+static void test_rings(uint64_t seed)
 {
 	struct rng rng = { seed ^ 0x1111 };
 	struct bu_env e;
@@ -164,7 +162,7 @@ static void test_rings(void)
 
 /* No "protocol" node: the backend assumes x86_32 on x86 (blkback's rule);
  * num-queues=1 written explicitly is the same as absent. */
-static void test_protocol_default(void)
+static void test_protocol_default(uint64_t seed)
 {
 	struct rng rng = { seed ^ 0x2222 };
 	struct fe_opts o = opts_default();
@@ -186,7 +184,7 @@ static void test_protocol_default(void)
 }
 
 /* Flush empty and with data; discard of whole and partial blocks. */
-static void test_flush_discard(void)
+static void test_flush_discard(uint64_t seed)
 {
 	struct rng rng = { seed ^ 0x3333 };
 	struct fe_opts o = opts_default();
@@ -248,7 +246,7 @@ static uint8_t *make_base(struct rng *rng, size_t len, char **path_r)
 
 /* A cow disk over a base file: base content, writes land, base unchanged;
  * the same over AES-XTS scratch; a second guest sees none of it. */
-static void test_cow_base(void)
+static void test_cow_base(uint64_t seed)
 {
 	struct rng rng = { seed ^ 0x4444 };
 	struct fe_opts o = opts_default();
@@ -303,7 +301,7 @@ static void no_check(struct fe_wire *w, void *arg)
 	(void)arg; /* a hook turns off the frontend's own checks */
 }
 
-static void test_read_only(void)
+static void test_read_only(uint64_t seed)
 {
 	struct rng rng = { seed ^ 0x5555 };
 	struct fe_opts o = opts_default();
@@ -375,7 +373,7 @@ static void *mix_thread(void *p)
 	return NULL;
 }
 
-static void test_random_mix(void)
+static void test_random_mix(uint64_t seed)
 {
 	enum { N = 6 };
 	struct mix_arg a[N];
@@ -419,7 +417,7 @@ static void test_random_mix(void)
 }
 
 /* Close and reconnect (another ring shape, other ABI): the data stays. */
-static void test_reconnect(void)
+static void test_reconnect(uint64_t seed)
 {
 	struct rng rng = { seed ^ 0x6666 };
 	struct fe_opts o = opts_default();
@@ -451,7 +449,7 @@ static void test_reconnect(void)
 }
 
 /* online=0 wipes the disk: a new disk in its place reads zeros. */
-static void test_detach(void)
+static void test_detach(uint64_t seed)
 {
 	struct rng rng = { seed ^ 0x7777 };
 	struct fe_opts o = opts_default();
@@ -502,15 +500,16 @@ static void test_detach(void)
 
 int main(void)
 {
-	seed = test_seed("test-blkif");
+	uint64_t seed = test_seed("test-blkif");
+
 	test_handshake();
-	test_rings();
-	test_protocol_default();
-	test_flush_discard();
-	test_cow_base();
-	test_read_only();
-	test_random_mix();
-	test_reconnect();
-	test_detach();
+	test_rings(seed);
+	test_protocol_default(seed);
+	test_flush_discard(seed);
+	test_cow_base(seed);
+	test_read_only(seed);
+	test_random_mix(seed);
+	test_reconnect(seed);
+	test_detach(seed);
 	return 0;
 }

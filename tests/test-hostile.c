@@ -30,10 +30,8 @@
 #define XVDB 51728u
 #define BAD_GREF 0x7ffff0u
 
-static uint64_t seed;
-static struct rng rng;
-
 struct host {
+	struct rng rng; /* the test's one random stream, seeded and printed */
 	struct bu_env e;
 	struct bu_disk good; /* a bystander of another guest */
 };
@@ -54,13 +52,13 @@ static void host_init(struct host *h)
 	o.queues = 2;
 	bu_disk_open(&h->e, &h->good, GOOD, XVDA, "blank:size=2M", false, &o,
 		     NULL, 0);
-	bu_write(&h->good, 0, 0, 512, FE_PACKED, &rng);
+	bu_write(&h->good, 0, 0, 512, FE_PACKED, &h->rng);
 }
 
 /* The daemon survived and serves the bystander as before. */
 static void bystander_ok(struct host *h)
 {
-	bu_random_ops(&h->good, &rng, 20);
+	bu_random_ops(&h->good, &h->rng, 20);
 	bu_verify_all(&h->good);
 }
 
@@ -141,7 +139,7 @@ static void do_tamper(struct fe_wire *w, void *arg)
  * Send op over nsegs full pages of fresh random data at sector, tampered
  * by t; return the status. For writes, the pages' data is in *data_r.
  */
-static int send(struct bu_disk *d, uint8_t op, bool indirect,
+static int send(struct host *h, struct bu_disk *d, uint8_t op, bool indirect,
 		unsigned int nsegs, uint64_t sector, const struct tamper *t)
 {
 	struct fe_seg *segs = calloc(nsegs ? nsegs : 1, sizeof(*segs));
@@ -160,7 +158,7 @@ static int send(struct bu_disk *d, uint8_t op, bool indirect,
 	for (i = 0; i < nsegs; i++) {
 		segs[i].page = aligned_alloc(4096, 4096);
 		CHECK(segs[i].page, "out of memory");
-		rng_fill(&rng, segs[i].page, 4096);
+		rng_fill(&h->rng, segs[i].page, 4096);
 		segs[i].first_sect = 0;
 		segs[i].last_sect = 7;
 	}
@@ -174,11 +172,11 @@ static int send(struct bu_disk *d, uint8_t op, bool indirect,
 	return rc;
 }
 
-static void expect_status(struct bu_disk *d, uint8_t op, bool indirect,
-			  unsigned int nsegs, uint64_t sector,
+static void expect_status(struct host *h, struct bu_disk *d, uint8_t op,
+			  bool indirect, unsigned int nsegs, uint64_t sector,
 			  const struct tamper *t, int want, const char *what)
 {
-	int rc = send(d, op, indirect, nsegs, sector, t);
+	int rc = send(h, d, op, indirect, nsegs, sector, t);
 
 	CHECK(rc == want, "%s: status %d, expected %d", what, rc, want);
 }
@@ -197,7 +195,7 @@ static void test_bogus_req_prod(struct host *h)
 
 	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
 		     0);
-	bu_write(&d, 0, 0, 16, FE_PACKED, &rng);
+	bu_write(&d, 0, 0, 16, FE_PACKED, &h->rng);
 	rsp = fe_raw_rsp_prod(d.fe, 0);
 	fe_raw_set_req_prod(d.fe, 0, rsp + fe_ring_size(d.fe) + 1000);
 	fe_raw_notify(d.fe, 0);
@@ -223,7 +221,7 @@ static void test_bogus_req_prod(struct host *h)
 	bu_disk_close(&d);
 	CHECK_OK(fe_reconnect(d.fe));
 	CHECK(!dev_info(h, EVIL, XVDA).ring.halted, "still halted");
-	bu_verify(&d, 0, 0, 16, FE_PACKED, &rng);
+	bu_verify(&d, 0, 0, 16, FE_PACKED, &h->rng);
 	bu_disk_close(&d);
 	bu_disk_free(&d);
 	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDA, 5000));
@@ -245,82 +243,84 @@ static void test_malformed(struct host *h)
 		bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o,
 			     NULL, 0);
 		end = d.sectors;
-		bu_write(&d, 0, 0, end, FE_PACKED, &rng);
+		bu_write(&d, 0, 0, end, FE_PACKED, &h->rng);
 
 		/* segment counts (CVE-2007-5498) */
 		t = T0, t.nr_segs = 12;
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 11, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 11, 0, &t, err,
 			      "12 direct segments");
 		t = T0, t.nr_segs = 255;
-		expect_status(&d, XE_BLKIF_OP_READ, false, 11, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_READ, false, 11, 0, &t, err,
 			      "255 direct segments");
 		t = T0, t.nr_segs = 0;
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, err,
 			      "0 segments");
 		t = T0, t.nr_segs = 257;
-		expect_status(&d, XE_BLKIF_OP_WRITE, true, 20, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, true, 20, 0, &t, err,
 			      "257 indirect segments");
 		t = T0, t.nr_segs = 4097;
-		expect_status(&d, XE_BLKIF_OP_READ, true, 20, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_READ, true, 20, 0, &t, err,
 			      "4097 indirect segments");
 		t = T0, t.nr_segs = 0xffff;
-		expect_status(&d, XE_BLKIF_OP_READ, true, 20, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_READ, true, 20, 0, &t, err,
 			      "65535 indirect segments");
 		t = T0, t.nr_segs = 0;
-		expect_status(&d, XE_BLKIF_OP_READ, true, 20, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_READ, true, 20, 0, &t, err,
 			      "0 indirect segments");
 		/* first_sect > last_sect, last_sect > 7 (XSA-155's target) */
 		t = T0, t.seg = 3, t.first = 5, t.last = 2;
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 5, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 5, 0, &t, err,
 			      "first > last");
 		t = T0, t.seg = 0, t.first = 0, t.last = 8;
-		expect_status(&d, XE_BLKIF_OP_READ, false, 1, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_READ, false, 1, 0, &t, err,
 			      "last 8");
 		t = T0, t.seg = 0, t.first = 200, t.last = 255;
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, err,
 			      "first 200 last 255");
 		t = T0, t.seg = 17, t.first = 6, t.last = 1;
-		expect_status(&d, XE_BLKIF_OP_WRITE, true, 30, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, true, 30, 0, &t, err,
 			      "indirect first > last");
 		t = T0, t.seg = 29, t.last = 9;
-		expect_status(&d, XE_BLKIF_OP_READ, true, 30, 0, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_READ, true, 30, 0, &t, err,
 			      "indirect last 9");
 		/* ranges past the end, and sectors that overflow x512 */
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, end - 7, &T0,
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 1, end - 7, &T0,
 			      err, "write across the end");
-		expect_status(&d, XE_BLKIF_OP_READ, false, 2, end - 8, &T0, err,
-			      "read across the end");
-		expect_status(&d, XE_BLKIF_OP_READ, true, 12, end - 8, &T0, err,
-			      "indirect read across the end");
-		expect_status(&d, XE_BLKIF_OP_READ, false, 1, end, &T0, err,
+		expect_status(h, &d, XE_BLKIF_OP_READ, false, 2, end - 8, &T0,
+			      err, "read across the end");
+		expect_status(h, &d, XE_BLKIF_OP_READ, true, 12, end - 8, &T0,
+			      err, "indirect read across the end");
+		expect_status(h, &d, XE_BLKIF_OP_READ, false, 1, end, &T0, err,
 			      "read at the end");
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, UINT64_MAX - 3,
-			      &T0, err, "sector 2^64-4");
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 1ull << 55, &T0,
-			      err, "sector 2^55 (2^64 bytes)");
-		expect_status(&d, XE_BLKIF_OP_READ, true, 12, UINT64_MAX - 40,
-			      &T0, err, "indirect sector 2^64-41");
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 1,
+			      UINT64_MAX - 3, &T0, err, "sector 2^64-4");
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 1, 1ull << 55,
+			      &T0, err, "sector 2^55 (2^64 bytes)");
+		expect_status(h, &d, XE_BLKIF_OP_READ, true, 12,
+			      UINT64_MAX - 40, &T0, err,
+			      "indirect sector 2^64-41");
 		t = T0, t.nr_sectors_set = true, t.nr_sectors = UINT64_MAX;
-		expect_status(&d, XE_BLKIF_OP_DISCARD, false, 0, 8, &t, err,
+		expect_status(h, &d, XE_BLKIF_OP_DISCARD, false, 0, 8, &t, err,
 			      "discard of 2^64-1 sectors");
 		t = T0, t.nr_sectors_set = true, t.nr_sectors = 16;
-		expect_status(&d, XE_BLKIF_OP_DISCARD, false, 0, end - 8, &t,
+		expect_status(h, &d, XE_BLKIF_OP_DISCARD, false, 0, end - 8, &t,
 			      err, "discard across the end");
 		t = T0, t.nr_sectors_set = true, t.nr_sectors = 16;
-		expect_status(&d, XE_BLKIF_OP_DISCARD, false, 0, UINT64_MAX - 4,
-			      &t, err, "discard wrapping around");
+		expect_status(h, &d, XE_BLKIF_OP_DISCARD, false, 0,
+			      UINT64_MAX - 4, &t, err,
+			      "discard wrapping around");
 		/* unknown operations: EOPNOTSUPP, the op echoed */
 		t = T0, t.op = XE_BLKIF_OP_RESERVED_1;
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, nosup,
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, nosup,
 			      "RESERVED_1");
 		t = T0, t.op = 7;
-		expect_status(&d, XE_BLKIF_OP_READ, false, 1, 0, &t, nosup,
+		expect_status(h, &d, XE_BLKIF_OP_READ, false, 1, 0, &t, nosup,
 			      "op 7");
 		t = T0, t.op = 0xff;
-		expect_status(&d, XE_BLKIF_OP_READ, false, 1, 0, &t, nosup,
+		expect_status(h, &d, XE_BLKIF_OP_READ, false, 1, 0, &t, nosup,
 			      "op 255");
 		t = T0, t.op = XE_BLKIF_OP_WRITE_BARRIER;
-		expect_status(&d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, nosup,
+		expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 1, 0, &t, nosup,
 			      "WRITE_BARRIER (not advertised)");
 		/* INDIRECT carrying something else than READ or WRITE; the
 		 * response echoes indirect_op */
@@ -330,7 +330,7 @@ static void test_malformed(struct host *h)
 
 			ti.expect_op = op;
 			ti.op = XE_BLKIF_OP_INDIRECT;
-			rc = send(&d, (uint8_t)op, true, 12, 0, &ti);
+			rc = send(h, &d, (uint8_t)op, true, 12, 0, &ti);
 			CHECK(rc == err || rc == nosup,
 			      "INDIRECT with indirect_op %d: %d", op, rc);
 		}
@@ -367,24 +367,24 @@ static void test_bad_grants(struct host *h)
 
 	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
 		     0);
-	bu_write(&d, 0, 0, 512, FE_PACKED, &rng);
+	bu_write(&d, 0, 0, 512, FE_PACKED, &h->rng);
 	t = T0, t.seg = 2, t.gref = BAD_GREF;
-	expect_status(&d, XE_BLKIF_OP_WRITE, false, 5, 16, &t, err,
+	expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 5, 16, &t, err,
 		      "write with a bad gref");
 	t = T0, t.seg = 0, t.gref = BAD_GREF;
-	expect_status(&d, XE_BLKIF_OP_WRITE, false, 5, 64, &t, err,
+	expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 5, 64, &t, err,
 		      "write with a bad first gref");
 	t = T0, t.seg = 4, t.gref = BAD_GREF;
-	expect_status(&d, XE_BLKIF_OP_READ, false, 5, 16, &t, err,
+	expect_status(h, &d, XE_BLKIF_OP_READ, false, 5, 16, &t, err,
 		      "read with a bad gref");
 	t = T0, t.seg = 100, t.gref = BAD_GREF;
-	expect_status(&d, XE_BLKIF_OP_WRITE, true, 128, 0, &t, err,
+	expect_status(h, &d, XE_BLKIF_OP_WRITE, true, 128, 0, &t, err,
 		      "indirect write with a bad gref");
 	t = T0, t.ind_gref = BAD_GREF;
-	expect_status(&d, XE_BLKIF_OP_WRITE, true, 40, 8, &t, err,
+	expect_status(h, &d, XE_BLKIF_OP_WRITE, true, 40, 8, &t, err,
 		      "bad indirect page ref");
 	t = T0, t.ind_gref = BAD_GREF;
-	expect_status(&d, XE_BLKIF_OP_READ, true, 40, 8, &t, err,
+	expect_status(h, &d, XE_BLKIF_OP_READ, true, 40, 8, &t, err,
 		      "read with a bad indirect page ref");
 	bu_verify_all(&d);
 	CHECK(dev_info(h, EVIL, XVDA).ring.grant_err >= 6,
@@ -407,19 +407,19 @@ static void test_read_only(struct host *h)
 	char *path, spec[4200];
 
 	CHECK(base, "out of memory");
-	rng_fill(&rng, base, len);
+	rng_fill(&h->rng, base, len);
 	path = test_write_file("ro.img", base, len);
 	snprintf(spec, sizeof(spec), "ro:base=%s", path);
 	bu_disk_open(&h->e, &d, EVIL, XVDA, spec, false, &o, base, len);
-	expect_status(&d, XE_BLKIF_OP_WRITE, false, 3, 0, &t, err,
+	expect_status(h, &d, XE_BLKIF_OP_WRITE, false, 3, 0, &t, err,
 		      "write to read-only");
-	expect_status(&d, XE_BLKIF_OP_WRITE, true, 30, 0, &t, err,
+	expect_status(h, &d, XE_BLKIF_OP_WRITE, true, 30, 0, &t, err,
 		      "indirect write to read-only");
-	expect_status(&d, XE_BLKIF_OP_FLUSH_DISKCACHE, false, 1, 0, &t, err,
+	expect_status(h, &d, XE_BLKIF_OP_FLUSH_DISKCACHE, false, 1, 0, &t, err,
 		      "flush with data to read-only");
 	t.nr_sectors_set = true, t.nr_sectors = 64;
 	{
-		int rc = send(&d, XE_BLKIF_OP_DISCARD, false, 0, 0, &t);
+		int rc = send(h, &d, XE_BLKIF_OP_DISCARD, false, 0, 0, &t);
 
 		CHECK(rc == err || rc == XE_BLKIF_RSP_EOPNOTSUPP,
 		      "discard on read-only: %d", rc);
@@ -478,11 +478,11 @@ static void test_rewrite_slot(struct host *h)
 
 	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
 		     0);
-	bu_write(&d, 0, 0, 2048, FE_PACKED, &rng);
+	bu_write(&d, 0, 0, 2048, FE_PACKED, &h->rng);
 	/* 1: after its response, a slot rewritten into another request
 	 * (without moving req_prod) is not acted on, however often we
 	 * kick. */
-	rng_fill(&rng, page, sizeof(page));
+	rng_fill(&h->rng, page, sizeof(page));
 	idx = fe_raw_req_prod_pvt(d.fe, 0);
 	CHECK(fe_io(d.fe, 0, &r) == 0, "write failed");
 	memcpy(d.model + 40 * SECTOR, page, 4096);
@@ -511,7 +511,7 @@ static void test_rewrite_slot(struct host *h)
 		struct fe_req q = r;
 		int rc;
 
-		q.sector = 8 * rng_below(&rng, 200);
+		q.sector = 8 * rng_below(&h->rng, 200);
 		rc = fe_io(d.fe, 0, &q);
 		CHECK(rc == 0 || rc == XE_BLKIF_RSP_ERROR ||
 			      rc == XE_BLKIF_RSP_EOPNOTSUPP,
@@ -553,7 +553,7 @@ static void test_event_storm(struct host *h)
 	for (i = 0; i < kicks; i++) {
 		fe_raw_notify(d.fe, 0);
 		if (i % 500 == 0) {
-			bu_write(&d, 0, 8 * (i / 500), 8, FE_PACKED, &rng);
+			bu_write(&d, 0, 8 * (i / 500), 8, FE_PACKED, &h->rng);
 			reqs++;
 		}
 	}
@@ -591,7 +591,7 @@ static void test_watch_storm(struct host *h)
 
 	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
 		     0);
-	bu_write(&d, 0, 0, 64, FE_PACKED, &rng);
+	bu_write(&d, 0, 0, 64, FE_PACKED, &h->rng);
 	for (i = 0; i < n; i++) {
 		snprintf(junk, sizeof(junk), "%u", i);
 		CHECK_OK(fe_write_fe(d.fe, "state", i % 2 ? "4" : "3"));
@@ -603,7 +603,7 @@ static void test_watch_storm(struct host *h)
 	CHECK(ws.max_queued <= 2 * SIM_WATCH_QUEUE_LIMIT,
 	      "watch queue reached %u", ws.max_queued);
 	bystander_ok(h);
-	bu_verify(&d, 0, 0, 64, FE_PACKED, &rng);
+	bu_verify(&d, 0, 0, 64, FE_PACKED, &h->rng);
 	CHECK(dev_info(h, EVIL, XVDA).be_state == 4, "device not connected");
 	bu_disk_close(&d);
 	bu_disk_free(&d);
@@ -625,7 +625,7 @@ static void test_toggling(struct host *h)
 	o.order = 1;
 	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
 		     0);
-	bu_write(&d, 0, 0, 256, FE_PACKED, &rng);
+	bu_write(&d, 0, 0, 256, FE_PACKED, &h->rng);
 	for (i = 0; i < cycles; i++) {
 		bu_disk_close(&d);
 		CHECK(sim_domain_maps(h->e.sim, EVIL) == 0,
@@ -633,7 +633,7 @@ static void test_toggling(struct host *h)
 		      sim_domain_maps(h->e.sim, EVIL));
 		CHECK_OK(fe_reconnect(d.fe));
 		if (i % 10 == 0)
-			bu_random_ops(&d, &rng, 5);
+			bu_random_ops(&d, &h->rng, 5);
 	}
 	/* state writes in no sensible order, as fast as we can */
 	for (i = 0; i < 300; i++) {
@@ -823,7 +823,7 @@ static void test_bad_nodes(struct host *h)
 		d.sectors = fe_backend(fe)->sectors;
 		d.model = calloc(d.sectors, SECTOR);
 		CHECK(d.model, "out of memory");
-		bu_random_ops(&d, &rng, 20);
+		bu_random_ops(&d, &h->rng, 20);
 		bu_disk_close(&d);
 		bu_disk_free(&d);
 	}
@@ -906,8 +906,7 @@ int main(void)
 {
 	struct host h;
 
-	seed = test_seed("test-hostile");
-	rng.s = seed;
+	h.rng.s = test_seed("test-hostile");
 	host_init(&h);
 	bu_domain(&h.e, EVIL);
 	test_bogus_req_prod(&h);
