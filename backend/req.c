@@ -182,12 +182,15 @@ static enum req_verdict validate_discard(const struct req *req,
 {
 	uint64_t spb = sectors_per_block(feat);
 
+	/* Read-only first: such a disk never advertises discard, and a
+	 * discard on it is a write the guest may not do (ERROR, as blkback
+	 * answers), not a feature it merely lacks. */
+	if (feat->read_only)
+		return REQ_ERROR;
 	if (!feat->discard)
 		return REQ_EOPNOTSUPP;
 	if (req->discard_secure && !feat->discard_secure)
 		return REQ_EOPNOTSUPP;
-	if (feat->read_only)
-		return REQ_ERROR;
 	if (req->sector_number % spb || req->discard_nr_sectors % spb)
 		return REQ_ERROR;
 	if (!range_ok(req->sector_number, req->discard_nr_sectors, feat))

@@ -279,6 +279,11 @@ static void test_read_only(enum xe_blkif_abi abi)
 	CHECK(check_slot(slot, abi, &f) == REQ_OK, "ro empty flush");
 	make_discard(slot, abi, 0, 0, 8);
 	CHECK(check_slot(slot, abi, &f) == REQ_ERROR, "ro discard");
+	/* what xenbus advertises for a read-only disk: no discard */
+	f.discard = false;
+	CHECK(check_slot(slot, abi, &f) == REQ_ERROR,
+	      "ro discard, discard not advertised");
+	f.discard = true;
 	make_indirect(slot, abi, XE_BLKIF_OP_WRITE, 1, 0);
 	CHECK(check_slot(slot, abi, &f) == REQ_ERROR, "ro indirect write");
 	make_indirect(slot, abi, XE_BLKIF_OP_READ, 1, 0);
