@@ -730,6 +730,40 @@ static void test_domain_vanishes(struct host *h)
 	printf("  domain vanishing with %u requests in flight: ok\n", n);
 }
 
+/* The toolstack removes a device whose frontend never closes: the
+ * backend gives up after close_timeout_ms, unmaps everything, and says
+ * Closed (libxl waits 10 s for that). */
+static void test_frontend_never_closes(struct host *h)
+{
+	struct fe_opts o = opts_default();
+	struct xp *tool = fe_daemon_xp(h->e.d);
+	struct bu_disk d;
+	char path[128];
+	int i;
+
+	o.queues = 2;
+	bu_disk_open(&h->e, &d, EVIL, XVDA, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_write(&d, 1, 0, 64, FE_PACKED, &h->rng);
+	snprintf(path, sizeof(path),
+		 "/local/domain/0/backend/ephemeral/%u/%u/online", EVIL, XVDA);
+	CHECK_OK(tool->ops->xs_write(tool, XP_XS_NO_TXN, path, "0", 1));
+	CHECK_OK(fe_wait_backend_state(d.fe, 5, 5000));
+	/* the guest ignores Closing and stays Connected */
+	CHECK_OK(fe_wait_backend_state(d.fe, 6, 5000));
+	for (i = 0; i < 1000 && sim_domain_maps(h->e.sim, EVIL); i++)
+		sleep_ms(1);
+	CHECK(sim_domain_maps(h->e.sim, EVIL) == 0,
+	      "rings still mapped after the close timeout");
+	bystander_ok(h);
+	/* the guest finally closes; its grants can all be ended */
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(tool, NULL, EVIL, XVDA, 5000));
+	printf("  a frontend that never closes: Closed after the timeout, "
+	       "unmapped: ok\n");
+}
+
 /* Hostile xenstore values: each fails the connection, with an error. */
 static void expect_refused(struct host *h, const struct fe_opts *o,
 			   const char *what)
@@ -916,6 +950,7 @@ int main(void)
 	test_event_storm(&h);
 	test_watch_storm(&h);
 	test_toggling(&h);
+	test_frontend_never_closes(&h);
 	test_bad_nodes(&h);
 	test_bad_disks(&h);
 	test_domain_vanishes(&h);
