@@ -598,12 +598,23 @@ static int write_ring_nodes(struct fe *fe, uint32_t t)
 				snprintf(node, sizeof(node), "ring-ref");
 			else
 				snprintf(node, sizeof(node), "ring-ref%u", i);
-			rc = xs_putu(fe, t, dir, node, fe->q[q].refs[i]);
+			if (q == 0 && i == 0 && o->raw_ring_ref)
+				rc = xs_put(fe, t, dir, node, o->raw_ring_ref);
+			else
+				rc = xs_putu(fe, t, dir, node,
+					     fe->q[q].refs[i]);
 		}
 		/* A raw order that the backend parses as 0 needs ring-ref. */
 		if (!rc && o->raw_ring_page_order && fe->order == 0)
 			rc = xs_putu(fe, t, dir, "ring-ref", fe->q[q].refs[0]);
-		rc = rc ?: xs_putu(fe, t, dir, "event-channel", fe->q[q].port);
+		if (q == 0 && o->raw_event_channel)
+			rc = rc	   ?:
+				     xs_put(fe, t, dir, "event-channel",
+					    o->raw_event_channel);
+		else
+			rc = rc	   ?:
+				     xs_putu(fe, t, dir, "event-channel",
+					     fe->q[q].port);
 	}
 	if (o->raw_protocol)
 		rc = rc	   ?:

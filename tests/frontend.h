@@ -75,6 +75,8 @@ struct fe_opts {
 	const char *raw_protocol;
 	const char *raw_ring_page_order;
 	const char *raw_num_queues;
+	const char *raw_ring_ref; /* queue 0's first ring-ref* */
+	const char *raw_event_channel; /* queue 0's event-channel */
 	/* Hostile ring: queue overfull_queue starts with req_prod a ring and
 	 * one beyond rsp_prod (the backend must refuse to connect it). */
 	bool overfull;

@@ -801,6 +801,10 @@ static void test_bad_nodes(struct host *h)
 	};
 	static const char *const queues[] = { "0", "17",	  "5",
 					      "x", "99999999999", "" };
+	static const char *const refs[] = { "99999", "0",	   "7", "abc",
+					    "",	     "4294967296", "-8" };
+	static const char *const ports[] = { "0", "9999", "x", "4294967296",
+					     "" };
 	static const char *const protos[] = { "x86_16-abi", "", "X86_64-ABI",
 					      "x86_64-abi " };
 	struct fe_opts o = opts_default();
@@ -826,6 +830,23 @@ static void test_bad_nodes(struct host *h)
 	o.order = 4;
 	o.raw_ring_page_order = "5"; /* 16 pages given, 32 claimed */
 	expect_refused(h, &o, "order 5 over 16 pages");
+	/* ring refs and ports that are not the frontend's to give */
+	for (i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+		o = opts_default();
+		o.order = i % 2 ? 2 : 0;
+		o.queues = 1 + i % 2;
+		o.raw_ring_ref = refs[i];
+		expect_refused(h, &o, refs[i]);
+	}
+	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+		o = opts_default();
+		o.queues = 1 + i % 3;
+		o.raw_event_channel = ports[i];
+		expect_refused(h, &o, ports[i]);
+	}
+	CHECK(sim_domain_maps(h->e.sim, EVIL) == 0,
+	      "a refused connection left %d maps",
+	      sim_domain_maps(h->e.sim, EVIL));
 	/* a ring that already holds more requests than slots (blkback's
 	 * -EIO at attach); the good queue before it must be undone */
 	o = opts_default();
