@@ -152,7 +152,6 @@ void bu_verify_all(struct bu_disk *disk)
 
 void bu_random_ops(struct bu_disk *disk, struct rng *rng, unsigned int n)
 {
-	const struct fe_backend_info *bi = fe_backend(disk->fe);
 	unsigned int nq = fe_nr_queues(disk->fe), i;
 	uint32_t max_len = 256;
 
@@ -173,9 +172,10 @@ void bu_random_ops(struct bu_disk *disk, struct rng *rng, unsigned int n)
 			bu_write(disk, q, sector, len, layout, rng);
 		} else if (kind < 17) {
 			bu_verify(disk, q, sector, len, layout, rng);
-		} else if (kind < 19 && bi->discard) {
+		} else if (kind < 19 &&
+			   fe_uses(disk->fe, XE_BLKIF_OP_DISCARD)) {
 			bu_discard(disk, q, sector, len);
-		} else if (bi->flush) {
+		} else if (fe_uses(disk->fe, XE_BLKIF_OP_FLUSH_DISKCACHE)) {
 			CHECK(fe_flush(disk->fe, q) == 0, "flush failed");
 		}
 	}

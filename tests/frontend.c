@@ -974,11 +974,8 @@ int fe_submit(struct fe *fe, unsigned int q, struct fe_req *req)
 				return -EINVAL;
 			break;
 		case XE_BLKIF_OP_FLUSH_DISKCACHE:
-			if (!fe->be.flush)
-				return -EOPNOTSUPP;
-			break;
 		case XE_BLKIF_OP_DISCARD:
-			if (!fe->be.discard)
+			if (!fe_uses(fe, req->op))
 				return -EOPNOTSUPP;
 			break;
 		default:
@@ -1193,6 +1190,20 @@ int fe_wait(struct fe *fe, unsigned int q, int timeout_ms)
 			poll(&p, 1, (int)(end - t > 50 ? 50 : end - t));
 		}
 		sim_evtchn_consume(fe->sim, fe->domid, qu->port, &kicks);
+	}
+}
+
+bool fe_uses(const struct fe *fe, uint8_t op)
+{
+	switch (op) {
+	case XE_BLKIF_OP_FLUSH_DISKCACHE:
+		return fe->be.flush && !fe->opts.no_flush;
+	case XE_BLKIF_OP_DISCARD:
+		return fe->be.discard && !fe->opts.no_discard;
+	case XE_BLKIF_OP_INDIRECT:
+		return fe->max_ind > 0;
+	default:
+		return op == XE_BLKIF_OP_READ || op == XE_BLKIF_OP_WRITE;
 	}
 }
 

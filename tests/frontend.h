@@ -199,6 +199,9 @@ void fe_kick(struct fe *fe, unsigned int q);
  * number completed (>= 0) or -ETIMEDOUT.
  */
 int fe_wait(struct fe *fe, unsigned int q, int timeout_ms);
+/* Whether this frontend sends op (FLUSH_DISKCACHE, DISCARD, INDIRECT):
+ * advertised by the backend and not turned off in the options. */
+bool fe_uses(const struct fe *fe, uint8_t op);
 /* Requests submitted on q and not yet answered. */
 unsigned int fe_inflight(const struct fe *fe, unsigned int q);
 /* Submit, kick, wait for this one: its status, or -ETIMEDOUT. */

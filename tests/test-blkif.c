@@ -397,6 +397,8 @@ static void test_random_mix(uint64_t seed)
 		o.queues = 1 + i % 4;
 		o.abi = i % 2 ? XE_BLKIF_ABI_X86_32 : XE_BLKIF_ABI_NATIVE;
 		o.max_indirect = i % 3 ? 256 : 32;
+		o.no_flush = i == 1; /* as blkfront after a failed flush */
+		o.no_discard = i == 4;
 		bu_disk_open(&e, &a[i].disk, (uint16_t)(GUEST + i / 2),
 			     i % 2 ? XVDB : XVDA, spec, false, &o, NULL, 0);
 		a[i].seed = seed + 1000 + i;
