@@ -1160,6 +1160,24 @@ static int take_responses(struct fe *fe, unsigned int q)
 	return n;
 }
 
+/* Wait until fd is readable (a kick) or the deadline; true if kicked. */
+static bool wait_kick(int fd, uint64_t end)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t t = now_ms();
+		int rc;
+
+		if (t >= end)
+			return false;
+		rc = poll(&p, 1, (int)(end - t));
+		if (rc > 0)
+			return true;
+		if (rc < 0 && errno != EINTR)
+			fe_die("poll: %s", strerror(errno));
+	}
+}
+
 int fe_wait(struct fe *fe, unsigned int q, int timeout_ms)
 {
 	struct queue *qu = &fe->q[q];
@@ -1181,13 +1199,23 @@ int fe_wait(struct fe *fe, unsigned int q, int timeout_ms)
 			continue;
 		if (n > 0 || !qu->inflight)
 			return n;
-		{
-			uint64_t t = now_ms();
-			struct pollfd p = { .fd = fd, .events = POLLIN };
-
-			if (t >= end)
+		/* Sleep until the backend kicks us: we look at the ring
+		 * again only then, so a backend that forgets to notify
+		 * makes us time out instead of being rescued by polling. */
+		if (!wait_kick(fd, end)) {
+			if (load32(qu->sring + XE_BLKIF_RING_OFF_RSP_PROD) ==
+			    qu->rsp_cons)
 				return -ETIMEDOUT;
-			poll(&p, 1, (int)(end - t > 50 ? 50 : end - t));
+			/* Published, not notified: allow for a notify in
+			 * flight at the deadline, then call it a bug. */
+			if (!wait_kick(fd, now_ms() + 1000))
+				fe_die("dom%u/%u q%u: responses published up "
+				       "to %u with rsp_event %u, but no "
+				       "notification",
+				       fe->domid, fe->devid, q,
+				       load32(qu->sring +
+					      XE_BLKIF_RING_OFF_RSP_PROD),
+				       qu->rsp_cons + 1);
 		}
 		sim_evtchn_consume(fe->sim, fe->domid, qu->port, &kicks);
 	}
