@@ -241,6 +241,7 @@ xe_eph_guest() {
 		xe_result $n-xenstore-gone PASS "backend/ephemeral/$id and /local/domain/$id removed"
 	fi
 	xe_declare_markers $n absent
-	xe_scan $n absent $(find /scratch -type f) /root/base-a.img /root/base-b.img
+	xe_scan $n absent $(find /scratch -type f) /root/base-a.img /root/base-b.img \
+		$(losetup -a 2>/dev/null | cut -d: -f1)
 	grep -q "^$n-guest PASS" $XE_RUN/results
 }
