@@ -14,6 +14,7 @@
 #   bin/scan-markers static marker scanner (host and dom0)
 #
 # Env: XE_LAB    work dir (default /var/tmp/xe-lab)
+#      XE_FAKE_EPHEMERAL=1  install tests/xen/fake/* instead (lab self-test)
 #      XE_BUILD  a configured+built tree of this project; when it holds
 #                daemon/xen-ephemerald and tools/xen-ephemeral, they and
 #                their shared-library closure go into the dom0 initramfs.
@@ -189,6 +190,12 @@ if [ -n "$XE_BUILD" ]; then
 	echo "$n" > "$R/xe/have-xe-binaries"
 fi
 
+# XE_FAKE_EPHEMERAL=1: leaky shell stand-ins for the daemon and the CLI,
+# to test the lab itself (the ephemeral scenarios must FAIL their scans)
+if [ "${XE_FAKE_EPHEMERAL:-0}" = 1 ]; then
+	install -m 0755 "$HERE/fake/xen-ephemerald" "$HERE/fake/xen-ephemeral" "$R/usr/sbin/"
+	log "installed the LEAKY stand-ins from tests/xen/fake (XE_FAKE_EPHEMERAL=1)"
+fi
 install -m 0755 bin/scan-markers "$R/usr/bin/scan-markers"
 cp vmlinuz "$R/boot/domu-vmlinuz"
 cp domu-initrd.gz "$R/boot/domu-initrd.gz"
