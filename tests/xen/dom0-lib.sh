@@ -1,0 +1,246 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# dom0-lib.sh - helpers for the lab's dom0 /init and its scenarios
+# (installed as /xe/lib.sh; busybox sh). Everything printed goes to hvc0,
+# i.e. the Xen console, i.e. QEMU's serial log on the host, where boot.sh
+# picks up these lines:
+#   XE-MARK EVENT k=v... uptime=S                 progress and timing
+#   ===== BEGIN name ===== ... ===== END name =====   captured output
+#   XE-RESULT name PASS|FAIL|SKIP detail          verdicts
+#   XE-MARKER scenario=S disk=D marker=M expect=present|absent
+#                                                 markers for the host scan
+# Facts the host passed on the dom0 command line are in XE_FS_MIB,
+# XE_SUMS_A, XE_SUMS_B; the base images are /root/base-a.img and
+# /root/base-b.img (symlinks to QEMU disks), scratch storage is /scratch.
+
+XE_RUN=/run/xe
+XE_CONSOLE_DIR=/var/log/xen/console
+XE_GUEST_TIMEOUT=${XE_GUEST_TIMEOUT:-900}
+
+xe_up() { cut -d' ' -f1 /proc/uptime; }
+xe_mark() { echo "XE-MARK $* uptime=$(xe_up)"; }
+xe_block() { # xe_block NAME CMD...: CMD's output between BEGIN/END lines
+	local n=$1 rc
+	shift
+	echo "===== BEGIN $n ====="
+	"$@" 2>&1
+	rc=$?
+	echo "===== END $n ====="
+	return $rc
+}
+xe_waitfor() { # xe_waitfor SECONDS CMD...: poll CMD every 0.5 s
+	local n=$(($1 * 2))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		n=$((n - 1))
+		[ $n -le 0 ] && return 1
+		sleep 0.5
+	done
+}
+xe_result() { # xe_result NAME PASS|FAIL|SKIP DETAIL...
+	local n=$1 r=$2
+	shift 2
+	echo "XE-RESULT $n $r $*"
+	echo "$n $r" >> $XE_RUN/results
+}
+xe_losetup() { # xe_losetup FILE: attach FILE to a free loop device, print it
+	local l
+	l=$(losetup -f) && losetup "$l" "$1" && echo "$l"
+}
+xe_have_binaries() { command -v xen-ephemerald >/dev/null && command -v xen-ephemeral >/dev/null; }
+
+# ---------------------------------------------------------------- guests
+# xe_guest_cfg NAME GUEST_DISKS XL_DISKS [EXTRA_CMDLINE] [VCPUS]
+#   GUEST_DISKS: the guest's xe_disks= (xvda:fs:a,xvdb:fs:b,xvdc:blank)
+#   XL_DISKS:    the xl disk list body ('phy:/dev/loop0,xvda,w', ...), may
+#                be empty (disks attached later, e.g. by xen-ephemeral)
+# Writes $XE_RUN/NAME.cfg; the guest is a PV domU on the dom0 kernel.
+xe_guest_cfg() {
+	local n=$1 gd=$2 xd=$3 extra=${4:-} vcpus=${5:-1}
+	mkdir -p $XE_RUN
+	cat > $XE_RUN/$n.cfg <<EOF
+name = "$n"
+type = "pv"
+kernel = "/boot/domu-vmlinuz"
+ramdisk = "/boot/domu-initrd.gz"
+extra = "console=hvc0 loglevel=4 xe_name=$n xe_disks=$gd xe_fs_mib=$XE_FS_MIB xe_sums_a=$XE_SUMS_A xe_sums_b=$XE_SUMS_B $extra"
+memory = 256
+vcpus = $vcpus
+vif = []
+disk = [ $xd ]
+on_poweroff = "destroy"
+on_crash = "destroy"
+EOF
+}
+xe_guest_log() { echo $XE_CONSOLE_DIR/guest-$1.log; }
+xe_domid() { xl domid "$1" 2>/dev/null; }
+xe_guest_create() { # xe_guest_create NAME [-p]: xl create, timed
+	local n=$1 rc
+	xe_mark XL-CREATE-START name=$n
+	xl create $2 $XE_RUN/$n.cfg > $XE_RUN/xl-create-$n.log 2>&1
+	rc=$?
+	xe_mark XL-CREATE-END name=$n rc=$rc domid=$(xe_domid $n)
+	if [ $rc != 0 ]; then
+		xe_block xl-create-$n cat $XE_RUN/xl-create-$n.log
+		[ -f /var/log/xen/xen-hotplug.log ] && xe_block xen-hotplug-$n cat /var/log/xen/xen-hotplug.log
+	fi
+	return $rc
+}
+# xe_guest_wait NAME [SECS]: wait for XE-GUEST DONE, then for the domain to
+# go away (the guest powers itself off); destroy it if it does not.
+xe_guest_wait() {
+	local n=$1 t=${2:-$XE_GUEST_TIMEOUT} log
+	log=$(xe_guest_log $n)
+	if xe_waitfor $t grep -q "XE-GUEST DONE" $log; then
+		xe_mark GUEST-DONE name=$n
+	else
+		xe_mark GUEST-TIMEOUT name=$n
+	fi
+	if xe_waitfor 60 sh -c "! xl domid $n"; then
+		xe_mark GUEST-GONE name=$n
+	else
+		xe_mark GUEST-DESTROY name=$n
+		xl destroy $n
+	fi
+}
+# xe_guest_verdict NAME: the guest console into the log, its XE-GUEST
+# RESULT as XE-RESULT NAME-guest, its markers into $XE_RUN/markers-NAME
+xe_guest_verdict() {
+	local n=$1 log r
+	log=$(xe_guest_log $n)
+	xe_block guest-console-$n sh -c "tr -d '\r' < $log"
+	sed -n 's/.*XE-GUEST MARKER .* disk=\([^ ]*\) marker=\([^ ]*\).*/\1 \2/p' $log | tr -d '\r' > $XE_RUN/markers-$n
+	r=$(grep 'XE-GUEST RESULT' $log | tr -d '\r' | tail -n1)
+	case "$r" in
+	*" PASS "*) xe_result $n-guest PASS "${r#*PASS }" ;;
+	"") xe_result $n-guest FAIL "no XE-GUEST RESULT line" ;;
+	*) xe_result $n-guest FAIL "${r#*RESULT }: $(grep 'XE-GUEST CHECK.* FAIL' $log | tr -d '\r' | sed 's/.*disk=//' | tr '\n' ';')" ;;
+	esac
+}
+# xe_declare_markers NAME present|absent: tell the host scan what to expect
+xe_declare_markers() {
+	local n=$1 e=$2 d m
+	while read -r d m; do
+		echo "XE-MARKER scenario=$n disk=$d marker=$m expect=$e"
+	done < $XE_RUN/markers-$n
+}
+# xe_scan NAME present|absent FILE...: scan FILEs for NAME's markers.
+# present: the whole marker is found at least once in the FILEs.
+# absent: no whole marker and no 16-byte piece of one in any FILE.
+xe_scan() {
+	local n=$1 e=$2 what ms f files="" out
+	shift 2
+	what=$(echo "$*" | tr ' ' '\n' | sed 's|.*/||' | tr '\n' ' ')
+	ms=$(cut -d' ' -f2 $XE_RUN/markers-$n | tr '\n' ' ')
+	if [ -z "$ms" ]; then
+		xe_result $n-scan-$e FAIL "no markers known for $n"
+		return
+	fi
+	for f in "$@"; do [ -e "$f" ] && files="$files $f"; done
+	out=$XE_RUN/scan-$n-$e.txt
+	scan-markers $ms -- $files > $out 2>&1
+	local rc=$?
+	xe_block scan-$n-$e cat $out
+	local hits pieces
+	hits=$(sed -n 's/.* hits=\([0-9]*\) .*/\1/p' $out | awk '{s += $1} END {print s + 0}')
+	pieces=$(sed -n 's/.* pieces=\([0-9,]*\) .*/\1/p' $out | tr ',' '\n' | awk '{s += $1} END {print s + 0}')
+	if [ $rc != 0 ]; then
+		xe_result $n-scan-$e FAIL "scanner error rc=$rc ($(grep SCAN-ERROR $out | head -n2 | tr '\n' ' '))"
+	elif [ $e = present ] && [ "$hits" -gt 0 ]; then
+		xe_result $n-scan-$e PASS "hits=$hits in $what"
+	elif [ $e = absent ] && [ "$hits" = 0 ] && [ "$pieces" = 0 ]; then
+		xe_result $n-scan-$e PASS "0 hits, 0 pieces in $what"
+	else
+		xe_result $n-scan-$e FAIL "hits=$hits pieces=$pieces in $what"
+	fi
+}
+# xe_xs_dump NAME DOMID: backend and frontend xenstore nodes, with perms
+xe_xs_dump() {
+	xe_block xenstore-$1 sh -c "xenstore-ls -fp /local/domain/0/backend; xenstore-ls -fp /local/domain/$2/device"
+}
+# xe_destroy_all: no domU survives a scenario
+xe_destroy_all() {
+	local d
+	for d in $(xl list 2>/dev/null | awk 'NR > 2 {print $1}'); do
+		echo "destroying leftover domain $d"
+		xl destroy "$d"
+	done
+}
+
+# ---------------------------------------------------------------- ephemeral
+# The daemon is started once per scenario that needs it. Its options are the
+# daemon's to define; XE_DAEMON_ARGS (dom0 command line xe_daemon_args=,
+# with ':' for spaces) is passed through.
+xe_daemon_start() {
+	local a
+	a=$(sed -n 's/.*[[:space:]]xe_daemon_args=\([^ ]*\).*/\1/p' /proc/cmdline | tr ':' ' ')
+	xe_mark DAEMON-START
+	xen-ephemerald $a > $XE_RUN/daemon.log 2>&1 &
+	echo $! > $XE_RUN/daemon.pid
+	if xe_waitfor 30 xen-ephemeral status; then
+		xe_mark DAEMON-READY
+	else
+		xe_block daemon-log cat $XE_RUN/daemon.log
+		return 1
+	fi
+}
+xe_daemon_stop() {
+	local p
+	p=$(cat $XE_RUN/daemon.pid 2>/dev/null) || return 0
+	kill "$p" 2>/dev/null
+	xe_waitfor 20 sh -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null
+	rm -f $XE_RUN/daemon.pid
+	xe_block daemon-log cat $XE_RUN/daemon.log
+}
+# xe_eph_guest NAME STORE_OPTS: one guest on ephemeral disks, self-attached:
+#   xvda cow over /root/base-a.img, xvdb cow over /root/base-b.img,
+#   xvdc blank 64M, each with STORE_OPTS (e.g. "store=ram" or
+#   "store=xts,scratch=/scratch/xts"); created paused, attached with
+#   xen-ephemeral, unpaused; the guest checks what it sees and writes its
+#   markers. Afterwards: the daemon holds no state for the domain, its
+#   xenstore nodes are gone, and none of its markers is on dom0's storage.
+xe_eph_guest() {
+	local n=$1 so=$2 id v spec ok=1
+	xe_guest_cfg $n xvda:fs:a,xvdb:fs:b,xvdc:blank "" "xe_mark_mib=2"
+	xe_guest_create $n -p || { xe_result $n FAIL "xl create -p failed"; return 1; }
+	id=$(xe_domid $n)
+	for v in xvda xvdb xvdc; do
+		case $v in
+		xvda) spec="cow:base=/root/base-a.img,$so" ;;
+		xvdb) spec="cow:base=/root/base-b.img,$so" ;;
+		xvdc) spec="blank:size=64M,$so" ;;
+		esac
+		xe_mark ATTACH name=$n vdev=$v
+		if ! xen-ephemeral attach $id $v "$spec" > $XE_RUN/attach-$n-$v.log 2>&1; then
+			xe_block attach-$n-$v cat $XE_RUN/attach-$n-$v.log
+			xe_result $n FAIL "xen-ephemeral attach $id $v '$spec' failed"
+			ok=0
+		fi
+	done
+	[ $ok = 1 ] || { xl destroy $n; return 1; }
+	xl unpause $n
+	xe_mark UNPAUSED name=$n
+	if xe_waitfor 300 sh -c "[ \"\$(xenstore-read /local/domain/$id/device/vbd/51712/state)\" = 4 ]"; then
+		xe_mark FRONTEND-CONNECTED name=$n
+		xe_xs_dump $n $id
+		xe_block status-$n xen-ephemeral status --json
+	fi
+	xe_guest_wait $n
+	xe_guest_verdict $n
+	# the daemon tears down on its own when the domain dies: give it 30 s
+	if xe_waitfor 30 sh -c "! xen-ephemeral status --json | grep -q -E '\"domid\" *: *$id([^0-9]|\$)'"; then
+		xe_result $n-daemon-state-gone PASS "status lists nothing for domain $id"
+	else
+		xe_result $n-daemon-state-gone FAIL "status still lists domain $id after 30 s"
+	fi
+	xe_block status-after-$n xen-ephemeral status --json
+	if xe_waitfor 30 sh -c "! xenstore-ls /local/domain/0/backend/ephemeral/$id && ! xenstore-ls /local/domain/$id"; then
+		xe_result $n-xenstore-gone PASS "backend/ephemeral/$id and /local/domain/$id removed"
+	else
+		xe_block xenstore-after-$n xenstore-ls -f /local/domain
+		xe_result $n-xenstore-gone FAIL "nodes of domain $id remain after 30 s"
+	fi
+	xe_declare_markers $n absent
+	xe_scan $n absent $(find /scratch -type f) /root/base-a.img /root/base-b.img \
+		$(losetup -a 2>/dev/null | cut -d: -f1)
+	! grep -q -E "^$n-[^ ]* FAIL" $XE_RUN/results && grep -q "^$n-guest PASS" $XE_RUN/results
+}

@@ -1,0 +1,225 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# domu-init.sh - /init of the lab's domU: the guest workload.
+#
+# Kernel command line (written by dom0's xe_guest_cfg):
+#   xe_name=NAME              scenario name, echoed in every result line
+#   xe_disks=D:KIND[:X],...   e.g. xvda:fs:a,xvdb:fs:b,xvdc:blank
+#                             fs: ext4 over base X (files + raw region)
+#                             blank: reads zeros at first, raw writes only
+#   xe_fs_mib=N               base layout: ext4 in [0,N) MiB, raw after it
+#   xe_sums_X=HEX             sha256 of base X's /SHA256SUMS
+#   xe_mark_mib=N             MiB of marker files (fs) / stream (blank) per disk
+#   xe_blkfront=a=1:b=2       xen-blkfront module options
+#   xe_expect=pristine|any    pristine (default): the disks must show only
+#                             base content at start (no earlier guest's writes)
+# For every disk: check what the base holds (file sums, raw pattern or
+# zeros), write markers unique to this run (marker files on the fs, single
+# 512-byte sectors, runs straddling 4 KiB blocks, a large stream, all with
+# O_DIRECT on the raw area), fsync, drop caches, read everything back and
+# compare, fstrim the fs. Output on hvc0, one line per fact:
+#   XE-GUEST MARKER name=N disk=D marker=XEMARK-<32 hex>-D-   (before writing)
+#   XE-GUEST CHECK name=N disk=D what=W OK|FAIL detail
+#   XE-GUEST RESULT name=N PASS|FAIL wrote_kib=K checks=C failed=F
+#   XE-GUEST DONE name=N
+# then powers off (dom0 sees the domain go away).
+#
+# XE_HOSTTEST=1 runs the workload on the host for development: the command
+# line comes from $XE_CMDLINE, disks from $XE_DEVDIR, scratch in $XE_TMP.
+if [ -z "${XE_HOSTTEST:-}" ]; then
+	export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+	mount -t proc proc /proc
+	mount -t sysfs sys /sys
+	mount -t devtmpfs dev /dev
+	mount -t tmpfs tmpfs /tmp
+	CMDLINE=$(cat /proc/cmdline)
+fi
+CMDLINE=${XE_CMDLINE:-$CMDLINE}
+DEVDIR=${XE_DEVDIR:-/dev}
+T=${XE_TMP:-/tmp}
+MNT=${XE_MNT:-/mnt}
+up() { cut -d' ' -f1 /proc/uptime; }
+arg() { echo " $CMDLINE " | sed -n "s/.* $1=\([^ ]*\) .*/\1/p" | head -n1; }
+
+NAME=$(arg xe_name)
+DISKS=$(arg xe_disks)
+FS_MIB=$(arg xe_fs_mib); FS_MIB=${FS_MIB:-48}
+MARK_MIB=$(arg xe_mark_mib); MARK_MIB=${MARK_MIB:-2}
+EXPECT=$(arg xe_expect); EXPECT=${EXPECT:-pristine}
+BFOPT=$(arg xe_blkfront | tr ':' ' ')
+# xl shutdown: the kernel runs busybox poweroff, which signals PID 1
+trap 'echo "XE-GUEST SHUTDOWN-REQUEST name=$NAME uptime=$(up)"; sync; poweroff -f' USR2 TERM INT
+echo "XE-GUEST START name=$NAME disks=$DISKS uptime=$(up) kernel=$(uname -r) vcpus=$(grep -c ^processor /proc/cpuinfo)"
+
+[ -n "${XE_HOSTTEST:-}" ] || for m in $(cat /lib/modules/load-order); do
+	case $m in
+	xen-blkfront.ko) insmod /lib/modules/$m $BFOPT ;;
+	*) insmod /lib/modules/$m ;;
+	esac || echo "XE-GUEST ERROR insmod $m"
+done
+
+NCHK=0 NFAIL=0 WROTE=0
+check() { # check DISK WHAT OK|FAIL DETAIL...
+	local d=$1 w=$2 r=$3; shift 3
+	NCHK=$((NCHK + 1))
+	[ "$r" = OK ] || NFAIL=$((NFAIL + 1))
+	echo "XE-GUEST CHECK name=$NAME disk=$d what=$w $r $* uptime=$(up)"
+}
+drop_caches() { [ -n "${XE_HOSTTEST:-}" ] || echo 3 > /proc/sys/vm/drop_caches; }
+same() { [ "$1" = "$2" ] && echo OK || echo FAIL; }
+sha() { sha256sum "$@" | cut -c1-64; }
+hsh() { md5sum "$@" | cut -c1-32; } # bulk compares of raw areas: cheaper under TCG
+pattern() { # pattern LINE BYTES: LINE\n repeated
+	{ yes "$1" || true; } | head -c "$2"
+}
+
+# repeat MARKER to fill 64 KiB: $T/blk-D
+mkblock() {
+	printf '%s' "$1" > $T/blk.0
+	local i=0
+	while [ "$(stat -c %s $T/blk.$i)" -lt 65536 ]; do
+		cat $T/blk.$i $T/blk.$i > $T/blk.$((i + 1)); rm $T/blk.$i; i=$((i + 1))
+	done
+	head -c 65536 $T/blk.$i > "$2"; rm $T/blk.$i
+}
+# secdata N: one 512-byte sector: tag + marker repeated
+secdata() { { printf 'XE-SEC-%s-' "$1"; cat $T/blk-$D; } | head -c "$(( $2 * 512 ))"; }
+
+# Raw writes in the 4 MiB raw area starting at sector R0: single sectors and
+# runs straddling 4 KiB blocks (start sector, count), each one O_DIRECT
+# request; plus a 1 MiB stream at a 512-byte (not 4 KiB) aligned offset. The
+# same writes go into $T/exp-D (the expected area), which starts as the base.
+RAW_SINGLE="1 9 22 6000 8191"
+RAW_RUNS="7:2 30:4 61:13 120:17 255:258 2049:2048"
+raw_writes() { # raw_writes DEV R0
+	local dev=$1 r0=$2 s c w
+	for w in $RAW_SINGLE; do
+		secdata "$w" 1 > $T/w
+		dd if=$T/w of=$dev bs=512 seek=$((r0 + w)) oflag=direct conv=notrunc 2>/dev/null || return 1
+		dd if=$T/w of=$T/exp-$D bs=512 seek=$w conv=notrunc 2>/dev/null
+		WROTE=$((WROTE + 1))
+	done
+	for w in $RAW_RUNS; do
+		s=${w%:*} c=${w#*:}
+		secdata "$s" "$c" > $T/w
+		dd if=$T/w of=$dev bs=$((c * 512)) count=1 seek=$(( (r0 + s) * 512 )) oflag=seek_bytes,direct conv=notrunc 2>/dev/null ||
+			dd if=$T/w of=$dev bs=512 seek=$((r0 + s)) oflag=direct conv=notrunc 2>/dev/null || return 1
+		dd if=$T/w of=$T/exp-$D bs=512 seek=$s conv=notrunc 2>/dev/null
+		WROTE=$((WROTE + c))
+	done
+	return 0
+}
+
+for spec in $(echo "$DISKS" | tr ',' ' '); do
+	D=${spec%%:*}; rest=${spec#*:}; KIND=${rest%%:*}; X=${rest#*:}
+	[ "$X" = "$rest" ] && X=
+	DEV=$DEVDIR/$D
+	i=0
+	while [ ! -b $DEV ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
+	if [ ! -b $DEV ]; then
+		check $D present FAIL "no $DEV after 60 s"
+		continue
+	fi
+	SECTORS=$(blockdev --getsz $DEV)
+	check $D present OK "sectors=$SECTORS ro=$(blockdev --getro $DEV)"
+	# a fresh random id per disk: no 16-byte piece is shared between markers
+	M="XEMARK-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')-$D-"
+	echo "XE-GUEST MARKER name=$NAME disk=$D marker=$M"
+	mkblock "$M" $T/blk-$D
+
+	if [ "$KIND" = fs ]; then
+		R0=$((FS_MIB * 2048))
+		XU=$(echo "$X" | tr a-z A-Z)
+		RAWBYTES=$(( (SECTORS - R0) * 512 ))
+		got=$(dd if=$DEV bs=1M skip=$FS_MIB 2>/dev/null | hsh)
+		want=$(pattern "XEBASE-RAW-$XU-01" $RAWBYTES | hsh)
+		[ "$EXPECT" = pristine ] && check $D raw-base "$(same "$got" "$want")" "bytes=$RAWBYTES"
+		pattern "XEBASE-RAW-$XU-01" 4194304 > $T/exp-$D
+		mkdir -p $MNT/$D
+		if ! mount -t ext4 $DEV $MNT/$D; then
+			check $D mount FAIL "mount -t ext4 $DEV"
+			continue
+		fi
+		cd $MNT/$D
+		check $D base-sums-file "$(same "$(sha SHA256SUMS)" "$(arg xe_sums_$X)")"
+		sha256sum -c SHA256SUMS > $T/sumc 2>&1
+		check $D base-files "$([ $? = 0 ] && echo OK || echo FAIL)" "$(grep -c ': OK' $T/sumc) files"
+		if [ "$EXPECT" = pristine ]; then
+			foreign=$(find . -type f ! -path './lost+found/*' | sed 's|^\./||' | grep -v -x SHA256SUMS |
+				while read -r f; do grep -q "  $f\$" SHA256SUMS || echo "$f"; done | wc -l)
+			check $D no-foreign-files "$([ "$foreign" = 0 ] && echo OK || echo FAIL)" "foreign=$foreign"
+		fi
+		# marker files, each 1 MiB: a header line, then the marker repeated
+		mkdir -p xe-marks
+		i=0
+		: > $T/msums-$D
+		while [ $i -lt "$MARK_MIB" ]; do
+			{ echo "XE-FILE-$i-$M"; cat $T/blk-$D $T/blk-$D $T/blk-$D $T/blk-$D \
+				$T/blk-$D $T/blk-$D $T/blk-$D $T/blk-$D \
+				$T/blk-$D $T/blk-$D $T/blk-$D $T/blk-$D \
+				$T/blk-$D $T/blk-$D $T/blk-$D $T/blk-$D; } | head -c 1048576 > $T/f
+			echo "$(sha $T/f)  xe-marks/f$i" >> $T/msums-$D
+			dd if=$T/f of=xe-marks/f$i bs=64k conv=fsync 2>/dev/null
+			WROTE=$((WROTE + 2048)); i=$((i + 1))
+		done
+		# partial overwrites of base files (copy-up inside a block)
+		cp data/one-mib.bin $T/one
+		printf 'XE-PATCH-%s' "$M" > $T/patch
+		dd if=$T/patch of=$T/one bs=1 seek=5000 conv=notrunc 2>/dev/null
+		dd if=$T/patch of=data/one-mib.bin bs=1 seek=5000 conv=notrunc,fsync 2>/dev/null
+		echo "$(sha $T/one)  data/one-mib.bin" >> $T/msums-$D
+		echo "appended $M" >> etc/hello.txt
+		echo "$(sha etc/hello.txt)  etc/hello.txt" >> $T/msums-$D
+		WROTE=$((WROTE + 1))
+		sync
+		raw_writes $DEV $R0 || check $D raw-writes FAIL "dd error"
+		sync; drop_caches
+		sha256sum -c $T/msums-$D > $T/sumc 2>&1
+		check $D readback-files "$([ $? = 0 ] && echo OK || echo FAIL)" "$(grep -c ': OK' $T/sumc) files"
+		grep -v -e ' data/one-mib.bin$' -e ' etc/hello.txt$' SHA256SUMS > $T/bsums
+		sha256sum -c $T/bsums > $T/sumc 2>&1
+		check $D base-files-after "$([ $? = 0 ] && echo OK || echo FAIL)"
+		got=$(dd if=$DEV bs=1M skip=$FS_MIB count=4 iflag=direct 2>/dev/null | hsh)
+		check $D readback-raw "$(same "$got" "$(hsh $T/exp-$D)")"
+		# remount: everything comes from the disk again
+		cd /; umount $MNT/$D; mount -t ext4 $DEV $MNT/$D; cd $MNT/$D
+		sha256sum -c $T/msums-$D > $T/sumc 2>&1
+		check $D readback-after-remount "$([ $? = 0 ] && echo OK || echo FAIL)"
+		out=$(fstrim -v $MNT/$D 2>&1)
+		check $D fstrim "$([ $? = 0 ] && echo OK || echo FAIL)" "$(echo $out | tr ' ' '_')"
+		sync; drop_caches
+		sha256sum -c $T/msums-$D > $T/sumc 2>&1
+		check $D readback-after-fstrim "$([ $? = 0 ] && echo OK || echo FAIL)"
+		cd /; umount $MNT/$D || check $D umount FAIL
+	else
+		if [ "$EXPECT" = pristine ]; then
+			got=$(dd if=$DEV bs=1M 2>/dev/null | hsh)
+			want=$(head -c $((SECTORS * 512)) /dev/zero | hsh)
+			check $D blank-zeros "$(same "$got" "$want")" "bytes=$((SECTORS * 512))"
+		fi
+		head -c 4194304 /dev/zero > $T/exp-$D
+		raw_writes $DEV 0 || check $D raw-writes FAIL "dd error"
+		# a larger marker stream at 8 MiB
+		i=0
+		while [ $i -lt $((MARK_MIB * 16)) ]; do cat $T/blk-$D; i=$((i + 1)); done > $T/stream
+		dd if=$T/stream of=$DEV bs=1M seek=8 oflag=direct conv=fsync 2>/dev/null || check $D stream-write FAIL
+		WROTE=$((WROTE + MARK_MIB * 2048))
+		sync; drop_caches
+		got=$(dd if=$DEV bs=1M count=4 iflag=direct 2>/dev/null | hsh)
+		check $D readback-raw "$(same "$got" "$(hsh $T/exp-$D)")"
+		got=$(dd if=$DEV bs=1M skip=8 count=$MARK_MIB iflag=direct 2>/dev/null | hsh)
+		check $D readback-stream "$(same "$got" "$(hsh $T/stream)")"
+		rm -f $T/stream
+	fi
+	rm -f $T/exp-$D $T/blk-$D
+done
+
+R=PASS
+[ "$NFAIL" = 0 ] && [ "$NCHK" -gt 0 ] || R=FAIL
+[ -z "$DISKS" ] && R=PASS
+echo "XE-GUEST RESULT name=$NAME $R wrote_kib=$((WROTE / 2)) checks=$NCHK failed=$NFAIL uptime=$(up)"
+sync
+echo "XE-GUEST DONE name=$NAME uptime=$(up)"
+[ -n "${XE_HOSTTEST:-}" ] && exit 0
+sleep 1
+poweroff -f

@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The real-Xen lab (tests/xen/README.md): `make check-xen` builds the lab's
+# dom0 with this tree's xen-ephemerald and xen-ephemeral, boots Xen 4.17 +
+# a Debian dom0 under QEMU and runs the scenarios. Needs root (apt-get for
+# the host packages) and several minutes; not part of `make check`.
+EXTRA_DIST += \
+	tests/xen/README.md \
+	tests/xen/build.sh \
+	tests/xen/make-bases.sh \
+	tests/xen/boot.sh \
+	tests/xen/run.sh \
+	tests/xen/dom0-init.sh \
+	tests/xen/dom0-lib.sh \
+	tests/xen/domu-init.sh \
+	tests/xen/scan-markers.c \
+	tests/xen/scenarios
+
+check-xen: all
+	XE_BUILD=$(abs_top_builddir) $(SHELL) $(abs_top_srcdir)/tests/xen/run.sh
+.PHONY: check-xen

@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# run.sh - the real-Xen lab in one command: host packages, build, base
+# images, one QEMU TCG boot of Xen + dom0 running the scenarios, and a short
+# human report with timings. Exit status 1 on any FAIL.
+#
+#   tests/xen/run.sh                       blank-boot and phy (+ ephemeral
+#                                          scenarios when XE_BUILD has the
+#                                          daemon and the CLI)
+#   XE_SCENARIOS=phy tests/xen/run.sh      just these (comma list)
+#   XE_BUILD=/path/to/build                the project's built tree
+#   XE_LAB=/var/tmp/xe-lab                 work dir (downloads, images, runs)
+#   XE_TIMEOUT=2400                        hard limit for the QEMU run
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+export XE_LAB=${XE_LAB:-/var/tmp/xe-lab}
+export XE_BUILD=${XE_BUILD:-}
+T0=${EPOCHREALTIME/./}
+el() { local e=$((${EPOCHREALTIME/./} - T0)); printf '%d.%d' $((e / 1000000)) $(((e / 100000) % 10)); }
+say() { echo "[xen-lab $(el)s] $*"; }
+
+# ------------------------------------------------------------ report
+report() { # report RUNDIR SCENARIOS BUILD_DECISECONDS
+	local RUN=$1 XE_SCENARIOS=$2 TBUILD=$3
+t() { # t PATTERN: host seconds of the first serial line matching PATTERN
+	{ grep -a -m1 -E "$1" "$RUN/serial.log" || true; } | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'
+}
+{
+	echo "== xen-ephemeral real-Xen lab: $RUN"
+	echo "timings (s): build+bases $((TBUILD / 10)).$((TBUILD % 10)), qemu wall $(sed -n 's/.*wall_ms=\([0-9]*\).*/\1/p' "$RUN/qemu-rc.txt" | awk '{printf "%.1f", $1 / 1000}'),"
+	echo "  since qemu start: dom0 /init $(t 'XE-MARK DOM0-USERSPACE'), disks $(t 'XE-MARK DISKS-READY'), toolstack $(t 'XE-MARK TOOLSTACK-UP'), poweroff $(t 'XE-POWEROFF')"
+	for s in $(echo "$XE_SCENARIOS" | tr ',' ' '); do
+		a=$(t "XE-MARK SCENARIO-START name=$s ") b=$(t "XE-MARK SCENARIO-END name=$s ")
+		c1=$(t "XE-MARK XL-CREATE-START name=$s ") c2=$(t "XE-MARK XL-CREATE-END name=$s ")
+		g=$(t "XE-MARK GUEST-DONE name=$s ")
+		awk -v s="$s" -v a="$a" -v b="$b" -v c1="$c1" -v c2="$c2" -v g="$g" 'BEGIN {
+			f = "  %-12s total %s, xl create %s, create->guest done %s\n"
+			printf f, s, (a != "" && b != "") ? sprintf("%.1f", b - a) : "-",
+				(c1 != "" && c2 != "") ? sprintf("%.1f", c2 - c1) : "-",
+				(c1 != "" && g != "") ? sprintf("%.1f", g - c1) : "-" }'
+	done
+	for s in $(echo "$XE_SCENARIOS" | tr ',' ' '); do
+		{ grep -a "XE-GUEST RESULT name=$s[ -]" "$RUN/guest.txt" || true; } | while read -r _ _ nm r w _; do
+			w=${w#wrote_kib=}
+			[ "$w" -gt 0 ] || continue
+			echo "guest ${nm#name=} wrote $((w / 1024)).$(((w % 1024) * 10 / 1024)) MiB, read back and checked: $r"
+		done
+	done
+	echo "results:"
+	sed 's/^XE-RESULT /  /' "$RUN/results.txt"
+	np=$(grep -c ' PASS' "$RUN/results.txt" || true)
+	nf=$(grep -c ' FAIL' "$RUN/results.txt" || true)
+	ns=$(grep -c ' SKIP' "$RUN/results.txt" || true)
+	echo "xen-lab: $np passed, $nf failed, $ns skipped"
+} | tee "$RUN/report.txt"
+}
+# run.sh --report RUNDIR: the report of an earlier run again
+if [ "${1:-}" = --report ]; then
+	report "$2" "$(sed -n 's/.*xe_scenarios=\([^ ]*\).*/\1/p' "$2/cmdline.txt")" 0
+	exit 0
+fi
+
+
+# ------------------------------------------------------------ host packages
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v depmod >/dev/null || need+=(kmod)
+command -v cpio >/dev/null || need+=(cpio)
+command -v mkfs.ext4 >/dev/null || need+=(e2fsprogs)
+command -v gcc >/dev/null || need+=(gcc)
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+if [ ${#need[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+	say "apt-get install ${need[*]:-(lists only)}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	[ ${#need[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# ------------------------------------------------------------ scenarios
+if [ -z "${XE_SCENARIOS:-}" ]; then
+	XE_SCENARIOS=blank-boot,phy
+	if [ -n "$XE_BUILD" ]; then
+		# every other scenario file, in name order; they SKIP without the binaries
+		for f in "$HERE"/scenarios/*.sh; do
+			n=$(basename "$f" .sh)
+			case ,$XE_SCENARIOS, in *,$n,*) ;; *) XE_SCENARIOS=$XE_SCENARIOS,$n ;; esac
+		done
+	fi
+fi
+
+# ------------------------------------------------------------ build
+say "build (XE_BUILD=${XE_BUILD:-none})"
+tb=${EPOCHREALTIME/./}
+bash "$HERE/build.sh"
+bash "$HERE/make-bases.sh"
+TBUILD=$(((${EPOCHREALTIME/./} - tb) / 100000))
+
+# ------------------------------------------------------------ boot
+RUN=$XE_LAB/runs/$(date +%Y%m%d-%H%M%S)
+say "boot: scenarios $XE_SCENARIOS -> $RUN"
+BRC=0
+bash "$HERE/boot.sh" "$RUN" "$XE_SCENARIOS" "${XE_TIMEOUT:-2400}" || BRC=$?
+[ "$BRC" -le 1 ] || { say "boot.sh failed (rc=$BRC)"; exit 1; }
+ln -sfn "$RUN" "$XE_LAB/runs/latest"
+
+report "$RUN" "$XE_SCENARIOS" "$TBUILD"
+say "done"
+if grep -q ' FAIL' "$RUN/results.txt"; then exit 1; fi
+exit 0
