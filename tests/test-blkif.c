@@ -179,8 +179,18 @@ static void test_protocol_default(uint64_t seed)
 	bu_verify_all(&disk);
 	bu_disk_close(&disk);
 	bu_disk_free(&disk);
+	/* "arm-abi" has the x86_64 layout */
+	o = opts_default();
+	o.raw_protocol = "arm-abi";
+	o.order = 1;
+	bu_disk_open(&e, &disk, GUEST, XVDB, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_random_ops(&disk, &rng, 30);
+	bu_verify_all(&disk);
+	bu_disk_close(&disk);
+	bu_disk_free(&disk);
 	bu_env_fini(&e);
-	printf("  default protocol: ok\n");
+	printf("  default protocol, arm-abi: ok\n");
 }
 
 /* Flush empty and with data; discard of whole and partial blocks. */
