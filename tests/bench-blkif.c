@@ -176,7 +176,8 @@ static void on_done(struct fe_req *r, void *arg)
  * requests per second.
  */
 static double ring_run(struct fe *fe, uint8_t op, unsigned int nsegs,
-		       unsigned int depth, struct rng *rng, double seconds)
+		       unsigned int depth, struct rng *rng, double seconds,
+		       char *last_cpu, size_t last_cpu_len)
 {
 	struct pool p = { 0 };
 	struct fe_seg *segs = calloc((size_t)depth * nsegs, sizeof(*segs));
@@ -235,11 +236,12 @@ static double ring_run(struct fe *fe, uint8_t op, unsigned int nsegs,
 	all_cpu = cpu_now(CLOCK_PROCESS_CPUTIME_ID) - all_cpu0;
 	/* Where a request's time goes: this thread is the frontend, the
 	 * rest of the process is (almost all) the ring thread. */
-	printf("      cpu per request: frontend %.2f us, backend %.2f us; "
-	       "%.2f us elapsed\n",
-	       fe_cpu * 1e6 / (double)p.done,
-	       (all_cpu - fe_cpu) * 1e6 / (double)p.done,
-	       t * 1e6 / (double)p.done);
+	snprintf(last_cpu, last_cpu_len,
+		 "      cpu per request: frontend %.2f us, backend %.2f us; "
+		 "%.2f us elapsed",
+		 fe_cpu * 1e6 / (double)p.done,
+		 (all_cpu - fe_cpu) * 1e6 / (double)p.done,
+		 t * 1e6 / (double)p.done);
 	for (i = 0; i < depth * nsegs; i++)
 		free(segs[i].page);
 	free(segs);
@@ -270,6 +272,7 @@ int main(int argc, char **argv)
 	struct bu_env e;
 	struct bu_disk disk[2];
 	double mc, mc_spread, seconds = 1.0;
+	char cpu[128];
 	const char *only = NULL; /* "4k" or "seq": only those (profiling) */
 	unsigned int k;
 
@@ -306,42 +309,46 @@ int main(int argc, char **argv)
 		/* fill both first, so reads are not of holes */
 		engine_seq(cow, true, seconds);
 		ring_run(disk[k].fe, XE_BLKIF_OP_WRITE, SEQ_SEGS, SEQ_INFLIGHT,
-			 &rng, seconds);
+			 &rng, seconds, cpu, sizeof(cpu));
 
 		if (only && strcmp(only, "4k"))
 			goto seq;
 		en = engine_4k(cow, true, &rng, seconds);
 		b = ring_run(disk[k].fe, XE_BLKIF_OP_WRITE, 1, depth, &rng,
-			     seconds);
+			     seconds, cpu, sizeof(cpu));
 		snprintf(what, sizeof(what), "4 KiB random write, %s (IOPS)",
 			 store);
 		row(what, b, en, "", 0.7);
+		puts(cpu);
 		en = engine_4k(cow, false, &rng, seconds);
 		b = ring_run(disk[k].fe, XE_BLKIF_OP_READ, 1, depth, &rng,
-			     seconds);
+			     seconds, cpu, sizeof(cpu));
 		snprintf(what, sizeof(what), "4 KiB random read, %s (IOPS)",
 			 store);
 		row(what, b, en, "", 0.7);
+		puts(cpu);
 
 seq:
 		if (only && strcmp(only, "seq"))
 			goto next;
 		en = engine_seq(cow, true, seconds);
 		b = ring_run(disk[k].fe, XE_BLKIF_OP_WRITE, SEQ_SEGS,
-			     SEQ_INFLIGHT, &rng, seconds);
+			     SEQ_INFLIGHT, &rng, seconds, cpu, sizeof(cpu));
 		snprintf(what, sizeof(what), "1 MiB seq write, %s (MiB/s)",
 			 store);
 		row(what, b, en, "", 0);
+		puts(cpu);
 		snprintf(what, sizeof(what), "  ... vs memcpy");
 		row(what, b, mc, "", k ? 0 : 0.5);
 		snprintf(what, sizeof(what), "  ... vs memcpy over 64 MiB");
 		row(what, b, mc_spread, "", 0);
 		en = engine_seq(cow, false, seconds);
 		b = ring_run(disk[k].fe, XE_BLKIF_OP_READ, SEQ_SEGS,
-			     SEQ_INFLIGHT, &rng, seconds);
+			     SEQ_INFLIGHT, &rng, seconds, cpu, sizeof(cpu));
 		snprintf(what, sizeof(what), "1 MiB seq read, %s (MiB/s)",
 			 store);
 		row(what, b, en, "", 0);
+		puts(cpu);
 		snprintf(what, sizeof(what), "  ... vs memcpy");
 		row(what, b, mc, "", k ? 0 : 0.5);
 		snprintf(what, sizeof(what), "  ... vs memcpy over 64 MiB");
