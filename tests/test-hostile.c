@@ -634,6 +634,14 @@ static void test_toggling(struct host *h)
 		if (i % 10 == 0)
 			bu_random_ops(&d, &h->rng, 5);
 	}
+	/* A late Closing from a frontend we already closed changes nothing. */
+	bu_disk_close(&d);
+	CHECK_OK(fe_write_fe(d.fe, "state", "5"));
+	sleep_ms(100);
+	CHECK(fe_backend_state(d.fe) == 6,
+	      "Closing after Closed moved the backend to state %d",
+	      fe_backend_state(d.fe));
+	CHECK_OK(fe_reconnect(d.fe));
 	/* state writes in no sensible order, as fast as we can */
 	for (i = 0; i < 300; i++) {
 		char s[2] = { seq[i % 10], 0 };

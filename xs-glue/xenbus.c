@@ -661,7 +661,9 @@ static void update_dev(struct xenbus *xb, struct xdev *d)
 		}
 		break;
 	case PARSE_XENBUS_CLOSING:
-		set_state(xb, d, 5);
+		/* Closed stays Closed: only a reset to 1 reopens. */
+		if (d->be_state != 6)
+			set_state(xb, d, 5);
 		break;
 	case PARSE_XENBUS_CLOSED:
 	case PARSE_XENBUS_UNKNOWN:
