@@ -486,6 +486,16 @@ static void test_detach(uint64_t seed)
 	for (int i = 0; i < 5000 && fe_daemon_nr_devs(e.d); i++)
 		usleep(1000);
 	CHECK(fe_daemon_nr_devs(e.d) == 0, "device still known");
+	/* detach leaves no empty per-domain directory behind */
+	{
+		char *v = NULL;
+
+		snprintf(path, sizeof(path),
+			 "/local/domain/0/backend/ephemeral/%u", GUEST);
+		CHECK(tool->ops->xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) ==
+			      -ENOENT,
+		      "empty %s left behind", path);
+	}
 
 	/* a fresh device in its place: zeros */
 	bu_disk_open(&e, &disk, GUEST, XVDA, "blank:size=1M", false, &o, NULL,

@@ -729,6 +729,12 @@ static void test_domain_vanishes(struct host *h)
 			      -ENOENT,
 		      "backend dir %s still there", path);
 	}
+	/* ... and the domain's directory above them (the real lab caught
+	 * this one: xenstore kept backend/ephemeral/<domid> forever). */
+	snprintf(path, sizeof(path), "/local/domain/0/backend/ephemeral/%u",
+		 EVIL);
+	CHECK(tool->ops->xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) == -ENOENT,
+	      "empty backend dir %s still there", path);
 	for (i = 0; i < (size_t)n * 32; i++)
 		free(segs[i].page);
 	free(segs);

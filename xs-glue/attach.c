@@ -265,5 +265,8 @@ int detach_device(struct xp *xp, const char *kind, uint16_t domid,
 	/* Closed (or given up on): the toolstack's part is to remove both. */
 	xp->ops->xs_rm(xp, XP_XS_NO_TXN, be);
 	xp->ops->xs_rm(xp, XP_XS_NO_TXN, fe);
+	/* backend/<kind>/<domid> goes with its last device, as libxl's do. */
+	*strrchr(be, '/') = '\0';
+	xp_rm_if_empty(xp, be);
 	return rc;
 }

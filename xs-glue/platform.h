@@ -130,6 +130,13 @@ struct xp {
  * gntdev/evtchn devices cannot be opened (not running on Xen). */
 int xp_xen_new(struct xp **xp_r);
 
+/*
+ * Remove the xenstore directory path if it has no children, atomically (a
+ * transaction, retried on conflict), so a node written there at the same
+ * moment is never lost. Absent or not empty is not an error.
+ */
+int xp_rm_if_empty(struct xp *xp, const char *path);
+
 /* Free an array returned by xs_directory. */
 void xp_free_strv(char **v, unsigned int n);
 

@@ -525,6 +525,15 @@ static int find_frontend(struct xenbus *xb, struct xdev *d)
 	return 0;
 }
 
+/* Remove backend/<kind>/<domid> once its last device is gone. */
+static void rm_domain_dir(struct xenbus *xb, struct xdev *d)
+{
+	char path[PATH_BYTES];
+
+	snprintf(path, sizeof(path), "%s/%u", xb->base[d->kind_idx], d->domid);
+	xp_rm_if_empty(xb->xp, path);
+}
+
 /* Bring one device up to date with xenstore. */
 static void update_dev(struct xenbus *xb, struct xdev *d)
 {
@@ -605,6 +614,7 @@ static void update_dev(struct xenbus *xb, struct xdev *d)
 			"frontend domain gone: closing and removing");
 		close_disk(d);
 		xb->ops->xs_rm(xb->xp, XP_XS_NO_TXN, d->be);
+		rm_domain_dir(xb, d);
 		free_dev(xb, d);
 		return;
 	}
