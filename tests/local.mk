@@ -19,3 +19,8 @@ check_PROGRAMS += tests/unit/test-disk
 TESTS += tests/unit/test-disk
 tests_unit_test_disk_LDADD = tests/libtestlib.a xs-glue/libxsglue.a \
 	xs-glue/libxsparse.a $(COW_TEST_LIBS) $(XEN_LIBS)
+
+# The CLI's command line (no Xen needed for these).
+TESTS += tests/test-cli.sh
+EXTRA_DIST += tests/test-cli.sh
+TESTS_ENVIRONMENT = top_builddir=$(top_builddir); export top_builddir;

@@ -219,16 +219,15 @@ static void human_size(uint64_t bytes, char *buf, size_t len)
 
 static int cmd_show(const struct opts *o, bool detailed, const char *dom)
 {
-	char *ans = ask_daemon(o->control), *line, *save = NULL;
+	char *ans, *line, *save = NULL;
 	uint16_t want = 0;
 	int shown = 0;
 
+	if (dom && parse_domid(dom, &want))
+		return 2;
+	ans = ask_daemon(o->control);
 	if (!ans)
 		return 1;
-	if (dom && parse_domid(dom, &want)) {
-		free(ans);
-		return 2;
-	}
 	if (o->json) {
 		fputs(ans, stdout);
 		free(ans);
@@ -305,7 +304,7 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int c, nargs;
 
-	while ((c = getopt_long(argc, argv, "+k:rt:c:jh", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "k:rt:c:jh", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'k':

@@ -1,0 +1,32 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The CLI's command line, without Xen: options go before or after the
+# command, and bad input gets a clear message and exit status 2, never a
+# crash. (The lab ran `xen-ephemeral status --json`, which once failed with
+# "'--json' is not a domain id".)
+cli=${top_builddir:-.}/tools/xen-ephemeral
+fail=0
+expect() { # expect STATUS PATTERN ARGS...
+	want=$1 pat=$2
+	shift 2
+	out=$("$cli" "$@" 2>&1)
+	rc=$?
+	if [ "$rc" != "$want" ] || ! printf '%s' "$out" | grep -q -- "$pat"; then
+		echo "FAIL: xen-ephemeral $*: status $rc (want $want), said: $out"
+		fail=1
+	else
+		echo "ok: xen-ephemeral $*"
+	fi
+}
+sock=/nonexistent/xe-test.sock
+expect 1 "cannot reach the daemon" status --json -c $sock
+expect 1 "cannot reach the daemon" -c $sock --json status
+expect 1 "cannot reach the daemon" list -c $sock
+expect 2 "is not a domain id" status abc -c $sock
+expect 2 "is not a domain id" attach 99999 xvda blank:size=1M
+expect 2 "bad virtual device" detach 3 sda
+expect 2 "bad command line" frobnicate
+expect 2 "bad command line" attach 3 xvda
+expect 2 "unrecognized option" --bogus list
+expect 0 "attach DOMID VDEV SPEC" --help
+exit $fail
