@@ -198,16 +198,21 @@ xe_daemon_stop() {
 #   xen-ephemeral, unpaused; the guest checks what it sees and writes its
 #   markers. Afterwards: the daemon holds no state for the domain, its
 #   xenstore nodes are gone, and none of its markers is on dom0's storage.
+#   Optional: XE_EPH_EXTRA (more guest command line, e.g. xe_blkfront=),
+#   XE_EPH_VCPUS, XE_EPH_XVDC (xvdc's kind for the guest, e.g. fill:8) and
+#   XE_EPH_XVDC_SPEC (xvdc's spec options, e.g. limit=8M), and
+#   XE_EPH_WHILE (a function run with NAME DOMID once the disks connect).
 xe_eph_guest() {
 	local n=$1 so=$2 id v spec ok=1
-	xe_guest_cfg $n xvda:fs:a,xvdb:fs:b,xvdc:blank "" "xe_mark_mib=2"
+	xe_guest_cfg $n xvda:fs:a,xvdb:fs:b,xvdc:${XE_EPH_XVDC:-blank} "" \
+		"xe_mark_mib=2 ${XE_EPH_EXTRA:-}" "${XE_EPH_VCPUS:-1}"
 	xe_guest_create $n -p || { xe_result $n FAIL "xl create -p failed"; return 1; }
 	id=$(xe_domid $n)
 	for v in xvda xvdb xvdc; do
 		case $v in
 		xvda) spec="cow:base=/root/base-a.img,$so" ;;
 		xvdb) spec="cow:base=/root/base-b.img,$so" ;;
-		xvdc) spec="blank:size=64M,$so" ;;
+		xvdc) spec="blank:size=64M,$so${XE_EPH_XVDC_SPEC:+,$XE_EPH_XVDC_SPEC}" ;;
 		esac
 		xe_mark ATTACH name=$n vdev=$v
 		if ! xen-ephemeral attach $id $v "$spec" > $XE_RUN/attach-$n-$v.log 2>&1; then
@@ -223,6 +228,7 @@ xe_eph_guest() {
 		xe_mark FRONTEND-CONNECTED name=$n
 		xe_xs_dump $n $id
 		xe_block status-$n xen-ephemeral status --json
+		[ -n "${XE_EPH_WHILE:-}" ] && $XE_EPH_WHILE $n $id
 	fi
 	xe_guest_wait $n
 	xe_guest_verdict $n

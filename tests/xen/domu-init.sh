@@ -7,6 +7,9 @@
 #   xe_disks=D:KIND[:X],...   e.g. xvda:fs:a,xvdb:fs:b,xvdc:blank
 #                             fs: ext4 over base X (files + raw region)
 #                             blank: reads zeros at first, raw writes only
+#                             fill:X: a disk whose overlay holds X MiB:
+#                             writing past it must fail, what was written
+#                             must stay readable and overwritable
 #   xe_fs_mib=N               base layout: ext4 in [0,N) MiB, raw after it
 #   xe_sums_X=HEX             sha256 of base X's /SHA256SUMS
 #   xe_mark_mib=N             MiB of marker files (fs) / stream (blank) per disk
@@ -191,6 +194,31 @@ for spec in $(echo "$DISKS" | tr ',' ' '); do
 		sha256sum -c $T/msums-$D > $T/sumc 2>&1
 		check $D readback-after-fstrim "$([ $? = 0 ] && echo OK || echo FAIL)"
 		cd /; umount $MNT/$D || check $D umount FAIL
+	elif [ "$KIND" = fill ]; then
+		# The overlay holds X MiB (dom0 set limit=): 2 MiB that fit,
+		# then a stream past the limit that must fail, then the first
+		# 2 MiB must still read back and take overwrites.
+		i=0
+		while [ $i -lt 32 ]; do cat $T/blk-$D; i=$((i + 1)); done > $T/fit
+		dd if=$T/fit of=$DEV bs=1M oflag=direct conv=fsync 2>/dev/null
+		check $D fill-fits "$([ $? = 0 ] && echo OK || echo FAIL)"
+		WROTE=$((WROTE + 4096))
+		i=0
+		while [ $i -lt $(( (X + 4) * 16 )) ]; do cat $T/blk-$D; i=$((i + 1)); done > $T/stream
+		dd if=$T/stream of=$DEV bs=1M seek=8 oflag=direct conv=fsync > $T/dd.err 2>&1
+		rc=$?
+		check $D fill-past-limit-fails "$([ $rc != 0 ] && echo OK || echo FAIL)" "$(tail -n1 $T/dd.err | tr ' ' '_')"
+		rm -f $T/stream
+			sync; drop_caches
+		got=$(dd if=$DEV bs=1M count=2 iflag=direct 2>/dev/null | hsh)
+		check $D fill-old-data-readable "$(same "$got" "$(hsh $T/fit)")"
+		tr 'A-Z' 'a-z' < $T/fit > $T/fit2
+		dd if=$T/fit2 of=$DEV bs=1M oflag=direct conv=fsync 2>/dev/null
+		check $D fill-overwrite-works "$([ $? = 0 ] && echo OK || echo FAIL)"
+		sync; drop_caches
+		got=$(dd if=$DEV bs=1M count=2 iflag=direct 2>/dev/null | hsh)
+		check $D fill-overwrite-readback "$(same "$got" "$(hsh $T/fit2)")"
+		rm -f $T/fit $T/fit2
 	else
 		if [ "$EXPECT" = pristine ]; then
 			got=$(dd if=$DEV bs=1M 2>/dev/null | hsh)
