@@ -11,21 +11,9 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-deps=(autoconf automake make gcc pkgconf libssl-dev libxen-dev)
-
-need=()
-for p in "${deps[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-		grep -q 'install ok installed' || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-	echo "run-all: installing ${need[*]}"
-	sudo=
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q \
-		--no-install-recommends "${need[@]}"
-fi
+# The build dependencies, also what tests/run-lab.sh builds with.
+"$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
+	libxen-dev
 
 cd "$top"
 autoreconf -fi >/dev/null

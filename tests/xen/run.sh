@@ -46,6 +46,7 @@ t() { # t PATTERN: host seconds of the first serial line matching PATTERN
 			echo "guest ${nm#name=} wrote $((w / 1024)).$(((w % 1024) * 10 / 1024)) MiB, read back and checked: $r"
 		done
 	done
+	summary "$RUN"
 	echo "results:"
 	sed 's/^XE-RESULT /  /' "$RUN/results.txt"
 	np=$(grep -c ' PASS' "$RUN/results.txt" || true)
@@ -53,6 +54,23 @@ t() { # t PATTERN: host seconds of the first serial line matching PATTERN
 	ns=$(grep -c ' SKIP' "$RUN/results.txt" || true)
 	echo "xen-lab: $np passed, $nf failed, $ns skipped"
 } | tee "$RUN/report.txt"
+}
+# The promise in five lines, from the results of one run.
+summary() { # summary RUNDIR
+	local R n kib ok=yes
+	R=$(sed 's/^XE-RESULT //' "$1/results.txt")
+	res() { echo "$R" | awk -v p="$1" '$1 ~ p {print $2}' | sort | uniq -c | awk '{printf "%s%s x%s", s, $2, $1; s = ", "}'; }
+	n=$(echo "$R" | grep -c -E '^eph-[a-z0-9-]*-guest ' || true)
+	kib=$({ grep -a -E 'XE-GUEST RESULT name=eph-' "$1/guest.txt" 2>/dev/null || true; } |
+		sed -n 's/.*wrote_kib=\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}')
+	echo "$R" | grep -q -E '^eph-[a-z0-9-]*-guest FAIL' && ok=no
+	[ "$n" -gt 0 ] || ok="-"
+	echo "summary:"
+	echo "  ephemeral guests: $n, wrote $((kib / 1024)) MiB in all, read back OK: $ok"
+	echo "  base images unchanged (host hashes before and after): $(res '^host-base-')"
+	echo "  scans for ephemeral guests' markers on dom0 storage and QEMU's disks: $(res '^eph-.*-scan-absent$|^host-scan-absent')"
+	echo "  positive control (kernel blkback phy disk), markers found: $(res '^phy-scan-present$')"
+	echo "  daemon state and xenstore nodes gone after each guest: $(res 'state-gone$|xenstore-gone$')"
 }
 # run.sh --report RUNDIR: the report of an earlier run again
 if [ "${1:-}" = --report ]; then
