@@ -12,6 +12,7 @@ EXTRA_DIST += \
 	tests/xen/dom0-init.sh \
 	tests/xen/dom0-lib.sh \
 	tests/xen/domu-init.sh \
+	tests/xen/phy-hook.sh \
 	tests/xen/scan-markers.c \
 	tests/xen/scenarios \
 	tests/xen/fake
