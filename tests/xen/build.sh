@@ -199,6 +199,7 @@ fi
 install -m 0755 bin/scan-markers "$R/usr/bin/scan-markers"
 cp vmlinuz "$R/boot/domu-vmlinuz"
 cp domu-initrd.gz "$R/boot/domu-initrd.gz"
+install -m 0755 "$HERE/phy-hook.sh" "$R/etc/xen/scripts/xe-phy"
 install -m 0755 "$HERE/dom0-init.sh" "$R/init"
 install -m 0644 "$HERE/dom0-lib.sh" "$R/xe/lib.sh"
 install -m 0644 "$HERE"/scenarios/*.sh "$R/xe/scenarios/"

@@ -12,8 +12,10 @@ EXTRA_DIST += \
 	tests/xen/dom0-init.sh \
 	tests/xen/dom0-lib.sh \
 	tests/xen/domu-init.sh \
+	tests/xen/phy-hook.sh \
 	tests/xen/scan-markers.c \
-	tests/xen/scenarios
+	tests/xen/scenarios \
+	tests/xen/fake
 
 check-xen: all
 	XE_BUILD=$(abs_top_builddir) $(SHELL) $(abs_top_srcdir)/tests/xen/run.sh

@@ -2,7 +2,8 @@
 # phy: the positive control of the forensic scan. The guest's disks are
 # served by the kernel's xen-blkback (phy:) from loop devices over image
 # files on dom0's scratch disk: xvda a copy of base A, xvdb a copy of base B,
-# xvdc a blank 64 MiB file. The guest runs the full workload. Its writes
+# xvdc a blank 64 MiB file. The hotplug script is the lab's small xe-phy
+# (phy-hook.sh), not Xen's slow bash "block". The guest runs the full workload. Its writes
 # land in those files in plaintext, so the scan must FIND its markers there
 # (in dom0 here, and on the host in scratch.img), and must not find them in
 # the base images, which the guest never saw.
@@ -15,7 +16,9 @@ scenario_phy() {
 		lc=$(xe_losetup $d/phy-c.img) || { xe_result phy FAIL "losetup failed"; return; }
 	echo "phy: xvda=$la xvdb=$lb xvdc=$lc"
 	xe_guest_cfg phy xvda:fs:a,xvdb:fs:b,xvdc:blank \
-		"'phy:$la,xvda,w', 'phy:$lb,xvdb,w', 'phy:$lc,xvdc,w'" "xe_mark_mib=2"
+		"$(for v in xvda:$la xvdb:$lb xvdc:$lc; do
+			printf "'vdev=%s,access=rw,script=/etc/xen/scripts/xe-phy,target=%s', " ${v%%:*} ${v#*:}
+		done | sed "s/, $//")" "xe_mark_mib=2"
 	xe_guest_create phy || { xe_result phy FAIL "xl create failed"; losetup -d $la; losetup -d $lb; losetup -d $lc; return; }
 	id=$(xe_domid phy)
 	if xe_waitfor 300 sh -c "[ \"\$(xenstore-read /local/domain/$id/device/vbd/51712/state)\" = 4 ]"; then
