@@ -191,6 +191,19 @@ xe_daemon_stop() {
 	rm -f $XE_RUN/daemon.pid
 	xe_block daemon-log cat $XE_RUN/daemon.log
 }
+# xe_status_poll DOMID FILE: in the background, while the domain lives, keep
+# the daemon's latest `status --json` that lists it in FILE; the last one
+# before the domain goes away holds its counters near the end of its run.
+xe_status_poll() {
+	(
+		while xl list "$1" >/dev/null 2>&1; do
+			xen-ephemeral status --json > "$2.tmp" 2>/dev/null &&
+				grep -q "\"domid\": $1," "$2.tmp" &&
+				mv "$2.tmp" "$2"
+			sleep 2
+		done
+	) &
+}
 # xe_eph_guest NAME STORE_OPTS: one guest on ephemeral disks, self-attached:
 #   xvda cow over /root/base-a.img, xvdb cow over /root/base-b.img,
 #   xvdc blank 64M, each with STORE_OPTS (e.g. "store=ram" or

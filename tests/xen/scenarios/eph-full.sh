@@ -6,16 +6,7 @@
 # daemon then serves a second guest as if nothing happened.
 XE_FULL_LIMIT_MIB=8
 
-xe_full_poll() { # NAME DOMID
-	(
-		while xl list "$2" >/dev/null 2>&1; do
-			xen-ephemeral status --json > $XE_RUN/full-status.tmp 2>/dev/null &&
-				grep -q "\"domid\": $2," $XE_RUN/full-status.tmp &&
-				mv $XE_RUN/full-status.tmp $XE_RUN/full-status.json
-			sleep 2
-		done
-	) &
-}
+xe_full_poll() { xe_status_poll "$2" $XE_RUN/full-status.json; } # NAME DOMID
 
 scenario_eph_full() {
 	xe_have_binaries || { xe_result eph-full SKIP "no xen-ephemerald/xen-ephemeral in this build (XE_BUILD)"; return; }

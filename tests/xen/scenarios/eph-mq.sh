@@ -4,17 +4,9 @@
 # The negotiated xenstore keys are checked, and the daemon's counters show
 # that both queues and indirect requests were really used.
 
-# Poll the daemon while the guest runs; the last answer before the domain
-# goes away holds its counters near the end of the workload.
+# Poll the daemon while the guest runs, and note the negotiated keys.
 xe_mq_poll() { # NAME DOMID
-	(
-		while xl list "$2" >/dev/null 2>&1; do
-			xen-ephemeral status --json > $XE_RUN/mq-status.tmp 2>/dev/null &&
-				grep -q "\"domid\": $2," $XE_RUN/mq-status.tmp &&
-				mv $XE_RUN/mq-status.tmp $XE_RUN/mq-status.json
-			sleep 2
-		done
-	) &
+	xe_status_poll "$2" $XE_RUN/mq-status.json
 	local fe=/local/domain/$2/device/vbd/51712 be=/local/domain/0/backend/ephemeral/$2/51712
 	echo "queues=$(xenstore-read $fe/multi-queue-num-queues 2>/dev/null) order=$(xenstore-read $fe/ring-page-order 2>/dev/null) ring-ref0=$(xenstore-read $fe/queue-0/ring-ref0 2>/dev/null) protocol=$(xenstore-read $fe/protocol 2>/dev/null) be-indirect=$(xenstore-read $be/feature-max-indirect-segments) be-queues=$(xenstore-read $be/multi-queue-max-queues) be-order=$(xenstore-read $be/max-ring-page-order)" > $XE_RUN/mq-keys
 }
