@@ -116,19 +116,26 @@ uint64_t cow_budget_used_blks(const struct cow_budget *budget)
 	return atomic_load_explicit(&budget->used_blks, memory_order_relaxed);
 }
 
-/* Charge one block to the budget; false if that would exceed its limit. */
-static bool budget_take(struct cow_budget *b)
+/*
+ * Charge nr blocks to the budget, all or nothing: false (and nothing
+ * charged) if they do not all fit. A compare-and-swap, so a request that
+ * does not fit never takes, even for a moment, room another disk's request
+ * would have fitted in.
+ */
+static bool budget_take(struct cow_budget *b, uint64_t nr)
 {
 	uint64_t old;
 
 	if (!b)
 		return true;
-	old = atomic_fetch_add_explicit(&b->used_blks, 1, memory_order_relaxed);
-	if (b->limit_blks && old >= b->limit_blks) {
-		atomic_fetch_sub_explicit(&b->used_blks, 1,
-					  memory_order_relaxed);
-		return false;
-	}
+	old = atomic_load_explicit(&b->used_blks, memory_order_relaxed);
+	do {
+		if (b->limit_blks && (old > b->limit_blks ||
+				      nr > b->limit_blks - old))
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&b->used_blks, &old, old + nr, memory_order_relaxed,
+		memory_order_relaxed));
 	return true;
 }
 
@@ -193,37 +200,61 @@ static pthread_mutex_t *blk_lock(struct cow *cow, uint64_t blk)
 
 /* ---- slots ---- */
 
-/* Take a free overlay slot, charging the disk's limit and the budget. */
-static int slot_alloc(struct cow *cow, uint32_t *slot_r)
+/*
+ * Take nr free overlay slots into slots_r, all or nothing, charging the
+ * disk's limit and the budget: -ENOSPC (and nothing taken) if they do not
+ * all fit. The caller publishes them, or gives back the ones it could not
+ * use with slot_free().
+ */
+static int slots_alloc(struct cow *cow, unsigned int nr, uint32_t *slots_r)
 {
 	uint64_t used;
-	uint32_t slot;
+	unsigned int i;
 	int rc = 0;
 
+	if (nr == 0)
+		return 0;
 	pthread_mutex_lock(&cow->alloc_lock);
 	used = atomic_load_explicit(&cow->used_blks, memory_order_relaxed);
-	if (used >= cow->limit_blks || !budget_take(cow->budget)) {
+	if (nr > cow->limit_blks - used || !budget_take(cow->budget, nr)) {
 		rc = -ENOSPC;
 		goto out;
 	}
-	if (cow->nr_free)
-		slot = cow->free_slots[--cow->nr_free];
-	else
-		slot = (uint32_t)cow->next_fresh++;
-	used++;
-	atomic_store_explicit(&cow->used_blks, used, memory_order_relaxed);
-	if (used > atomic_load_explicit(&cow->peak_blks, memory_order_relaxed))
-		atomic_store_explicit(&cow->peak_blks, used,
-				      memory_order_relaxed);
-	*slot_r = slot;
+	for (i = 0; i < nr; i++) {
+		if (cow->nr_free)
+			slots_r[i] = cow->free_slots[--cow->nr_free];
+		else
+			slots_r[i] = (uint32_t)cow->next_fresh++;
+	}
+	atomic_store_explicit(&cow->used_blks, used + nr, memory_order_relaxed);
 out:
 	pthread_mutex_unlock(&cow->alloc_lock);
 	return rc;
 }
 
 /*
+ * Blocks were just published: raise the peak to what is held now. Peak
+ * counts blocks the map really holds, never slots reserved and given back
+ * by a write that failed.
+ */
+static void note_peak(struct cow *cow)
+{
+	uint64_t used = atomic_load_explicit(&cow->used_blks,
+					     memory_order_relaxed);
+	uint64_t peak = atomic_load_explicit(&cow->peak_blks,
+					     memory_order_relaxed);
+
+	while (used > peak &&
+	       !atomic_compare_exchange_weak_explicit(&cow->peak_blks, &peak,
+						      used,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+}
+
+/*
  * Give a slot back. The free stack can always hold every slot ever handed
- * out (it is grown in slot_alloc's shadow here), so this cannot fail except
+ * out (it is grown here, in slots_alloc's shadow), so this cannot fail except
  * for memory, in which case the slot is leaked but accounting stays right.
  */
 static void slot_free(struct cow *cow, uint32_t slot)
@@ -321,7 +352,7 @@ static int blk_write(struct cow *cow, uint64_t blk, uint32_t off, uint32_t len,
 		goto out;
 	}
 
-	rc = slot_alloc(cow, &slot);
+	rc = slots_alloc(cow, 1, &slot);
 	if (rc)
 		goto out;
 	if (whole) {
@@ -335,6 +366,8 @@ static int blk_write(struct cow *cow, uint64_t blk, uint32_t off, uint32_t len,
 		rc = map_set(cow, blk, MAP_SLOT0 + slot);
 	if (rc)
 		slot_free(cow, slot);
+	else
+		note_peak(cow);
 out:
 	pthread_mutex_unlock(m);
 	if (!whole)
@@ -422,36 +455,41 @@ static bool direct_copy(struct cow *cow, const uint32_t *slots,
 
 /*
  * Write n whole blocks from src. Blocks already in the overlay are
- * overwritten in place; the others get slots, written in batches of
- * consecutive slots, and are published only once written. On an error the
- * blocks before it are written, the failing batch's new slots are given
- * back, and nothing after it is touched.
+ * overwritten in place; the others get slots, reserved for the whole run at
+ * once (a run that does not fit fails with -ENOSPC and changes nothing),
+ * written in batches of consecutive slots, and published only once
+ * written. On a store error the blocks before it are written, the new slots
+ * not yet published are given back, and nothing after it is touched.
  */
 static int run_write(struct cow *cow, uint64_t blk, unsigned int n,
 		     const unsigned char *src)
 {
-	uint32_t slots[COW_RUN_MAX];
+	uint32_t slots[COW_RUN_MAX], fresh_slots[COW_RUN_MAX];
 	bool fresh[COW_RUN_MAX];
-	unsigned int i, j, k, got = n;
-	int rc = 0;
+	unsigned int i, j, k, nr_fresh = 0;
+	int rc;
 
 	run_stripes(cow, blk, n, pthread_mutex_lock);
 	for (i = 0; i < n; i++) {
 		uint32_t state = map_get(cow, blk + i);
 
 		fresh[i] = state < MAP_SLOT0;
-		if (!fresh[i]) {
+		if (fresh[i])
+			nr_fresh++;
+		else
 			slots[i] = state - MAP_SLOT0;
-		} else if ((rc = slot_alloc(cow, &slots[i]))) {
-			got = i; /* -ENOSPC: write what has room */
-			break;
-		}
 	}
-	for (i = 0; i < got && !rc; i += k) {
+	rc = slots_alloc(cow, nr_fresh, fresh_slots);
+	if (rc)
+		goto out;
+	for (i = 0, j = 0; i < n; i++)
+		if (fresh[i])
+			slots[i] = fresh_slots[j++];
+	for (i = 0; i < n && !rc; i += k) {
 		unsigned char *p = (unsigned char *)src +
 				   (size_t)i * STORE_BLK_BYTES;
 
-		k = slot_span(slots, i, got);
+		k = slot_span(slots, i, n);
 		if (!direct_copy(cow, slots + i, k, p, true))
 			rc = store_write(cow->overlay, p, slots[i], k);
 		for (j = i; j < i + k && !rc; j++)
@@ -460,9 +498,12 @@ static int run_write(struct cow *cow, uint64_t blk, unsigned int n,
 				fresh[j] = false; /* published */
 	}
 	/* Give back every new slot that was not published. */
-	for (j = 0; j < got; j++)
+	for (j = 0; j < n; j++)
 		if (fresh[j])
 			slot_free(cow, slots[j]);
+	if (nr_fresh)
+		note_peak(cow);
+out:
 	run_stripes(cow, blk, n, pthread_mutex_unlock);
 	return rc;
 }

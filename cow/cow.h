@@ -72,9 +72,12 @@ enum cow_kind cow_kind(const struct cow *cow);
  * Read / write the sectors starting at sector into / from the buffers of iov
  * (each iov_len a multiple of 512; the total is the request). Returns 0, or
  * -EINVAL (misaligned), -ERANGE (past the end), -EROFS (write to a read-only
- * disk), -ENOSPC (a block that needed a new overlay slot could not get one),
- * -EIO or another -errno from a store. A failed write may have written some
- * of its blocks; each block is either wholly old or wholly new.
+ * disk), -ENOSPC (blocks that needed new overlay slots could not all get
+ * one), -EIO or another -errno from a store. Space is reserved all or
+ * nothing for each run of up to 64 blocks, so a write that does not fit
+ * never takes room from another disk's write that does. A failed write may
+ * have written some of its blocks (earlier runs); each block is either
+ * wholly old or wholly new.
  */
 int cow_readv(struct cow *cow, uint64_t sector, const struct iovec *iov,
 	      int iovcnt);

@@ -14,6 +14,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +135,114 @@ static void test_budget(void)
 	cow_free(b);
 	CHECK(cow_budget_used_blks(budget) == 0, "budget leaked");
 	cow_budget_free(budget);
+}
+
+/*
+ * One disk's failed large write must not make another disk's writes fail
+ * (issue 13.1): view a keeps asking for 64 new blocks when the budget has
+ * about 50 free, while view b, far below the cap, writes one new block at a
+ * time (and discards it again). Before the fix a's run charged the budget
+ * block by block and gave it all back when it ran short, and b's writes
+ * failed with ENOSPC in that window.
+ */
+struct budget_race {
+	struct cow *a, *b;
+	unsigned int rounds;
+	_Atomic unsigned int b_failed, a_failed, done;
+};
+
+static void *budget_race_a(void *arg)
+{
+	struct budget_race *br = arg;
+	unsigned char *buf = calloc(64, BLK);
+	unsigned int i;
+
+	CHECK(buf, "malloc");
+	memset(buf, 0xa5, 64 * BLK);
+	while (!br->done) {
+		for (i = 0; i < 16; i++)
+			if (cow_write(br->a, buf, 128 * SPB, 64 * SPB) ==
+			    -ENOSPC)
+				br->a_failed++;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_budget_large_write_isolated(void)
+{
+	unsigned char buf[BLK];
+	struct budget_race br = { .rounds = 20000 };
+	struct cow_budget *budget;
+	struct cow_stats st;
+	pthread_t t;
+	unsigned int i;
+
+	CHECK_OK(cow_budget_new(100, &budget));
+	br.a = blank_view(test_overlay_new(TEST_RAM, 256), 256 * SPB, 0, budget);
+	br.b = blank_view(test_overlay_new(TEST_RAM, 256), 256 * SPB, 0, budget);
+	memset(buf, 0x5a, sizeof(buf));
+	/* a holds 50 blocks of the budget's 100: its 64-block runs never fit */
+	for (i = 0; i < 50; i++)
+		CHECK_OK(cow_write(br.a, buf, i * SPB, SPB));
+	CHECK(pthread_create(&t, NULL, budget_race_a, &br) == 0, "thread");
+	for (i = 0; i < br.rounds; i++) {
+		if (cow_write(br.b, buf, (i % 64) * SPB, SPB) == -ENOSPC)
+			br.b_failed++;
+		CHECK_OK(cow_discard(br.b, (i % 64) * SPB, SPB));
+	}
+	br.done = 1;
+	pthread_join(t, NULL);
+	CHECK(br.a_failed > 0, "a's large writes never ran short");
+	CHECK(br.b_failed == 0,
+	      "%u of %u one-block writes of disk b failed with ENOSPC while "
+	      "disk a's large writes ran short",
+	      br.b_failed, br.rounds);
+	CHECK(cow_budget_used_blks(budget) == 50, "budget used %llu",
+	      (unsigned long long)cow_budget_used_blks(budget));
+	cow_get_stats(br.a, &st);
+	CHECK(st.used_blks == 50 && st.peak_blks == 50,
+	      "a: used %llu peak %llu", (unsigned long long)st.used_blks,
+	      (unsigned long long)st.peak_blks);
+	cow_free(br.a);
+	cow_free(br.b);
+	cow_budget_free(budget);
+}
+
+/*
+ * A write that does not fit is refused as a whole and leaves no trace: no
+ * block written, used and peak as before (peak counts blocks really held,
+ * not slots reserved and given back).
+ */
+static void test_enospc_leaves_no_trace(void)
+{
+	unsigned char *buf = malloc(64 * BLK), out[BLK];
+	struct cow_stats st;
+	struct cow *cow;
+	unsigned int b;
+
+	CHECK(buf, "malloc");
+	memset(buf, 0x3c, 64 * BLK);
+	cow = blank_view(test_overlay_new(TEST_RAM, 64), 128 * SPB, 40, NULL);
+	CHECK_ERR(cow_write(cow, buf, 0, 64 * SPB), -ENOSPC);
+	cow_get_stats(cow, &st);
+	CHECK(st.used_blks == 0 && st.peak_blks == 0,
+	      "after a refused 64-block write: used %llu peak %llu",
+	      (unsigned long long)st.used_blks,
+	      (unsigned long long)st.peak_blks);
+	for (b = 0; b < 64; b++) {
+		CHECK_OK(cow_read(cow, out, b * SPB, SPB));
+		CHECK(out[0] == 0 && out[BLK - 1] == 0,
+		      "block %u written by a refused write", b);
+	}
+	/* 40 blocks do fit, in one go. */
+	CHECK_OK(cow_write(cow, buf, 0, 40 * SPB));
+	cow_get_stats(cow, &st);
+	CHECK(st.used_blks == 40 && st.peak_blks == 40, "used %llu peak %llu",
+	      (unsigned long long)st.used_blks,
+	      (unsigned long long)st.peak_blks);
+	cow_free(cow);
+	free(buf);
 }
 
 static void test_limit_below_store(void)
@@ -321,6 +431,8 @@ int main(void)
 
 	test_enospc();
 	test_budget();
+	test_budget_large_write_isolated();
+	test_enospc_leaves_no_trace();
 	test_limit_below_store();
 	test_base_readonly(&r);
 	test_bad_requests();
