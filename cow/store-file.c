@@ -181,7 +181,7 @@ static int fd_size(int fd, const struct stat *st, uint64_t *bytes_r)
 		return 0;
 	}
 	if (!S_ISBLK(st->st_mode))
-		return -EINVAL;
+		return -ENOTBLK; /* a FIFO, socket or character device */
 	if (ioctl(fd, BLKGETSIZE64, &bytes) < 0)
 		return -errno;
 	*bytes_r = bytes;
@@ -229,16 +229,38 @@ int store_file_new_fd(int fd, uint64_t nr_blks, struct store **store_r)
 				store_r);
 }
 
+/*
+ * Open path without blocking on whatever it turns out to be (a FIFO would
+ * wait for a writer forever), then, once fstat() said it is a regular file
+ * or a block device, give the descriptor back its blocking reads.
+ */
+static int open_nonblock(const char *path, int flags, mode_t mode)
+{
+	int fd = open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode);
+	int fl;
+
+	if (fd < 0)
+		return -errno;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int store_file_new(const char *path, uint64_t nr_blks, struct store **store_r)
 {
 	int fd, rc;
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = open_nonblock(path, O_RDWR | O_CREAT, 0600);
 	/* A directory: scratch space for a file that never has a name. */
-	if (fd < 0 && errno == EISDIR)
-		fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd == -EISDIR)
+		fd = open_nonblock(path, O_TMPFILE | O_RDWR, 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	rc = store_file_new_fd(fd, nr_blks, store_r);
 	if (rc)
 		close(fd);
@@ -287,9 +309,9 @@ int store_base_open(const char *path, struct store **store_r, uint64_t *bytes_r)
 	uint64_t bytes;
 	int fd, rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open_nonblock(path, O_RDONLY, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 		goto out;

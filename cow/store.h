@@ -95,7 +95,8 @@ int store_ram_new(uint64_t nr_blks, struct store **store_r);
 /*
  * File store over a scratch file or block device at path, nr_blks slots.
  * A regular file is created if missing (0600) and sized (sparse); a block
- * device must be large enough. Opened O_RDWR | O_CLOEXEC. Discard punches
+ * device must be large enough; anything else is -ENOTBLK (checked without
+ * blocking, as for the base). Opened O_RDWR | O_CLOEXEC. Discard punches
  * holes (files) or BLKDISCARDs (devices), best effort.
  */
 int store_file_new(const char *path, uint64_t nr_blks, struct store **store_r);
@@ -107,7 +108,9 @@ int store_file_new_fd(int fd, uint64_t nr_blks, struct store **store_r);
  * Open a base image (regular file or block device) O_RDONLY: a store whose
  * reads past the end of the image return zeros and whose write and discard
  * return -EROFS. *bytes_r is the image size. Works on a file with no write
- * permission; never writes.
+ * permission; never writes. The open never blocks on the file's type:
+ * -EISDIR for a directory, -ENOTBLK for anything else that is neither a
+ * regular file nor a block device (a FIFO, a socket, a character device).
  */
 int store_base_open(const char *path, struct store **store_r,
 		    uint64_t *bytes_r);

@@ -59,7 +59,9 @@ int disk_open(const struct diskspec *spec, struct cow_budget *budget,
 		rc = store_base_open(spec->base, &p.base, &p.base_bytes);
 		if (rc) {
 			snprintf(err, err_len, "base %s: %s", spec->base,
-				 strerror(-rc));
+				 rc == -ENOTBLK ?
+					 "is not a regular file or block device" :
+					 strerror(-rc));
 			return rc;
 		}
 		if (p.base_bytes < COW_SECTOR_BYTES) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/check.h"
@@ -90,6 +91,29 @@ int main(void)
 	refuses("blank:size=1M,on-full=pause", -EOPNOTSUPP, "pause");
 	snprintf(spec, sizeof(spec), "cow:base=%s", test_tmpdir());
 	refuses(spec, -EISDIR, "base");
+
+	/*
+	 * A FIFO as base once hung the whole daemon in open(2): the type is
+	 * checked on a non-blocking open now. alarm() turns a hang into a
+	 * failure instead of a stalled test run.
+	 */
+	alarm(20);
+	snprintf(spec, sizeof(spec), "%s/base.fifo", test_tmpdir());
+	CHECK(mkfifo(spec, 0600) == 0, "mkfifo");
+	{
+		char fifo_spec[8300];
+
+		snprintf(fifo_spec, sizeof(fifo_spec), "cow:base=%s", spec);
+		refuses(fifo_spec, -ENOTBLK,
+			"is not a regular file or block device");
+		snprintf(fifo_spec, sizeof(fifo_spec), "ro:base=%s", spec);
+		refuses(fifo_spec, -ENOTBLK,
+			"is not a regular file or block device");
+	}
+	unlink(spec);
+	refuses("cow:base=/dev/null", -ENOTBLK,
+		"is not a regular file or block device");
+	alarm(0);
 
 	unlink(base);
 	free(base);
