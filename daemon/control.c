@@ -24,6 +24,8 @@
 
 struct control {
 	int fd;
+	control_for_each_fn *for_each;
+	void *src;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -100,7 +102,7 @@ static void one_dev(const struct xenbus_dev_info *i, void *arg)
 	c->first = false;
 }
 
-static void answer(int fd, struct xenbus *xb)
+static void answer(int fd, struct control *ctl)
 {
 	struct buf b = { 0 };
 	struct status_ctx c = { &b, true };
@@ -127,7 +129,7 @@ static void answer(int fd, struct xenbus *xb)
 		return;
 	}
 	bprintf(&b, "[");
-	xenbus_for_each(xb, one_dev, &c);
+	ctl->for_each(ctl->src, one_dev, &c);
 	bprintf(&b, "\n]\n");
 	while (b.p && off < b.len) {
 		n = send(fd, b.p + off, b.len - off, MSG_NOSIGNAL);
@@ -138,7 +140,7 @@ static void answer(int fd, struct xenbus *xb)
 	free(b.p);
 }
 
-void control_serve(struct control *ctl, struct xenbus *xb)
+void control_serve(struct control *ctl)
 {
 	int fd;
 
@@ -147,12 +149,13 @@ void control_serve(struct control *ctl, struct xenbus *xb)
 		struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
 
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		answer(fd, xb);
+		answer(fd, ctl);
 		close(fd);
 	}
 }
 
-int control_new(const char *path, struct control **ctl_r)
+int control_new(const char *path, control_for_each_fn *for_each, void *src,
+		struct control **ctl_r)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct control *ctl;
@@ -174,6 +177,8 @@ int control_new(const char *path, struct control **ctl_r)
 	if (!ctl)
 		return -ENOMEM;
 	strcpy(ctl->path, path);
+	ctl->for_each = for_each;
+	ctl->src = src;
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (ctl->fd < 0) {
 		rc = -errno;

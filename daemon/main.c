@@ -167,6 +167,14 @@ static void log_dev_stats(const struct xenbus_dev_info *i, void *arg)
 		i->ring.enospc);
 }
 
+static void status_source(void *src,
+			  void (*fn)(const struct xenbus_dev_info *info,
+				     void *arg),
+			  void *arg)
+{
+	xenbus_for_each(src, fn, arg);
+}
+
 static int write_pidfile(const char *path)
 {
 	FILE *f = fopen(path, "we");
@@ -223,7 +231,7 @@ int main(int argc, char **argv)
 	rc = xenbus_new(xp, &o.xb, &xb);
 	if (rc)
 		goto out;
-	rc = control_new(o.control, &ctl);
+	rc = control_new(o.control, status_source, xb, &ctl);
 	if (rc) {
 		log_msg(LOG_ERR, "control socket %s: %s", o.control,
 			strerror(-rc));
@@ -265,7 +273,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (p[2].revents)
-			control_serve(ctl, xb);
+			control_serve(ctl);
 	}
 out:
 	control_free(ctl);
