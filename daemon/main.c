@@ -175,6 +175,16 @@ static void status_source(void *src,
 	xenbus_for_each(src, fn, arg);
 }
 
+/* The sooner of two poll() timeouts, where -1 means none. */
+static int min_timeout(int a, int b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
 static int write_pidfile(const char *path)
 {
 	FILE *f = fopen(path, "we");
@@ -246,12 +256,16 @@ int main(int argc, char **argv)
 		o.xb.nr_kinds > 1 ? " ..." : "", "", o.xb.max_queues);
 
 	while (running) {
-		struct pollfd p[3] = { { .fd = xenbus_fd(xb), .events = POLLIN },
-				       { .fd = sfd, .events = POLLIN },
-				       { .fd = control_fd(ctl), .events = POLLIN } };
+		struct pollfd p[2 + CONTROL_MAX_POLLFDS] = {
+			{ .fd = xenbus_fd(xb), .events = POLLIN },
+			{ .fd = sfd, .events = POLLIN },
+		};
+		unsigned int nc = control_pollfds(ctl, p + 2);
+		int tmo = min_timeout(xenbus_timeout_ms(xb),
+				      control_timeout_ms(ctl));
 		struct signalfd_siginfo si;
 
-		if (poll(p, 3, xenbus_timeout_ms(xb)) < 0 && errno != EINTR) {
+		if (poll(p, 2 + nc, tmo) < 0 && errno != EINTR) {
 			rc = -errno;
 			log_msg(LOG_ERR, "poll: %s", strerror(errno));
 			break;
@@ -272,8 +286,7 @@ int main(int argc, char **argv)
 			log_msg(LOG_ERR, "xenstore: %s", strerror(-rc));
 			break;
 		}
-		if (p[2].revents)
-			control_serve(ctl);
+		control_process(ctl, p + 2, nc);
 	}
 out:
 	control_free(ctl);

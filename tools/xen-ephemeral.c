@@ -16,10 +16,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -142,17 +144,46 @@ static int cmd_detach(const struct opts *o, char **argv)
 	return 0;
 }
 
-/* Ask the daemon; returns its malloc()ed answer or NULL (message printed). */
-static char *ask_daemon(const char *path)
+/* Read exactly len bytes (less only at EOF); returns how many, or -1. */
+static ssize_t read_full(int fd, char *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(fd, buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/*
+ * Ask the daemon; returns its malloc()ed answer (NUL-terminated) or NULL
+ * with a message printed. Only a whole answer counts: the header names the
+ * body's length, and a shorter body is an error, never a partial list.
+ */
+static char *ask_daemon(const char *path, const char *req)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t len = 0, cap = 0;
-	char *out = NULL;
+	struct timeval tv = { .tv_sec = 60 };
+	char hdr[CONTROL_HEADER_MAX + 1];
+	size_t hlen = 0, len;
+	char *out = NULL, *end;
 	ssize_t n;
+	bool ok;
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "xen-ephemeral: socket path too long: %s\n",
+			path);
 		return NULL;
+	}
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
@@ -163,26 +194,59 @@ static char *ask_daemon(const char *path)
 			close(fd);
 		return NULL;
 	}
-	if (write(fd, "status\n", 7) != 7) {
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||
+	    write(fd, "\n", 1) != 1) {
+		fprintf(stderr, "xen-ephemeral: cannot ask the daemon: %s\n",
+			strerror(errno));
 		close(fd);
 		return NULL;
 	}
-	for (;;) {
-		if (len + 4096 + 1 > cap) {
-			char *p = realloc(out, cap = (cap + 4096) * 2);
-
-			if (!p)
-				break;
-			out = p;
-		}
-		n = read(fd, out + len, cap - len - 1);
-		if (n <= 0)
+	/* The header line, byte by byte: it is short. */
+	while (hlen < CONTROL_HEADER_MAX) {
+		n = read(fd, hdr + hlen, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || hdr[hlen++] == '\n')
 			break;
-		len += (size_t)n;
 	}
+	hdr[hlen] = '\0';
+	ok = !strncmp(hdr, CONTROL_ANSWER_OK " ", strlen(CONTROL_ANSWER_OK) + 1);
+	if (!ok && strncmp(hdr, CONTROL_ANSWER_ERROR " ",
+			   strlen(CONTROL_ANSWER_ERROR) + 1)) {
+		fprintf(stderr, "xen-ephemeral: the daemon's answer is not "
+				"understood (no header)\n");
+		close(fd);
+		return NULL;
+	}
+	errno = 0;
+	len = strtoull(strrchr(hdr, ' ') + 1, &end, 10);
+	if (errno || *end != '\n' || len > (1u << 30)) {
+		fprintf(stderr, "xen-ephemeral: bad header from the daemon\n");
+		close(fd);
+		return NULL;
+	}
+	out = malloc(len + 1);
+	if (!out) {
+		close(fd);
+		return NULL;
+	}
+	n = read_full(fd, out, len);
 	close(fd);
-	if (out)
-		out[len] = '\0';
+	if (n < 0 || (size_t)n != len) {
+		fprintf(stderr,
+			"xen-ephemeral: the daemon's answer was cut short "
+			"(%zd of %zu bytes)\n",
+			n < 0 ? (ssize_t)0 : n, len);
+		free(out);
+		return NULL;
+	}
+	out[len] = '\0';
+	if (!ok) {
+		fprintf(stderr, "xen-ephemeral: the daemon says: %s", out);
+		free(out);
+		return NULL;
+	}
 	return out;
 }
 
@@ -225,7 +289,7 @@ static int cmd_show(const struct opts *o, bool detailed, const char *dom)
 
 	if (dom && parse_domid(dom, &want))
 		return 2;
-	ans = ask_daemon(o->control);
+	ans = ask_daemon(o->control, "status");
 	if (!ans)
 		return 1;
 	if (o->json) {
