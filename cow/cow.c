@@ -41,6 +41,8 @@
 #define MAP_ZERO 1u
 #define MAP_SLOT0 2u
 #define MAP_MAX_SLOTS (UINT32_MAX - MAP_SLOT0)
+_Static_assert(COW_MAX_OVERLAY_BLKS <= MAP_MAX_SLOTS + 1,
+	       "every overlay slot has a map value");
 
 #define MAP_LEAF_SHIFT 14
 #define MAP_LEAF_BLKS (1u << MAP_LEAF_SHIFT)
@@ -871,11 +873,10 @@ int cow_new(const struct cow_params *p, struct cow **cow_r)
 	if (p->overlay) {
 		if (limit == 0)
 			limit = p->overlay->nr_blks;
-		if (limit > p->overlay->nr_blks || limit > MAP_MAX_SLOTS)
+		if (limit > p->overlay->nr_blks || limit > COW_MAX_OVERLAY_BLKS)
 			goto fail;
 	}
-	/* The map indexes blocks with 64-bit math; cap at 2^32 blocks. */
-	if (size_sectors > ((uint64_t)UINT32_MAX + 1) * COW_SECTORS_PER_BLK)
+	if (size_sectors > COW_MAX_DISK_BLKS * COW_SECTORS_PER_BLK)
 		goto fail;
 
 	rc = -ENOMEM;

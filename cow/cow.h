@@ -21,6 +21,14 @@
 #define COW_SECTOR_BYTES (1u << COW_SECTOR_SHIFT)
 #define COW_SECTORS_PER_BLK (STORE_BLK_BYTES / COW_SECTOR_BYTES)
 
+/*
+ * The largest disk a view maps: 2^32 blocks of 4 KiB, 16 TiB. The overlay
+ * holds at most COW_MAX_OVERLAY_BLKS blocks (a little under 2^32).
+ */
+#define COW_MAX_DISK_BLKS ((uint64_t)1 << 32)
+#define COW_MAX_DISK_BYTES (COW_MAX_DISK_BLKS * STORE_BLK_BYTES)
+#define COW_MAX_OVERLAY_BLKS ((uint64_t)UINT32_MAX - 2)
+
 enum cow_kind {
 	COW_KIND_COW,      /* overlay over a base */
 	COW_KIND_BLANK,    /* overlay over zeros */
@@ -49,7 +57,8 @@ struct cow_params {
 	uint64_t size_sectors;
 	/* The overlay (COW, BLANK; NULL for READONLY). Owned like base. */
 	struct store *overlay;
-	/* Max overlay blocks for this disk; 0 = the overlay's capacity. */
+	/* Max overlay blocks for this disk; 0 = the overlay's capacity.
+	 * At most the overlay's capacity and COW_MAX_OVERLAY_BLKS. */
 	uint64_t limit_blks;
 	/* Optional process-wide budget (not owned). */
 	struct cow_budget *budget;

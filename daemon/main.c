@@ -50,7 +50,8 @@ static void usage(FILE *f)
 		"                         default ephemeral; never vbd or qdisk)\n"
 		"  -q, --max-queues N     queues offered per disk (1-16;\n"
 		"                         default: online CPUs)\n"
-		"  -b, --budget SIZE      cap on all overlays together (K/M/G/T)\n"
+		"  -b, --budget SIZE      cap on all overlays together (K/M/G/T,\n"
+		"                         at least 4K; rounded down to 4K)\n"
 		"  -s, --syslog           log to syslog instead of stderr\n"
 		"  -v, --verbose          log debug messages\n"
 		"  -p, --pidfile PATH     write our pid there\n"
@@ -105,6 +106,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (diskspec_parse_size(optarg, strlen(optarg),
 						&o->budget_bytes)) {
 				fprintf(stderr, "--budget: a size like 8G\n");
+				return -EINVAL;
+			}
+			/* Less than one block would round to 0: no cap. */
+			if (o->budget_bytes < STORE_BLK_BYTES) {
+				fprintf(stderr, "--budget: at least 4K (one "
+						"overlay block)\n");
 				return -EINVAL;
 			}
 			break;

@@ -29,4 +29,13 @@ expect 2 "bad command line" frobnicate
 expect 2 "bad command line" attach 3 xvda
 expect 2 "unrecognized option" --bogus list
 expect 0 "attach DOMID VDEV SPEC" --help
+
+# The daemon's options are checked before it reaches for Xen. A budget
+# below one overlay block once meant no cap at all (it rounded to 0).
+cli=${top_builddir:-.}/daemon/xen-ephemerald
+expect 2 "at least 4K" --budget 1
+expect 2 "at least 4K" --budget 4095
+expect 2 "a size like 8G" --budget 0
+expect 2 "a size like 8G" --budget 4Q
+expect 1 "cannot reach Xen" --budget 4K
 exit $fail

@@ -51,6 +51,12 @@ int disk_open(const struct diskspec *spec, struct cow_budget *budget,
 		snprintf(err, err_len, "on-full=pause is not supported yet");
 		return -EOPNOTSUPP;
 	}
+	if (spec->kind == DISKSPEC_BLANK &&
+	    spec->size_bytes > COW_MAX_DISK_BYTES) {
+		snprintf(err, err_len,
+			 "size= is larger than 16T, the largest disk served");
+		return -EFBIG;
+	}
 	switch (spec->kind) {
 	case DISKSPEC_COW:
 	case DISKSPEC_RO:
@@ -70,6 +76,14 @@ int disk_open(const struct diskspec *spec, struct cow_budget *budget,
 			store_destroy(p.base);
 			return -EINVAL;
 		}
+		if (p.base_bytes > COW_MAX_DISK_BYTES) {
+			snprintf(err, err_len,
+				 "base %s: larger than 16T, the largest disk "
+				 "served",
+				 spec->base);
+			store_destroy(p.base);
+			return -EFBIG;
+		}
 		disk_bytes = p.base_bytes;
 		break;
 	case DISKSPEC_BLANK:
@@ -83,14 +97,23 @@ int disk_open(const struct diskspec *spec, struct cow_budget *budget,
 	}
 
 	if (p.kind != COW_KIND_READONLY) {
-		uint64_t cap = spec->limit_bytes ? spec->limit_bytes :
-						   disk_bytes;
+		/* A limit above the disk's size is the disk's size: the
+		 * overlay never holds more blocks than the disk has. */
+		uint64_t cap = spec->limit_bytes && spec->limit_bytes < disk_bytes ?
+				       spec->limit_bytes :
+				       disk_bytes;
 
 		overlay_blks = (cap + STORE_BLK_BYTES - 1) / STORE_BLK_BYTES;
+		if (overlay_blks > COW_MAX_OVERLAY_BLKS)
+			overlay_blks = COW_MAX_OVERLAY_BLKS;
 		if (spec->store == DISKSPEC_STORE_RAM) {
 			rc = store_ram_new(overlay_blks, &p.overlay);
 			if (rc)
-				snprintf(err, err_len, "overlay in RAM: %s",
+				snprintf(err, err_len,
+					 "overlay in RAM (%llu MiB): cannot "
+					 "reserve the address space: %s",
+					 (unsigned long long)(overlay_blks >>
+							      8),
 					 strerror(-rc));
 		} else {
 			rc = check_scratch(spec->scratch, err, err_len);
@@ -129,6 +152,7 @@ int disk_open(const struct diskspec *spec, struct cow_budget *budget,
 	}
 	rc = cow_new(&p, cow_r); /* owns the stores from here, even on error */
 	if (rc)
-		snprintf(err, err_len, "view: %s", strerror(-rc));
+		snprintf(err, err_len, "cannot build the disk's block map: %s",
+			 strerror(-rc));
 	return rc;
 }

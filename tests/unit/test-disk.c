@@ -51,6 +51,25 @@ static void opens(const char *text, uint64_t sectors, bool writable)
 	cow_free(cow);
 }
 
+/* The disk opens, and its overlay limit is want_blks blocks. */
+static void limit_is(const char *text, uint64_t want_blks)
+{
+	unsigned char buf[4096] = { 1 };
+	struct cow_stats st;
+	char err[256] = "";
+	struct cow *cow;
+	int rc;
+
+	rc = disk_open(spec_of(text), NULL, &cow, err, sizeof(err));
+	CHECK(rc == 0, "%s: %d %s", text, rc, err);
+	cow_get_stats(cow, &st);
+	CHECK(st.limit_blks == want_blks, "%s: limit %llu blocks, want %llu",
+	      text, (unsigned long long)st.limit_blks,
+	      (unsigned long long)want_blks);
+	CHECK_OK(cow_write(cow, buf, 0, 8));
+	cow_free(cow);
+}
+
 static void refuses(const char *text, int want, const char *words)
 {
 	char err[256] = "";
@@ -114,6 +133,24 @@ int main(void)
 	refuses("cow:base=/dev/null", -ENOTBLK,
 		"is not a regular file or block device");
 	alarm(0);
+
+	/*
+	 * Limits and sizes at their bounds (issue 13.4): a limit above the
+	 * disk's size means the disk's size (it used to be refused as
+	 * "view: Invalid argument", to fail with ENOMEM, to wrap to 0 blocks
+	 * or to reserve 100 GiB of address space for a 1 MiB disk); a disk
+	 * larger than the view can map is refused with a sentence.
+	 */
+	limit_is("blank:size=1M,limit=16T", 256);
+	limit_is("blank:size=1M,limit=16777215T", 256);
+	limit_is("blank:size=1M,limit=18446744073709551615", 256);
+	limit_is("blank:size=1M,limit=100G", 256);
+	limit_is("blank:size=1M,limit=1", 1);
+	limit_is("blank:size=1M,limit=5000", 2);
+	limit_is("blank:size=1M", 256);
+	limit_is("blank:size=16T,limit=1G", 262144);
+	refuses("blank:size=17T", -EFBIG, "larger than 16T");
+	refuses("blank:size=18446744073709551104", -EFBIG, "larger than 16T");
 
 	unlink(base);
 	free(base);
