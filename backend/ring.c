@@ -264,7 +264,7 @@ struct read_plan {
  * in one block, straight from the block's bytes (the RAM overlay itself
  * where it can be) to the guest's page.
  */
-static int read_copy_out(void *arg, unsigned char *const *blks,
+static int read_copy_out(void *arg, const unsigned char *const *blks,
 			 uint32_t nr_blks)
 {
 	struct read_plan *pl = arg;
@@ -291,7 +291,8 @@ static int read_copy_out(void *arg, unsigned char *const *blks,
 				.ref = pl->segs[i].gref,
 				.offset = (uint16_t)foff,
 				.len = (uint16_t)take,
-				.local = blks[bi] + off,
+				/* only read: the copy goes to the guest */
+				.local = (void *)(blks[bi] + off),
 			};
 			pos += take;
 			foff += take;

@@ -13,7 +13,6 @@
 #define XE_COW_COW_H
 
 #include <stdint.h>
-#include <sys/uio.h>
 
 #include "cow/store.h"
 
@@ -78,20 +77,15 @@ uint64_t cow_size_sectors(const struct cow *cow);
 enum cow_kind cow_kind(const struct cow *cow);
 
 /*
- * Read / write the sectors starting at sector into / from the buffers of iov
- * (each iov_len a multiple of 512; the total is the request). Returns 0, or
- * -EINVAL (misaligned), -ERANGE (past the end), -EROFS (write to a read-only
- * disk), -ENOSPC (blocks that needed new overlay slots could not all get
- * one), -EIO or another -errno from a store. Space is reserved all or
- * nothing for each run of up to 64 blocks, so a write that does not fit
+ * Read / write nr_sectors sectors starting at sector into / from buf.
+ * Returns 0, or -EINVAL (empty), -ERANGE (past the end), -EROFS (write to a
+ * read-only disk), -ENOSPC (blocks that needed new overlay slots could not
+ * all get one), -EIO or another -errno from a store. Space is reserved all
+ * or nothing for each run of up to 64 blocks, so a write that does not fit
  * never takes room from another disk's write that does. A failed write may
  * have written some of its blocks (earlier runs); each block is either
  * wholly old or wholly new.
  */
-int cow_readv(struct cow *cow, uint64_t sector, const struct iovec *iov,
-	      int iovcnt);
-int cow_writev(struct cow *cow, uint64_t sector, const struct iovec *iov,
-	       int iovcnt);
 int cow_read(struct cow *cow, void *buf, uint64_t sector, uint32_t nr_sectors);
 int cow_write(struct cow *cow, const void *buf, uint64_t sector,
 	      uint32_t nr_sectors);
@@ -103,15 +97,16 @@ int cow_write(struct cow *cow, const void *buf, uint64_t sector,
  * Zero-copy read: with blocks [first_blk, first_blk + nr_blks) locked, call
  * fn once with a pointer to each block's 4 KiB as the view shows it; fn's
  * return value is returned. Pointers go straight into the overlay where it
- * is memory (the RAM store), else into scratch (nr_blks x 4 KiB, caller's),
- * where the block was read. They are valid only during fn, which must not
- * call into this view. nr_blks <= COW_APPLY_MAX_BLKS; the blocks must be
- * inside the disk (the last one may be partial). Counted as one read of
- * nr_sectors (the request's size, for statistics).
+ * is memory (the RAM store), to a shared zero block for holes, else into
+ * scratch (nr_blks x 4 KiB, caller's), where the block was read. They are
+ * for reading, valid only during fn, which must not call into this view.
+ * nr_blks <= COW_APPLY_MAX_BLKS; the blocks must be inside the disk (the
+ * last one may be partial). Counted as one read of nr_sectors (the
+ * request's size, for statistics).
  */
 int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
 		   uint64_t nr_sectors, unsigned char *scratch,
-		   int (*fn)(void *arg, unsigned char *const *blks,
+		   int (*fn)(void *arg, const unsigned char *const *blks,
 			     uint32_t nr_blks),
 		   void *arg);
 
@@ -126,16 +121,26 @@ int cow_discard(struct cow *cow, uint64_t sector, uint64_t nr_sectors);
 /* Order: everything completed before it is ordered before what follows. */
 int cow_flush(struct cow *cow);
 
+/* The view's request counters, listed once (X-macro). */
+#define COW_COUNTERS(X)                                                        \
+	X(rd_reqs)                                                             \
+	X(wr_reqs)                                                             \
+	X(discard_reqs)                                                        \
+	X(flush_reqs)                                                          \
+	X(rd_sectors)                                                          \
+	X(wr_sectors)                                                          \
+	X(enospc) /* writes refused for lack of space */                       \
+	X(errors) /* other failed calls */
+
 struct cow_stats {
 	uint64_t size_sectors;
-	uint64_t used_blks;   /* overlay blocks in use now */
-	uint64_t peak_blks;   /* the most ever in use */
-	uint64_t limit_blks;  /* this disk's cap */
-	uint64_t used_bytes;  /* used_blks * 4096 */
-	uint64_t rd_reqs, wr_reqs, discard_reqs, flush_reqs;
-	uint64_t rd_sectors, wr_sectors;
-	uint64_t enospc;      /* writes refused for lack of space */
-	uint64_t errors;      /* other failed calls */
+	uint64_t used_blks;  /* overlay blocks in use now */
+	uint64_t peak_blks;  /* the most ever held */
+	uint64_t limit_blks; /* this disk's cap */
+	uint64_t used_bytes; /* used_blks * 4096 */
+#define COW_STAT_FIELD(name) uint64_t name;
+	COW_COUNTERS(COW_STAT_FIELD)
+#undef COW_STAT_FIELD
 };
 
 /* A consistent-enough snapshot of the counters (each read atomically). */

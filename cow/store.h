@@ -37,8 +37,10 @@ struct store_ops {
 	int (*flush)(struct store *s);
 	/*
 	 * Optional (NULL if the store is not plain memory): a pointer to the
-	 * slot's 4 KiB, stable until destroy, so that grant copy can move
-	 * guest data straight into the overlay.
+	 * slot's 4 KiB, stable until destroy. The view uses it to write
+	 * partial blocks in place and to hand the backend pointers it grant-
+	 * copies reads straight out of (cow_read_apply()); the xts store uses
+	 * it to encrypt straight into a RAM lower store.
 	 */
 	void *(*direct)(struct store *s, uint64_t slot);
 	/* Wipe what must be wiped, release everything, free s. */

@@ -5,7 +5,7 @@
  * For each overlay (ram, xts-over-ram, xts-over-file) and each disk kind
  * (cow over a base whose size is not a whole number of blocks, blank) it
  * runs seeded random reads, writes and discards at 512-byte granularity,
- * unaligned and spanning blocks, split over several iovecs, and checks every
+ * unaligned and spanning blocks, split into several requests, and checks every
  * read byte and the overlay's block count against the model. Then several
  * threads do the same at once on interleaved ranges: each thread owns runs of
  * G sectors (G < 8 makes threads share blocks, so their partial writes race
@@ -83,12 +83,21 @@ static uint64_t model_used(const struct model *m)
 	return n;
 }
 
-/* Split [buf, nr sectors) into 1-4 iovecs at random sector boundaries. */
-static int split_iov(struct rng *r, unsigned char *buf, uint64_t nr,
-		     struct iovec *iov)
+/*
+ * Split [sector, sector + nr) into 1-4 consecutive requests at random
+ * sector boundaries: pieces that start and end anywhere in a block.
+ */
+struct piece {
+	uint64_t sector, nr;
+	size_t off; /* in the caller's buffer */
+};
+
+static int split_req(struct rng *r, uint64_t sector, uint64_t nr,
+		     struct piece *pc)
 {
 	int n = 1 + (int)rng_below(r, 4), i;
 	uint64_t left = nr;
+	size_t off = 0;
 
 	if ((uint64_t)n > nr)
 		n = (int)nr;
@@ -96,12 +105,34 @@ static int split_iov(struct rng *r, unsigned char *buf, uint64_t nr,
 		uint64_t take = i == n - 1 ? left
 					   : 1 + rng_below(r, left - (n - 1 - i));
 
-		iov[i].iov_base = buf;
-		iov[i].iov_len = take * 512;
-		buf += take * 512;
+		pc[i] = (struct piece){ sector, take, off };
+		sector += take;
+		off += take * 512;
 		left -= take;
 	}
 	return n;
+}
+
+static int write_pieces(struct cow *cow, const unsigned char *buf,
+			const struct piece *pc, int n)
+{
+	int i, rc = 0;
+
+	for (i = 0; i < n && !rc; i++)
+		rc = cow_write(cow, buf + pc[i].off, pc[i].sector,
+			       (uint32_t)pc[i].nr);
+	return rc;
+}
+
+static int read_pieces(struct cow *cow, unsigned char *buf,
+		       const struct piece *pc, int n)
+{
+	int i, rc = 0;
+
+	for (i = 0; i < n && !rc; i++)
+		rc = cow_read(cow, buf + pc[i].off, pc[i].sector,
+			      (uint32_t)pc[i].nr);
+	return rc;
 }
 
 static void compare(const struct run *run, uint64_t op, uint64_t sector,
@@ -165,7 +196,7 @@ static void full_compare(struct run *run, const char *when)
 static void single_thread(struct run *run, struct rng *r, uint64_t nr_ops)
 {
 	unsigned char *buf = malloc(MAX_REQ_SECTORS * 512);
-	struct iovec iov[4];
+	struct piece pc[4];
 	uint64_t i, used = model_used(&run->m);
 	struct cow_stats st;
 
@@ -177,13 +208,13 @@ static void single_thread(struct run *run, struct rng *r, uint64_t nr_ops)
 		pick_range(r, run->m.size_sectors, &sector, &nr);
 		if (p < 50) {
 			rng_fill(r, buf, nr * 512);
-			n = split_iov(r, buf, nr, iov);
-			CHECK_OK(cow_writev(run->cow, sector, iov, n));
+			n = split_req(r, sector, nr, pc);
+			CHECK_OK(write_pieces(run->cow, buf, pc, n));
 			model_write(&run->m, sector, buf, nr);
 		} else if (p < 88) {
 			memset(buf, 0xa5, nr * 512);
-			n = split_iov(r, buf, nr, iov);
-			CHECK_OK(cow_readv(run->cow, sector, iov, n));
+			n = split_req(r, sector, nr, pc);
+			CHECK_OK(read_pieces(run->cow, buf, pc, n));
 			compare(run, run->ops, sector, buf, nr);
 		} else if (p < 97) {
 			CHECK_OK(cow_discard(run->cow, sector, nr));
@@ -224,7 +255,7 @@ static void *worker_main(void *arg)
 	uint64_t mine = (nr_runs + NR_THREADS - 1 - w->id) / NR_THREADS;
 	unsigned char *buf = malloc(w->g * 512);
 	struct rng r = { w->seed };
-	struct iovec iov[4];
+	struct piece pc[4];
 	uint64_t i;
 
 	CHECK(buf, "malloc");
@@ -240,12 +271,12 @@ static void *worker_main(void *arg)
 		p = rng_below(&r, 100);
 		if (p < 55) {
 			rng_fill(&r, buf, nr * 512);
-			n = split_iov(&r, buf, nr, iov);
-			CHECK_OK(cow_writev(run->cow, a, iov, n));
+			n = split_req(&r, a, nr, pc);
+			CHECK_OK(write_pieces(run->cow, buf, pc, n));
 			model_write(&run->m, a, buf, nr);
 		} else if (p < 90) {
-			n = split_iov(&r, buf, nr, iov);
-			CHECK_OK(cow_readv(run->cow, a, iov, n));
+			n = split_req(&r, a, nr, pc);
+			CHECK_OK(read_pieces(run->cow, buf, pc, n));
 			compare(run, i, a, buf, nr);
 		} else if (a + nr < size) {
 			/* Never reach the disk's end: its partial last block

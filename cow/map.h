@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Internal to cow/: the block map of one view and its overlay slot
+ * allocator, with the space accounting (the disk's limit and the shared
+ * budget). cow.c is the request engine on top; nothing outside cow/
+ * includes this.
+ *
+ * The map has one 32-bit entry per 4 KiB block of the virtual disk:
+ *   MAP_BASE     never written: read the base (or zeros for a blank disk);
+ *   MAP_ZERO     discarded: reads zeros, holds no slot;
+ *   MAP_SLOT0+n  in overlay slot n.
+ *
+ * Locking: map_get() and map_set() are safe against each other for
+ * different blocks; the caller serialises operations on one block (cow.c's
+ * stripe locks). The allocator has its own mutex.
+ */
+#ifndef XE_COW_MAP_H
+#define XE_COW_MAP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cow/cow.h"
+
+#define MAP_BASE 0u
+#define MAP_ZERO 1u
+#define MAP_SLOT0 2u
+
+#define MAP_LEAF_SHIFT 14
+#define MAP_LEAF_BLKS (1u << MAP_LEAF_SHIFT)
+
+_Static_assert(COW_MAX_OVERLAY_BLKS <= UINT32_MAX - MAP_SLOT0 + 1,
+	       "every overlay slot has a map value");
+
+struct cow_map {
+	uint64_t nr_blks;
+	/* Leaves of MAP_LEAF_BLKS entries, allocated on first write. */
+	_Atomic(_Atomic uint32_t *) *leaves;
+	uint64_t nr_leaves;
+
+	/* Slots: a free stack plus a never-used high-water mark. */
+	pthread_mutex_t alloc_lock;
+	uint32_t *free_slots;
+	uint64_t nr_free, free_cap;
+	uint64_t next_fresh;
+	uint64_t limit_blks;
+	_Atomic uint64_t used_blks; /* slots taken and not given back */
+	_Atomic uint64_t peak_blks; /* the most blocks ever published */
+	struct cow_budget *budget;  /* may be NULL */
+};
+
+/* A map of nr_blks blocks, all MAP_BASE, with at most limit_blks slots. */
+int map_init(struct cow_map *m, uint64_t nr_blks, uint64_t limit_blks,
+	     struct cow_budget *budget);
+
+/* Free the map and give its slots back to the budget. */
+void map_fini(struct cow_map *m);
+
+/* The entry of blk (< nr_blks). */
+static inline uint32_t map_get(const struct cow_map *m, uint64_t blk)
+{
+	_Atomic uint32_t *leaf = atomic_load_explicit(
+		&m->leaves[blk >> MAP_LEAF_SHIFT], memory_order_acquire);
+
+	if (!leaf)
+		return MAP_BASE;
+	return atomic_load_explicit(&leaf[blk & (MAP_LEAF_BLKS - 1)],
+				    memory_order_acquire);
+}
+
+/* Set blk's entry, allocating its leaf on first use. -ENOMEM. */
+int map_set(struct cow_map *m, uint64_t blk, uint32_t val);
+
+/*
+ * Take nr free slots into slots_r, all or nothing, charging the disk's
+ * limit and the budget: -ENOSPC (and nothing taken) if they do not all fit.
+ * The caller publishes them with map_set() and then map_note_peak(), or
+ * gives back the ones it did not publish with slot_free().
+ */
+int slots_alloc(struct cow_map *m, unsigned int nr, uint32_t *slots_r);
+
+/* Give one slot back (its data is dead). */
+void slot_free(struct cow_map *m, uint32_t slot);
+
+/* Blocks were just published: raise the peak to what is held now. */
+void map_note_peak(struct cow_map *m);
+
+#endif
