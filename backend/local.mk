@@ -15,6 +15,5 @@ tests_unit_test_req_LDADD = backend/libbackend.a
 # The ring loop and the device (these need pthreads and the platform seam,
 # but still no Xen header).
 backend_libbackend_a_SOURCES += \
-	backend/log.c backend/log.h \
 	backend/ring.c backend/ring.h \
 	backend/vbd.c backend/vbd.h

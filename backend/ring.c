@@ -39,7 +39,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "backend/log.h"
+#include "platform/log.h"
 #include "backend/ring.h"
 #include "crypto/key.h"
 
@@ -158,7 +158,7 @@ static int copy_grants(struct ring *r, unsigned int n)
 	unsigned int i;
 	int rc;
 
-	rc = r->xp->ops->gnt_copy(r->gnt, n, r->copies);
+	rc = xp_gnt_copy(r->gnt, n, r->copies);
 	if (rc)
 		return rc;
 	for (i = 0; i < n; i++)
@@ -412,7 +412,7 @@ static void push_responses(struct ring *r)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* index before rsp_event */
 	event = load32(r->sring + XE_BLKIF_RING_OFF_RSP_EVENT);
 	if ((uint32_t)(new - event) < (uint32_t)(new - old)) {
-		r->xp->ops->evt_notify(r->evt, r->local_port);
+		xp_evt_notify(r->evt, r->local_port);
 		INC(r, notifies);
 	}
 }
@@ -480,14 +480,13 @@ static bool stop_requested(struct ring *r)
 static void *ring_main(void *arg)
 {
 	struct ring *r = arg;
-	const struct xp_ops *ops = r->xp->ops;
 
 	/* Requests may be waiting from before we were bound. */
 	while (ring_work(r) && !stop_requested(r))
 		;
 	for (;;) {
 		struct pollfd p[2] = {
-			{ .fd = ops->evt_fd(r->evt), .events = POLLIN },
+			{ .fd = xp_evt_fd(r->evt), .events = POLLIN },
 			{ .fd = r->stop_fd, .events = POLLIN },
 		};
 		uint32_t port;
@@ -502,7 +501,7 @@ static void *ring_main(void *arg)
 		}
 		if (p[1].revents)
 			break;
-		while (ops->evt_pending(r->evt, &port) == 0)
+		while (xp_evt_pending(r->evt, &port) == 0)
 			kicked = true;
 		if (!kicked)
 			continue;
@@ -512,7 +511,7 @@ static void *ring_main(void *arg)
 		while (ring_work(r) && !stop_requested(r))
 			;
 		if (!atomic_load(&r->ctr.halted))
-			ops->evt_unmask(r->evt, r->local_port);
+			xp_evt_unmask(r->evt, r->local_port);
 	}
 	return NULL;
 }
@@ -521,11 +520,8 @@ static void *ring_main(void *arg)
 
 void ring_free(struct ring *r)
 {
-	const struct xp_ops *ops;
-
 	if (!r)
 		return;
-	ops = r->xp->ops;
 	if (r->thread_started) {
 		uint64_t one = 1;
 
@@ -535,11 +531,11 @@ void ring_free(struct ring *r)
 		pthread_join(r->thread, NULL);
 	}
 	if (r->bound)
-		ops->evt_unbind(r->evt, r->local_port);
+		xp_evt_unbind(r->evt, r->local_port);
 	if (r->sring)
-		ops->gnt_unmap(r->gnt, (void *)r->sring, r->nr_pages);
-	ops->evt_close(r->evt);
-	ops->gnt_close(r->gnt);
+		xp_gnt_unmap(r->gnt, (void *)r->sring, r->nr_pages);
+	xp_evt_close(r->evt);
+	xp_gnt_close(r->gnt);
 	if (r->stop_fd >= 0)
 		close(r->stop_fd);
 	if (r->mem) {
@@ -581,7 +577,6 @@ static int ring_alloc_buffers(struct ring *r)
 
 int ring_new(const struct ring_params *p, struct ring **ring_r)
 {
-	const struct xp_ops *ops = p->xp->ops;
 	struct ring *r;
 	uint32_t rsp_prod, req_prod;
 	int rc;
@@ -608,16 +603,16 @@ int ring_new(const struct ring_params *p, struct ring **ring_r)
 			      XE_BLKIF_MAX_SEGS;
 	r->stop_fd = -1;
 
-	rc = ops->gnt_open(p->xp, &r->gnt);
+	rc = xp_gnt_open(p->xp, &r->gnt);
 	if (rc)
 		goto fail;
-	rc = ops->evt_open(p->xp, &r->evt);
+	rc = xp_evt_open(p->xp, &r->evt);
 	if (rc)
 		goto fail;
 	rc = ring_alloc_buffers(r);
 	if (rc)
 		goto fail;
-	rc = ops->gnt_map(r->gnt, p->domid, r->nr_pages, p->refs, true,
+	rc = xp_gnt_map(r->gnt, p->domid, r->nr_pages, p->refs, true,
 			  (void **)&r->sring);
 	if (rc) {
 		r->sring = NULL;
@@ -634,7 +629,7 @@ int ring_new(const struct ring_params *p, struct ring **ring_r)
 		goto fail;
 	}
 	r->req_cons = r->rsp_prod_pvt = rsp_prod;
-	rc = ops->evt_bind(r->evt, p->domid, p->remote_port, &r->local_port);
+	rc = xp_evt_bind(r->evt, p->domid, p->remote_port, &r->local_port);
 	if (rc)
 		goto fail;
 	r->bound = true;

@@ -14,7 +14,7 @@
 
 #include "backend/req.h"
 #include "cow/cow.h"
-#include "xs-glue/platform.h"
+#include "platform/platform.h"
 
 struct ring;
 

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend/log.h"
+#include "platform/log.h"
 #include "daemon/control.h"
 
 #define CONTROL_REQUEST_MAX 256u

@@ -24,11 +24,11 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "backend/log.h"
+#include "platform/log.h"
 #include "cow/cow.h"
 #include "daemon/control.h"
 #include "xs-glue/diskspec.h"
-#include "xs-glue/platform.h"
+#include "platform/platform.h"
 #include "xs-glue/xenbus.h"
 
 struct opts {
@@ -299,7 +299,7 @@ out:
 	control_free(ctl);
 	xenbus_free(xb); /* every overlay and key wiped */
 	if (xp)
-		xp->ops->destroy(xp);
+		xp_destroy(xp);
 	cow_budget_free(budget);
 	if (o.pidfile)
 		unlink(o.pidfile);

@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The blkif suites: the simulated Xen + the daemon core + test frontends
 # (tests/frontend.c, a blkfront look-alike), and the benchmark of the whole
-# data path. Static libraries in dependency order; libxsglue.a comes again
-# after libxensim.a, which needs xp_free_strv.
+# data path. Static libraries in dependency order.
 
 check_LIBRARIES += tests/libfrontend.a
 tests_libfrontend_a_SOURCES = \
@@ -12,8 +11,7 @@ tests_libfrontend_a_SOURCES = \
 BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
 	xs-glue/libxsglue.a xs-glue/libxsparse.a backend/libbackend.a \
 	cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
-	tests/sim/libxensim.a xs-glue/libxsglue.a \
-	$(XEN_LIBS) $(CRYPTO_LIBS) -lpthread
+	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) -lpthread
 
 check_PROGRAMS += tests/test-blkif
 TESTS += tests/test-blkif

@@ -166,9 +166,9 @@ fail:
 		close(d->stop_fd);
 	xenbus_free(d->xb);
 	if (d->tool_xp)
-		d->tool_xp->ops->destroy(d->tool_xp);
+		xp_destroy(d->tool_xp);
 	if (d->xp)
-		d->xp->ops->destroy(d->xp);
+		xp_destroy(d->xp);
 	free(d);
 	return rc;
 }
@@ -185,8 +185,8 @@ void fe_daemon_free(struct fe_daemon *d)
 	xenbus_free(d->xb);
 	close(d->stop_fd);
 	pthread_mutex_destroy(&d->lock);
-	d->tool_xp->ops->destroy(d->tool_xp);
-	d->xp->ops->destroy(d->xp);
+	xp_destroy(d->tool_xp);
+	xp_destroy(d->xp);
 	free(d);
 }
 
@@ -307,7 +307,7 @@ static char *xs_get(struct fe *fe, const char *dir, const char *node)
 	char *v = NULL;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	if (fe->xp->ops->xs_read(fe->xp, XP_XS_NO_TXN, path, &v, NULL))
+	if (xp_xs_read(fe->xp, XP_XS_NO_TXN, path, &v, NULL))
 		return NULL;
 	return v;
 }
@@ -318,7 +318,7 @@ static int xs_put(struct fe *fe, uint32_t txn, const char *dir,
 	char path[PATH_BYTES * 2];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	return fe->xp->ops->xs_write(fe->xp, txn, path, val, strlen(val));
+	return xp_xs_write(fe->xp, txn, path, val, strlen(val));
 }
 
 static int xs_rm(struct fe *fe, uint32_t txn, const char *dir, const char *node)
@@ -326,7 +326,7 @@ static int xs_rm(struct fe *fe, uint32_t txn, const char *dir, const char *node)
 	char path[PATH_BYTES * 2];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	return fe->xp->ops->xs_rm(fe->xp, txn, path);
+	return xp_xs_rm(fe->xp, txn, path);
 }
 
 static int xs_putu(struct fe *fe, uint32_t txn, const char *dir,
@@ -460,7 +460,7 @@ int fe_new(struct sim *sim, uint16_t domid, uint32_t devid,
 	v = xs_get(fe, fe->fe_dir, "backend");
 	if (!v || strlen(v) >= sizeof(fe->be_dir)) {
 		free(v);
-		fe->xp->ops->destroy(fe->xp);
+		xp_destroy(fe->xp);
 		free(fe);
 		return -ENOENT;
 	}
@@ -677,15 +677,15 @@ int fe_connect(struct fe *fe)
 	for (attempt = 0;; attempt++) {
 		uint32_t t;
 
-		rc = fe->xp->ops->xs_txn_start(fe->xp, &t);
+		rc = xp_xs_txn_start(fe->xp, &t);
 		if (rc)
 			goto fail;
 		rc = write_ring_nodes(fe, t);
 		if (rc) {
-			fe->xp->ops->xs_txn_end(fe->xp, t, true);
+			xp_xs_txn_end(fe->xp, t, true);
 			goto fail;
 		}
-		rc = fe->xp->ops->xs_txn_end(fe->xp, t, false);
+		rc = xp_xs_txn_end(fe->xp, t, false);
 		if (rc != -EAGAIN || attempt > 16)
 			break;
 	}
@@ -793,7 +793,7 @@ void fe_free(struct fe *fe)
 			       fe->domid);
 	}
 	free_rings(fe);
-	fe->xp->ops->destroy(fe->xp);
+	xp_destroy(fe->xp);
 	free(fe);
 }
 

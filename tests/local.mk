@@ -18,14 +18,14 @@ tests_test_cow_policy_LDADD = $(COW_TEST_LIBS)
 check_PROGRAMS += tests/unit/test-disk
 TESTS += tests/unit/test-disk
 tests_unit_test_disk_LDADD = tests/libtestlib.a xs-glue/libxsglue.a \
-	xs-glue/libxsparse.a $(COW_TEST_LIBS) $(XEN_LIBS)
+	xs-glue/libxsparse.a $(COW_TEST_LIBS)
 
 # The control socket and the CLI that reads it (daemon/control.c,
 # tools/xen-ephemeral), over 2000 synthetic disks.
 check_PROGRAMS += tests/test-control
 TESTS += tests/test-control
 tests_test_control_SOURCES = tests/test-control.c daemon/control.c
-tests_test_control_LDADD = $(COW_TEST_LIBS) backend/libbackend.a
+tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 
 # The CLI's command line (no Xen needed for these).
 TESTS += tests/test-cli.sh

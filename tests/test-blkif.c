@@ -492,7 +492,7 @@ static void test_detach(uint64_t seed)
 
 		snprintf(path, sizeof(path),
 			 "/local/domain/0/backend/ephemeral/%u", GUEST);
-		CHECK(tool->ops->xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) ==
+		CHECK(xp_xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) ==
 			      -ENOENT,
 		      "empty %s left behind", path);
 	}
@@ -506,7 +506,7 @@ static void test_detach(uint64_t seed)
 	 * state 5; the frontend sees Closing and closes */
 	snprintf(path, sizeof(path),
 		 "/local/domain/0/backend/ephemeral/%u/%u/online", GUEST, XVDA);
-	CHECK_OK(tool->ops->xs_write(tool, XP_XS_NO_TXN, path, "0", 1));
+	CHECK_OK(xp_xs_write(tool, XP_XS_NO_TXN, path, "0", 1));
 	CHECK_OK(fe_wait_backend_state(disk.fe, 5, 5000));
 	bu_disk_close(&disk);
 	bu_disk_free(&disk);

@@ -725,7 +725,7 @@ static void test_domain_vanishes(struct host *h)
 		snprintf(path, sizeof(path),
 			 "/local/domain/0/backend/ephemeral/%u/%u", EVIL,
 			 k ? XVDB : XVDA);
-		CHECK(tool->ops->xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) ==
+		CHECK(xp_xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) ==
 			      -ENOENT,
 		      "backend dir %s still there", path);
 	}
@@ -733,7 +733,7 @@ static void test_domain_vanishes(struct host *h)
 	 * this one: xenstore kept backend/ephemeral/<domid> forever). */
 	snprintf(path, sizeof(path), "/local/domain/0/backend/ephemeral/%u",
 		 EVIL);
-	CHECK(tool->ops->xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) == -ENOENT,
+	CHECK(xp_xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) == -ENOENT,
 	      "empty backend dir %s still there", path);
 	for (i = 0; i < (size_t)n * 32; i++)
 		free(segs[i].page);
@@ -761,7 +761,7 @@ static void test_frontend_never_closes(struct host *h)
 	bu_write(&d, 1, 0, 64, FE_PACKED, &h->rng);
 	snprintf(path, sizeof(path),
 		 "/local/domain/0/backend/ephemeral/%u/%u/online", EVIL, XVDA);
-	CHECK_OK(tool->ops->xs_write(tool, XP_XS_NO_TXN, path, "0", 1));
+	CHECK_OK(xp_xs_write(tool, XP_XS_NO_TXN, path, "0", 1));
 	CHECK_OK(fe_wait_backend_state(d.fe, 5, 5000));
 	/* the guest ignores Closing and stays Connected */
 	CHECK_OK(fe_wait_backend_state(d.fe, 6, 5000));
@@ -791,7 +791,7 @@ static void expect_refused(struct host *h, const struct fe_opts *o,
 		char *be = fe_backend_path(fe), path[200];
 
 		snprintf(path, sizeof(path), "%s/error", be);
-		CHECK_OK(tool->ops->xs_rm(tool, XP_XS_NO_TXN, path));
+		CHECK_OK(xp_xs_rm(tool, XP_XS_NO_TXN, path));
 		free(be);
 	}
 	if (fe_backend_state(fe) == 6) { /* from the last refusal */
@@ -954,10 +954,10 @@ static void test_bad_disks(struct host *h)
 		char *be = fe_backend_path(fe), p2[200];
 
 		snprintf(p2, sizeof(p2), "%s/params", be);
-		CHECK_OK(tool->ops->xs_write(tool, XP_XS_NO_TXN, p2,
+		CHECK_OK(xp_xs_write(tool, XP_XS_NO_TXN, p2,
 					     "blank:size=lots", 15));
 		snprintf(p2, sizeof(p2), "%s/state", be);
-		CHECK_OK(tool->ops->xs_write(tool, XP_XS_NO_TXN, p2, "1", 1));
+		CHECK_OK(xp_xs_write(tool, XP_XS_NO_TXN, p2, "1", 1));
 		free(be);
 	}
 	CHECK_OK(fe_wait_backend_state(fe, 6, 5000));

@@ -16,4 +16,4 @@ bench: tools/cow-bench
 bin_PROGRAMS += tools/xen-ephemeral
 tools_xen_ephemeral_SOURCES = tools/xen-ephemeral.c
 tools_xen_ephemeral_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
-	$(XEN_LIBS)
+	platform/libxp-xen.a platform/libxp.a $(XEN_LIBS)

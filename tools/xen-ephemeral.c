@@ -28,7 +28,7 @@
 #include "daemon/control.h"
 #include "xs-glue/attach.h"
 #include "xs-glue/parse.h"
-#include "xs-glue/platform.h"
+#include "platform/platform.h"
 
 static const char *const state_names[] = { "unknown", "initialising",
 					   "initwait", "initialised",
@@ -98,7 +98,7 @@ static int cmd_attach(const struct opts *o, char **argv)
 	if (open_xen(&xp))
 		return 1;
 	rc = attach_device(xp, &req, err, sizeof(err));
-	xp->ops->destroy(xp);
+	xp_destroy(xp);
 	if (rc) {
 		fprintf(stderr, "xen-ephemeral: attach: %s\n",
 			err[0] ? err : strerror(-rc));
@@ -124,7 +124,7 @@ static int cmd_detach(const struct opts *o, char **argv)
 	if (open_xen(&xp))
 		return 1;
 	rc = detach_device(xp, o->kind, domid, devid, o->timeout_s * 1000);
-	xp->ops->destroy(xp);
+	xp_destroy(xp);
 	if (rc == -ENOENT) {
 		fprintf(stderr, "xen-ephemeral: domain %u has no %s disk %s\n",
 			domid, o->kind ? o->kind : ATTACH_DEFAULT_KIND,

@@ -67,13 +67,13 @@ static int put(struct xp *xp, uint32_t t, const char *dir, const char *node,
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, node) >=
 	    sizeof(path))
 		return -ENAMETOOLONG;
-	return xp->ops->xs_write(xp, t, path, val, strlen(val));
+	return xp_xs_write(xp, t, path, val, strlen(val));
 }
 
 static int exists(struct xp *xp, uint32_t t, const char *path)
 {
 	char *v = NULL;
-	int rc = xp->ops->xs_read(xp, t, path, &v, NULL);
+	int rc = xp_xs_read(xp, t, path, &v, NULL);
 
 	free(v);
 	return rc == -ENOENT ? 0 : rc == 0 ? 1 : rc;
@@ -97,8 +97,8 @@ static int write_nodes(struct xp *xp, uint32_t t, const struct attach_req *r,
 	if (rc)
 		return rc > 0 ? -EEXIST : rc;
 
-	rc = xp->ops->xs_mkdir(xp, t, be);
-	rc = rc ?: xp->ops->xs_set_perms(xp, t, be, be_perms, 2);
+	rc = xp_xs_mkdir(xp, t, be);
+	rc = rc ?: xp_xs_set_perms(xp, t, be, be_perms, 2);
 	rc = rc ?: put(xp, t, be, "frontend", fe);
 	snprintf(num, sizeof(num), "%u", r->domid);
 	rc = rc ?: put(xp, t, be, "frontend-id", num);
@@ -112,8 +112,8 @@ static int write_nodes(struct xp *xp, uint32_t t, const struct attach_req *r,
 	rc = rc ?: put(xp, t, be, "params", r->spec);
 	rc = rc ?: put(xp, t, be, "state", "1");
 
-	rc = rc ?: xp->ops->xs_mkdir(xp, t, fe);
-	rc = rc ?: xp->ops->xs_set_perms(xp, t, fe, fe_perms, 2);
+	rc = rc ?: xp_xs_mkdir(xp, t, fe);
+	rc = rc ?: xp_xs_set_perms(xp, t, fe, fe_perms, 2);
 	snprintf(num, sizeof(num), "%u", self);
 	rc = rc ?: put(xp, t, fe, "backend", be);
 	rc = rc ?: put(xp, t, fe, "backend-id", num);
@@ -154,7 +154,7 @@ int attach_device(struct xp *xp, const struct attach_req *r, char *err,
 	free(spec);
 	if (rc)
 		return rc;
-	rc = xp->ops->self_domid(xp, &self);
+	rc = xp_self_domid(xp, &self);
 	if (rc)
 		return rc;
 	snprintf(dom, sizeof(dom), "/local/domain/%u", r->domid);
@@ -168,15 +168,15 @@ int attach_device(struct xp *xp, const struct attach_req *r, char *err,
 	for (attempt = 0; attempt < 16; attempt++) {
 		uint32_t t;
 
-		rc = xp->ops->xs_txn_start(xp, &t);
+		rc = xp_xs_txn_start(xp, &t);
 		if (rc)
 			break;
 		rc = write_nodes(xp, t, r, be, fe, devid, self);
 		if (rc) {
-			xp->ops->xs_txn_end(xp, t, true);
+			xp_xs_txn_end(xp, t, true);
 			break;
 		}
-		rc = xp->ops->xs_txn_end(xp, t, false);
+		rc = xp_xs_txn_end(xp, t, false);
 		if (rc != -EAGAIN)
 			break;
 	}
@@ -206,7 +206,7 @@ static int be_state(struct xp *xp, const char *be)
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/state", be);
-	rc = xp->ops->xs_read(xp, XP_XS_NO_TXN, path, &v, &len);
+	rc = xp_xs_read(xp, XP_XS_NO_TXN, path, &v, &len);
 	if (!rc)
 		rc = parse_state(v, len, &st) ? -EINVAL : (int)st;
 	free(v);
@@ -223,7 +223,7 @@ int detach_device(struct xp *xp, const char *kind, uint16_t domid,
 
 	if (!kind)
 		kind = ATTACH_DEFAULT_KIND;
-	rc = xp->ops->self_domid(xp, &self);
+	rc = xp_self_domid(xp, &self);
 	if (rc)
 		return rc;
 	dirs(kind, self, domid, devid, be, fe, sizeof(be));
@@ -233,20 +233,20 @@ int detach_device(struct xp *xp, const char *kind, uint16_t domid,
 
 	/* As libxl does: online=0 and state 5, then wait for 6. */
 	snprintf(path, sizeof(path), "%s/online", be);
-	rc = xp->ops->xs_write(xp, XP_XS_NO_TXN, path, "0", 1);
+	rc = xp_xs_write(xp, XP_XS_NO_TXN, path, "0", 1);
 	if (!rc && st != 6) {
 		snprintf(path, sizeof(path), "%s/state", be);
-		rc = xp->ops->xs_write(xp, XP_XS_NO_TXN, path, "5", 1);
+		rc = xp_xs_write(xp, XP_XS_NO_TXN, path, "5", 1);
 	}
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s/state", be);
-	rc = xp->ops->xs_watch(xp, path, "detach");
+	rc = xp_xs_watch(xp, path, "detach");
 	if (rc)
 		return rc;
 	rc = -ETIMEDOUT;
 	while (now_ms() < deadline) {
-		struct pollfd p = { .fd = xp->ops->xs_fd(xp), .events = POLLIN };
+		struct pollfd p = { .fd = xp_xs_fd(xp), .events = POLLIN };
 		char *wp = NULL, *wt = NULL;
 		uint64_t left = deadline - now_ms();
 
@@ -256,15 +256,15 @@ int detach_device(struct xp *xp, const char *kind, uint16_t domid,
 			break;
 		}
 		poll(&p, 1, left > 100 ? 100 : (int)left);
-		while (xp->ops->xs_read_watch(xp, &wp, &wt) == 0) {
+		while (xp_xs_read_watch(xp, &wp, &wt) == 0) {
 			free(wp);
 			free(wt);
 		}
 	}
-	xp->ops->xs_unwatch(xp, path, "detach");
+	xp_xs_unwatch(xp, path, "detach");
 	/* Closed (or given up on): the toolstack's part is to remove both. */
-	xp->ops->xs_rm(xp, XP_XS_NO_TXN, be);
-	xp->ops->xs_rm(xp, XP_XS_NO_TXN, fe);
+	xp_xs_rm(xp, XP_XS_NO_TXN, be);
+	xp_xs_rm(xp, XP_XS_NO_TXN, fe);
 	/* backend/<kind>/<domid> goes with its last device, as libxl's do. */
 	*strrchr(be, '/') = '\0';
 	xp_rm_if_empty(xp, be);

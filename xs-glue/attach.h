@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "xs-glue/platform.h"
+#include "platform/platform.h"
 
 #define ATTACH_DEFAULT_KIND "ephemeral"
 

@@ -43,7 +43,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend/log.h"
+#include "platform/log.h"
 #include "backend/vbd.h"
 #include "xs-glue/disk.h"
 #include "xs-glue/diskspec.h"
@@ -76,7 +76,6 @@ struct xdev {
 
 struct xenbus {
 	struct xp *xp;
-	const struct xp_ops *ops;
 	struct xenbus_config cfg;
 	uint16_t self;
 	char base[XENBUS_MAX_KINDS][PATH_BYTES]; /* .../backend/<kind> */
@@ -102,7 +101,7 @@ static char *readf(struct xenbus *xb, const char *dir, const char *node,
 	char *val = NULL;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	if (xb->ops->xs_read(xb->xp, XP_XS_NO_TXN, path, &val, len_r))
+	if (xp_xs_read(xb->xp, XP_XS_NO_TXN, path, &val, len_r))
 		return NULL;
 	return val;
 }
@@ -124,7 +123,7 @@ static int writef(struct xenbus *xb, uint32_t txn, const char *dir,
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(val))
 		return -EINVAL;
-	return xb->ops->xs_write(xb->xp, txn, path, val, (size_t)n);
+	return xp_xs_write(xb->xp, txn, path, val, (size_t)n);
 }
 
 static void set_state(struct xenbus *xb, struct xdev *d, int state)
@@ -232,7 +231,7 @@ static void unwatch_frontend(struct xenbus *xb, struct xdev *d)
 		char path[PATH_BYTES + 8];
 
 		snprintf(path, sizeof(path), "%s/state", d->fe);
-		xb->ops->xs_unwatch(xb->xp, path, d->token);
+		xp_xs_unwatch(xb->xp, path, d->token);
 		d->fe_watched = false;
 	}
 }
@@ -332,7 +331,7 @@ static int advertise(struct xenbus *xb, struct xdev *d)
 	for (attempt = 0; attempt < 16; attempt++) {
 		uint32_t t;
 
-		rc = xb->ops->xs_txn_start(xb->xp, &t);
+		rc = xp_xs_txn_start(xb->xp, &t);
 		if (rc)
 			return rc;
 		rc = writef(xb, t, d->be, "feature-max-indirect-segments",
@@ -358,10 +357,10 @@ static int advertise(struct xenbus *xb, struct xdev *d)
 		}
 		rc = rc ?: writef(xb, t, d->be, "hotplug-status", "connected");
 		if (rc) {
-			xb->ops->xs_txn_end(xb->xp, t, true);
+			xp_xs_txn_end(xb->xp, t, true);
 			return rc;
 		}
-		rc = xb->ops->xs_txn_end(xb->xp, t, false);
+		rc = xp_xs_txn_end(xb->xp, t, false);
 		if (rc != -EAGAIN)
 			return rc;
 	}
@@ -486,7 +485,7 @@ static bool domain_alive(struct xenbus *xb, uint16_t domid)
 	int rc;
 
 	snprintf(path, sizeof(path), "/local/domain/%u", domid);
-	rc = xb->ops->xs_read(xb->xp, XP_XS_NO_TXN, path, &v, NULL);
+	rc = xp_xs_read(xb->xp, XP_XS_NO_TXN, path, &v, NULL);
 	free(v);
 	return rc != -ENOENT;
 }
@@ -518,7 +517,7 @@ static int find_frontend(struct xenbus *xb, struct xdev *d)
 	strcpy(d->fe, fe);
 	free(fe);
 	snprintf(path, sizeof(path), "%s/state", d->fe);
-	rc = xb->ops->xs_watch(xb->xp, path, d->token);
+	rc = xp_xs_watch(xb->xp, path, d->token);
 	if (rc)
 		return rc;
 	d->fe_watched = true;
@@ -613,7 +612,7 @@ static void update_dev(struct xenbus *xb, struct xdev *d)
 		log_dev(LOG_INFO, d->domid, d->devid,
 			"frontend domain gone: closing and removing");
 		close_disk(d);
-		xb->ops->xs_rm(xb->xp, XP_XS_NO_TXN, d->be);
+		xp_xs_rm(xb->xp, XP_XS_NO_TXN, d->be);
 		rm_domain_dir(xb, d);
 		free_dev(xb, d);
 		return;
@@ -747,7 +746,7 @@ static void rescan(struct xenbus *xb)
 	for (d = xb->devs; d; d = d->next)
 		d->dirty = true; /* vanished ones notice their dir is gone */
 	for (k = 0; k < xb->cfg.nr_kinds; k++) {
-		if (xb->ops->xs_directory(xb->xp, XP_XS_NO_TXN, xb->base[k],
+		if (xp_xs_directory(xb->xp, XP_XS_NO_TXN, xb->base[k],
 					  &doms, &nd))
 			continue;
 		for (i = 0; i < nd; i++) {
@@ -758,7 +757,7 @@ static void rescan(struct xenbus *xb)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", xb->base[k],
 				 doms[i]);
-			if (xb->ops->xs_directory(xb->xp, XP_XS_NO_TXN, path,
+			if (xp_xs_directory(xb->xp, XP_XS_NO_TXN, path,
 						  &devs, &nv))
 				continue;
 			for (j = 0; j < nv; j++)
@@ -779,7 +778,7 @@ int xenbus_process(struct xenbus *xb)
 
 	for (n = 0; n < EVENTS_PER_CALL; n++) {
 		char *path = NULL, *token = NULL;
-		int rc = xb->ops->xs_read_watch(xb->xp, &path, &token);
+		int rc = xp_xs_read_watch(xb->xp, &path, &token);
 
 		if (rc == -EAGAIN)
 			break;
@@ -831,7 +830,7 @@ int xenbus_timeout_ms(struct xenbus *xb)
 
 int xenbus_fd(struct xenbus *xb)
 {
-	return xb->ops->xs_fd(xb->xp);
+	return xp_xs_fd(xb->xp);
 }
 
 void xenbus_for_each(struct xenbus *xb,
@@ -896,11 +895,10 @@ int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 	if (!xb)
 		return -ENOMEM;
 	xb->xp = xp;
-	xb->ops = xp->ops;
 	xb->cfg = *cfg;
 	if (!xb->cfg.close_timeout_ms)
 		xb->cfg.close_timeout_ms = 5000;
-	rc = xb->ops->self_domid(xp, &xb->self);
+	rc = xp_self_domid(xp, &xb->self);
 	if (rc)
 		goto fail;
 	for (k = 0; k < cfg->nr_kinds; k++) {
@@ -910,11 +908,11 @@ int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 			 "/local/domain/%u/backend/%s", xb->self,
 			 cfg->kinds[k]);
 		snprintf(token, sizeof(token), "be:%u", k);
-		rc = xb->ops->xs_watch(xp, xb->base[k], token);
+		rc = xp_xs_watch(xp, xb->base[k], token);
 		if (rc)
 			goto fail;
 	}
-	rc = xb->ops->xs_watch(xp, "@releaseDomain", "rel");
+	rc = xp_xs_watch(xp, "@releaseDomain", "rel");
 	if (rc)
 		goto fail;
 	xb->rescan = true;

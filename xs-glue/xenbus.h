@@ -13,7 +13,7 @@
 
 #include "backend/ring.h"
 #include "cow/cow.h"
-#include "xs-glue/platform.h"
+#include "platform/platform.h"
 
 #define XENBUS_MAX_KINDS 4u
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The simulated Xen (tests/sim/) and its own unit test. Programs linking
-# libxensim.a link xs-glue/libxsglue.a after it (for xp_free_strv).
+# The simulated Xen (tests/sim/): the seam's second implementation, beside
+# platform/libxp-xen.a, and its own unit test.
 
 noinst_LIBRARIES += tests/sim/libxensim.a
 tests_sim_libxensim_a_SOURCES = \
@@ -14,5 +14,5 @@ tests_sim_libxensim_a_SOURCES = \
 check_PROGRAMS += tests/unit/test-sim
 TESTS += tests/unit/test-sim
 tests_unit_test_sim_SOURCES = tests/unit/test-sim.c tests/check.h
-tests_unit_test_sim_LDADD = \
-	tests/sim/libxensim.a xs-glue/libxsglue.a $(XEN_LIBS)
+tests_unit_test_sim_LDADD = tests/sim/libxensim.a platform/libxp-xen.a \
+	platform/libxp.a $(XEN_LIBS)

@@ -27,6 +27,7 @@
 #include "tests/sim/sim-priv.h"
 
 struct sim_evt {
+	struct xp_evt base; /* first: the seam's handle */
 	struct sim *sim;
 	uint16_t self;
 	int efd; /* readable while nready > 0 */
@@ -322,12 +323,13 @@ int sim_evt_open(struct xp *xp, struct xp_evt **evt_r)
 		free(e);
 		return rc;
 	}
+	e->base.ops = xp->ops;
 	e->sim = sx->sim;
 	e->self = sx->domid;
 	pthread_mutex_lock(&e->sim->lock);
 	e->sim->handles++;
 	pthread_mutex_unlock(&e->sim->lock);
-	*evt_r = (struct xp_evt *)e;
+	*evt_r = &e->base;
 	return 0;
 }
 

@@ -29,6 +29,7 @@ struct sim_map {
 };
 
 struct sim_gnt {
+	struct xp_gnt base; /* first: the seam's handle */
 	struct sim *sim;
 	uint16_t self; /* the mapping domain */
 	struct sim_map *maps;
@@ -177,12 +178,13 @@ int sim_gnt_open(struct xp *xp, struct xp_gnt **gnt_r)
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
+	g->base.ops = xp->ops;
 	g->sim = sx->sim;
 	g->self = sx->domid;
 	pthread_mutex_lock(&g->sim->lock);
 	g->sim->handles++;
 	pthread_mutex_unlock(&g->sim->lock);
-	*gnt_r = (struct xp_gnt *)g;
+	*gnt_r = &g->base;
 	return 0;
 }
 

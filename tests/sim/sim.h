@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "xs-glue/platform.h"
+#include "platform/platform.h"
 
 /* Grant-copy statuses, with the values of Xen's GNTST_* (grant_table.h). */
 #define SIM_GNTST_OKAY 0
@@ -49,7 +49,7 @@ int sim_domain_destroy(struct sim *sim, uint16_t domid);
 int sim_domain_maps(struct sim *sim, uint16_t domid);
 
 /* A platform instance acting as domid (0 for the backend). Release it with
- * xp->ops->destroy. -ENOENT if the domain does not exist. */
+ * xp_destroy(). -ENOENT if the domain does not exist. */
 int sim_xp_new(struct sim *sim, uint16_t domid, struct xp **xp_r);
 
 /* ---- grant table, guest side ---- */

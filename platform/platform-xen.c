@@ -5,8 +5,8 @@
  * false/NULL/-1 + errno turned into -errno. No policy lives here; everything
  * worth testing sits above the seam and runs against tests/sim/.
  *
- * Handles: a struct xp_gnt * is really a xengnttab_handle * and a
- * struct xp_evt * a xenevtchn_handle *; the casts stay inside this file.
+ * Handles: struct xen_gnt and struct xen_evt wrap a xengnttab_handle and a
+ * xenevtchn_handle behind the seam's struct xp_gnt / struct xp_evt.
  * The evtchn fd is made non-blocking so that evt_pending can answer -EAGAIN
  * instead of sleeping in read(). Watches are read with xs_check_watch, which
  * never blocks.
@@ -24,7 +24,7 @@
 #include <xenstore.h>
 #include <xen/grant_table.h>
 
-#include "xs-glue/platform.h"
+#include "platform/platform.h"
 
 /* Domids at and above this are reserved (DOMID_FIRST_RESERVED). */
 #define XP_XEN_DOMID_LIMIT 0x7FF0u
@@ -36,6 +36,26 @@ struct xp_xen {
 	struct xp xp;
 	struct xs_handle *xsh;
 };
+
+struct xen_gnt {
+	struct xp_gnt base;
+	xengnttab_handle *h;
+};
+
+struct xen_evt {
+	struct xp_evt base;
+	xenevtchn_handle *h;
+};
+
+static xengnttab_handle *xgt_of(struct xp_gnt *gnt)
+{
+	return ((struct xen_gnt *)gnt)->h;
+}
+
+static xenevtchn_handle *xce_of(struct xp_evt *evt)
+{
+	return ((struct xen_evt *)evt)->h;
+}
 
 static struct xs_handle *xsh_of(struct xp *xp)
 {
@@ -52,18 +72,28 @@ static int neg_errno(void)
 
 static int xen_gnt_open(struct xp *xp, struct xp_gnt **gnt_r)
 {
-	xengnttab_handle *xgt = xengnttab_open(NULL, 0);
+	struct xen_gnt *g = calloc(1, sizeof(*g));
+	int rc;
 
-	if (!xgt)
-		return neg_errno();
-	*gnt_r = (struct xp_gnt *)xgt;
+	if (!g)
+		return -ENOMEM;
+	g->h = xengnttab_open(NULL, 0);
+	if (!g->h) {
+		rc = neg_errno();
+		free(g);
+		return rc;
+	}
+	g->base.ops = xp->ops;
+	*gnt_r = &g->base;
 	return 0;
 }
 
 static void xen_gnt_close(struct xp_gnt *gnt)
 {
-	if (gnt)
-		xengnttab_close((xengnttab_handle *)gnt);
+	if (!gnt)
+		return;
+	xengnttab_close(xgt_of(gnt));
+	free(gnt);
 }
 
 static int xen_gnt_map(struct xp_gnt *gnt, uint16_t domid, uint32_t count,
@@ -75,7 +105,7 @@ static int xen_gnt_map(struct xp_gnt *gnt, uint16_t domid, uint32_t count,
 		return -EINVAL;
 	/* libxengnttab takes refs without const but does not write them. */
 	addr = xengnttab_map_domain_grant_refs(
-		(xengnttab_handle *)gnt, count, domid, (uint32_t *)refs,
+		xgt_of(gnt), count, domid, (uint32_t *)refs,
 		writable ? PROT_READ | PROT_WRITE : PROT_READ);
 	if (!addr)
 		return neg_errno();
@@ -85,7 +115,7 @@ static int xen_gnt_map(struct xp_gnt *gnt, uint16_t domid, uint32_t count,
 
 static int xen_gnt_unmap(struct xp_gnt *gnt, void *addr, uint32_t count)
 {
-	if (xengnttab_unmap((xengnttab_handle *)gnt, addr, count) < 0)
+	if (xengnttab_unmap(xgt_of(gnt), addr, count) < 0)
 		return neg_errno();
 	return 0;
 }
@@ -126,7 +156,7 @@ static int xen_gnt_copy(struct xp_gnt *gnt, uint32_t count,
 						    XP_XEN_COPY_CHUNK;
 		for (j = 0; j < n; j++)
 			xen_copy_seg(&segs[i + j], &chunk[j]);
-		if (xengnttab_grant_copy((xengnttab_handle *)gnt, n, chunk) < 0)
+		if (xengnttab_grant_copy(xgt_of(gnt), n, chunk) < 0)
 			return neg_errno();
 		for (j = 0; j < n; j++)
 			segs[i + j].status = chunk[j].status;
@@ -138,31 +168,41 @@ static int xen_gnt_copy(struct xp_gnt *gnt, uint32_t count,
 
 static int xen_evt_open(struct xp *xp, struct xp_evt **evt_r)
 {
-	xenevtchn_handle *xce = xenevtchn_open(NULL, 0);
+	struct xen_evt *e = calloc(1, sizeof(*e));
 	int fd, fl, rc;
 
-	if (!xce)
-		return neg_errno();
-	fd = xenevtchn_fd(xce);
+	if (!e)
+		return -ENOMEM;
+	e->h = xenevtchn_open(NULL, 0);
+	if (!e->h) {
+		rc = neg_errno();
+		free(e);
+		return rc;
+	}
+	fd = xenevtchn_fd(e->h);
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		rc = neg_errno();
-		xenevtchn_close(xce);
+		xenevtchn_close(e->h);
+		free(e);
 		return rc;
 	}
-	*evt_r = (struct xp_evt *)xce;
+	e->base.ops = xp->ops;
+	*evt_r = &e->base;
 	return 0;
 }
 
 static void xen_evt_close(struct xp_evt *evt)
 {
-	if (evt)
-		xenevtchn_close((xenevtchn_handle *)evt);
+	if (!evt)
+		return;
+	xenevtchn_close(xce_of(evt));
+	free(evt);
 }
 
 static int xen_evt_fd(struct xp_evt *evt)
 {
-	return xenevtchn_fd((xenevtchn_handle *)evt);
+	return xenevtchn_fd(xce_of(evt));
 }
 
 static int xen_evt_bind(struct xp_evt *evt, uint16_t domid,
@@ -170,7 +210,7 @@ static int xen_evt_bind(struct xp_evt *evt, uint16_t domid,
 {
 	xenevtchn_port_or_error_t port;
 
-	port = xenevtchn_bind_interdomain((xenevtchn_handle *)evt, domid,
+	port = xenevtchn_bind_interdomain(xce_of(evt), domid,
 					  remote_port);
 	if (port < 0)
 		return neg_errno();
@@ -180,14 +220,14 @@ static int xen_evt_bind(struct xp_evt *evt, uint16_t domid,
 
 static int xen_evt_unbind(struct xp_evt *evt, uint32_t local_port)
 {
-	if (xenevtchn_unbind((xenevtchn_handle *)evt, local_port) < 0)
+	if (xenevtchn_unbind(xce_of(evt), local_port) < 0)
 		return neg_errno();
 	return 0;
 }
 
 static int xen_evt_notify(struct xp_evt *evt, uint32_t local_port)
 {
-	if (xenevtchn_notify((xenevtchn_handle *)evt, local_port) < 0)
+	if (xenevtchn_notify(xce_of(evt), local_port) < 0)
 		return neg_errno();
 	return 0;
 }
@@ -196,7 +236,7 @@ static int xen_evt_pending(struct xp_evt *evt, uint32_t *local_r)
 {
 	xenevtchn_port_or_error_t port;
 
-	port = xenevtchn_pending((xenevtchn_handle *)evt);
+	port = xenevtchn_pending(xce_of(evt));
 	if (port < 0)
 		return neg_errno(); /* -EAGAIN: the fd is non-blocking */
 	*local_r = (uint32_t)port;
@@ -205,7 +245,7 @@ static int xen_evt_pending(struct xp_evt *evt, uint32_t *local_r)
 
 static int xen_evt_unmask(struct xp_evt *evt, uint32_t local_port)
 {
-	if (xenevtchn_unmask((xenevtchn_handle *)evt, local_port) < 0)
+	if (xenevtchn_unmask(xce_of(evt), local_port) < 0)
 		return neg_errno();
 	return 0;
 }

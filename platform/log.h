@@ -8,8 +8,8 @@
  *
  * Nothing secret is ever logged: no key bytes, no guest data.
  */
-#ifndef XE_BACKEND_LOG_H
-#define XE_BACKEND_LOG_H
+#ifndef XE_PLATFORM_LOG_H
+#define XE_PLATFORM_LOG_H
 
 #include <stdbool.h>
 #include <stdint.h>

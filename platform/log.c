@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "backend/log.h"
+#include "platform/log.h"
 
 static struct {
 	bool use_syslog;

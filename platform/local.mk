@@ -1,0 +1,12 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# platform/: the seam to Xen (grant tables, event channels, xenstore) and
+# the log sink, under everything else. libxp.a has no Xen header; the real
+# implementation over libxen* is libxp-xen.a, platform-xen.c being the only
+# file in the tree that includes libxen headers.
+
+noinst_LIBRARIES += platform/libxp.a platform/libxp-xen.a
+platform_libxp_a_SOURCES = \
+	platform/platform.c platform/platform.h \
+	platform/log.c platform/log.h
+platform_libxp_xen_a_SOURCES = platform/platform-xen.c
+platform_libxp_xen_a_CPPFLAGS = $(AM_CPPFLAGS) $(XEN_CFLAGS)
