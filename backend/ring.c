@@ -46,10 +46,9 @@
 #define RING_MAX_PAGES (1u << XE_BLKIF_MAX_RING_ORDER)
 
 struct ring_counters {
-	_Atomic uint64_t rd_req, wr_req, flush_req, discard_req, indirect_req;
-	_Atomic uint64_t rd_sect, wr_sect;
-	_Atomic uint64_t bad_req, unsupported, io_err, enospc, grant_err;
-	_Atomic uint64_t wakeups, notifies;
+#define RING_COUNTER_FIELD(name) _Atomic uint64_t name;
+	RING_COUNTERS(RING_COUNTER_FIELD)
+#undef RING_COUNTER_FIELD
 	_Atomic bool halted;
 };
 
@@ -575,8 +574,10 @@ static int ring_alloc_buffers(struct ring *r)
 	return 0;
 }
 
-int ring_new(const struct ring_params *p, struct ring **ring_r)
+int ring_new(const struct ring_params *p, struct ring **ring_r, char *err,
+	     size_t err_len)
 {
+	const char *step;
 	struct ring *r;
 	uint32_t rsp_prod, req_prod;
 	int rc;
@@ -603,17 +604,21 @@ int ring_new(const struct ring_params *p, struct ring **ring_r)
 			      XE_BLKIF_MAX_SEGS;
 	r->stop_fd = -1;
 
+	step = "cannot open a grant-table handle";
 	rc = xp_gnt_open(p->xp, &r->gnt);
 	if (rc)
 		goto fail;
+	step = "cannot open an event-channel handle";
 	rc = xp_evt_open(p->xp, &r->evt);
 	if (rc)
 		goto fail;
+	step = "cannot allocate locked buffers";
 	rc = ring_alloc_buffers(r);
 	if (rc)
 		goto fail;
+	step = "cannot map the ring pages the frontend granted";
 	rc = xp_gnt_map(r->gnt, p->domid, r->nr_pages, p->refs, true,
-			  (void **)&r->sring);
+			(void **)&r->sring);
 	if (rc) {
 		r->sring = NULL;
 		goto fail;
@@ -623,16 +628,17 @@ int ring_new(const struct ring_params *p, struct ring **ring_r)
 	rsp_prod = load32(r->sring + XE_BLKIF_RING_OFF_RSP_PROD);
 	req_prod = load32(r->sring + XE_BLKIF_RING_OFF_REQ_PROD);
 	if ((uint32_t)(req_prod - rsp_prod) > r->nr_ents) {
-		log_msg(LOG_ERR, "%s: ring holds more requests than slots",
-			r->prefix);
+		step = "the ring holds more requests than slots";
 		rc = -EIO;
 		goto fail;
 	}
 	r->req_cons = r->rsp_prod_pvt = rsp_prod;
+	step = "cannot bind the frontend's event channel";
 	rc = xp_evt_bind(r->evt, p->domid, p->remote_port, &r->local_port);
 	if (rc)
 		goto fail;
 	r->bound = true;
+	step = "cannot start the ring";
 	r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->stop_fd < 0) {
 		rc = -errno;
@@ -645,8 +651,7 @@ int ring_new(const struct ring_params *p, struct ring **ring_r)
 	*ring_r = r;
 	return 0;
 fail:
-	log_msg(LOG_ERR, "%s: cannot connect ring: %s", r->prefix,
-		strerror(-rc));
+	snprintf(err, err_len, "queue %u: %s: %s", p->qid, step, strerror(-rc));
 	ring_free(r);
 	return rc;
 }
@@ -655,21 +660,9 @@ void ring_get_stats(const struct ring *ring, struct ring_stats *st)
 {
 	struct ring *r = (struct ring *)ring; /* atomics need non-const */
 
-#define GET(f) atomic_load_explicit(&r->ctr.f, memory_order_relaxed)
-	st->rd_req = GET(rd_req);
-	st->wr_req = GET(wr_req);
-	st->flush_req = GET(flush_req);
-	st->discard_req = GET(discard_req);
-	st->indirect_req = GET(indirect_req);
-	st->rd_sect = GET(rd_sect);
-	st->wr_sect = GET(wr_sect);
-	st->bad_req = GET(bad_req);
-	st->unsupported = GET(unsupported);
-	st->io_err = GET(io_err);
-	st->enospc = GET(enospc);
-	st->grant_err = GET(grant_err);
-	st->wakeups = GET(wakeups);
-	st->notifies = GET(notifies);
-	st->halted = GET(halted);
-#undef GET
+#define RING_STAT_GET(name)                                                    \
+	st->name = atomic_load_explicit(&r->ctr.name, memory_order_relaxed);
+	RING_COUNTERS(RING_STAT_GET)
+#undef RING_STAT_GET
+	st->halted = atomic_load(&r->ctr.halted);
 }

@@ -10,6 +10,7 @@
 #define XE_BACKEND_RING_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "backend/req.h"
@@ -31,25 +32,39 @@ struct ring_params {
 	struct req_features feat;
 };
 
+/* A ring's counters, listed once (X-macro). */
+#define RING_COUNTERS(X)                                                       \
+	X(rd_req)                                                              \
+	X(wr_req)                                                              \
+	X(flush_req)                                                           \
+	X(discard_req)                                                         \
+	X(indirect_req)                                                        \
+	X(rd_sect)                                                             \
+	X(wr_sect)                                                             \
+	X(bad_req)     /* refused: malformed or not allowed (guest's fault) */ \
+	X(unsupported) /* answered EOPNOTSUPP */                               \
+	X(io_err)      /* failed in the view (ENOSPC, EIO...) */               \
+	X(enospc)                                                              \
+	X(grant_err)   /* a grant copy failed */                               \
+	X(wakeups)                                                             \
+	X(notifies)
+
 /* Counters, summed per device by the caller. */
 struct ring_stats {
-	uint64_t rd_req, wr_req, flush_req, discard_req, indirect_req;
-	uint64_t rd_sect, wr_sect;
-	uint64_t bad_req;     /* refused: malformed or not allowed (guest's fault) */
-	uint64_t unsupported; /* answered EOPNOTSUPP */
-	uint64_t io_err;      /* failed in the view (ENOSPC, EIO...) */
-	uint64_t enospc;
-	uint64_t grant_err;   /* a grant copy failed */
-	uint64_t wakeups, notifies;
-	bool halted;          /* the frontend lied about req_prod */
+#define RING_STAT_FIELD(name) uint64_t name;
+	RING_COUNTERS(RING_STAT_FIELD)
+#undef RING_STAT_FIELD
+	bool halted; /* the frontend lied about req_prod */
 };
 
 /*
  * Map the ring, bind the event channel, allocate locked buffers, and start
  * the ring's thread. Returns 0 and sets *ring_r, or -errno (the ring pages
- * or port were refused, or the ring holds more requests than it can).
+ * or port were refused, or the ring holds more requests than it can) with
+ * a sentence in err; it does not log.
  */
-int ring_new(const struct ring_params *params, struct ring **ring_r);
+int ring_new(const struct ring_params *params, struct ring **ring_r, char *err,
+	     size_t err_len);
 
 /*
  * Stop the thread (after the request it is serving), unbind, unmap, and wipe

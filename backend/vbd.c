@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,20 +35,9 @@ int vbd_new(const struct vbd_params *params, struct vbd **vbd_r)
 
 static void stats_add(struct ring_stats *sum, const struct ring_stats *s)
 {
-	sum->rd_req += s->rd_req;
-	sum->wr_req += s->wr_req;
-	sum->flush_req += s->flush_req;
-	sum->discard_req += s->discard_req;
-	sum->indirect_req += s->indirect_req;
-	sum->rd_sect += s->rd_sect;
-	sum->wr_sect += s->wr_sect;
-	sum->bad_req += s->bad_req;
-	sum->unsupported += s->unsupported;
-	sum->io_err += s->io_err;
-	sum->enospc += s->enospc;
-	sum->grant_err += s->grant_err;
-	sum->wakeups += s->wakeups;
-	sum->notifies += s->notifies;
+#define RING_STAT_ADD(name) sum->name += s->name;
+	RING_COUNTERS(RING_STAT_ADD)
+#undef RING_STAT_ADD
 	sum->halted |= s->halted;
 }
 
@@ -68,15 +58,19 @@ void vbd_disconnect(struct vbd *vbd)
 }
 
 int vbd_connect(struct vbd *vbd, enum xe_blkif_abi abi, unsigned int order,
-		unsigned int nr_queues, const struct vbd_queue *queues)
+		unsigned int nr_queues, const struct vbd_queue *queues,
+		char *err, size_t err_len)
 {
 	unsigned int i;
 	int rc;
 
 	vbd_disconnect(vbd);
 	if (order > VBD_MAX_RING_ORDER || nr_queues < 1 ||
-	    nr_queues > VBD_MAX_QUEUES)
+	    nr_queues > VBD_MAX_QUEUES) {
+		snprintf(err, err_len, "%u queues of order %u", nr_queues,
+			 order);
 		return -EINVAL;
+	}
 	for (i = 0; i < nr_queues; i++) {
 		struct ring_params rp = {
 			.xp = vbd->p.xp,
@@ -91,7 +85,7 @@ int vbd_connect(struct vbd *vbd, enum xe_blkif_abi abi, unsigned int order,
 			.feat = vbd->p.feat,
 		};
 
-		rc = ring_new(&rp, &vbd->rings[i]);
+		rc = ring_new(&rp, &vbd->rings[i], err, err_len);
 		if (rc) {
 			vbd_disconnect(vbd);
 			return rc;

@@ -32,18 +32,22 @@ struct vbd_params {
 
 struct vbd;
 
+/* A device with nothing connected yet. */
 int vbd_new(const struct vbd_params *params, struct vbd **vbd_r);
 
 /*
  * Connect nr_queues rings of 2^order pages each. Idempotent: an existing
- * connection is torn down first. On failure nothing stays connected.
+ * connection is torn down first. On failure nothing stays connected, and
+ * err says which queue failed and why.
  */
 int vbd_connect(struct vbd *vbd, enum xe_blkif_abi abi, unsigned int order,
-		unsigned int nr_queues, const struct vbd_queue *queues);
+		unsigned int nr_queues, const struct vbd_queue *queues,
+		char *err, size_t err_len);
 
 /* Stop and free every ring. Safe when not connected. */
 void vbd_disconnect(struct vbd *vbd);
 
+/* Whether rings are connected now. */
 bool vbd_connected(const struct vbd *vbd);
 
 /* Rings (queues) connected now: 0 when disconnected. */

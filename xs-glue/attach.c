@@ -202,7 +202,7 @@ static int be_state(struct xp *xp, const char *be)
 {
 	char path[192], *v = NULL;
 	size_t len = 0;
-	enum parse_xenbus_state st;
+	enum xenbus_state st;
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/state", be);

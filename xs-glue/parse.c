@@ -55,19 +55,19 @@ int parse_u32(const char *buf, size_t len, uint32_t max, uint32_t *val_r)
 	return 0;
 }
 
-int parse_state(const char *buf, size_t len, enum parse_xenbus_state *state_r)
+int parse_state(const char *buf, size_t len, enum xenbus_state *state_r)
 {
 	uint32_t val;
 	int rc;
 
 	if (!buf) {
-		*state_r = PARSE_XENBUS_UNKNOWN;
+		*state_r = XENBUS_STATE_UNKNOWN;
 		return 0;
 	}
-	rc = parse_u32(buf, len, PARSE_XENBUS_RECONFIGURED, &val);
+	rc = parse_u32(buf, len, XENBUS_STATE_RECONFIGURED, &val);
 	if (rc < 0)
 		return rc;
-	*state_r = (enum parse_xenbus_state)val;
+	*state_r = (enum xenbus_state)val;
 	return 0;
 }
 

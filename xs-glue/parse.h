@@ -28,21 +28,21 @@ int parse_u64(const char *buf, size_t len, uint64_t max, uint64_t *val_r);
 /* parse_u64() for a u32 node limited to max. */
 int parse_u32(const char *buf, size_t len, uint32_t max, uint32_t *val_r);
 
-/* XenbusState values (xenbus.h). */
-enum parse_xenbus_state {
-	PARSE_XENBUS_UNKNOWN = 0, /* also: node absent */
-	PARSE_XENBUS_INITIALISING = 1,
-	PARSE_XENBUS_INIT_WAIT = 2,
-	PARSE_XENBUS_INITIALISED = 3,
-	PARSE_XENBUS_CONNECTED = 4,
-	PARSE_XENBUS_CLOSING = 5,
-	PARSE_XENBUS_CLOSED = 6,
-	PARSE_XENBUS_RECONFIGURING = 7,
-	PARSE_XENBUS_RECONFIGURED = 8,
+/* XenbusState values (io/xenbus.h), by name. */
+enum xenbus_state {
+	XENBUS_STATE_UNKNOWN = 0, /* also: node absent */
+	XENBUS_STATE_INITIALISING = 1,
+	XENBUS_STATE_INIT_WAIT = 2,
+	XENBUS_STATE_INITIALISED = 3,
+	XENBUS_STATE_CONNECTED = 4,
+	XENBUS_STATE_CLOSING = 5,
+	XENBUS_STATE_CLOSED = 6,
+	XENBUS_STATE_RECONFIGURING = 7,
+	XENBUS_STATE_RECONFIGURED = 8,
 };
 
 /* A "state" node: 0..8; absent (NULL) reads as Unknown (0). */
-int parse_state(const char *buf, size_t len, enum parse_xenbus_state *state_r);
+int parse_state(const char *buf, size_t len, enum xenbus_state *state_r);
 
 /*
  * The frontend's "protocol": exactly "x86_32-abi", "x86_64-abi" or "arm-abi";

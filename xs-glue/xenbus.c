@@ -3,34 +3,51 @@
  * The xenbus state machine for every device under the kinds we serve.
  *
  * Events: one watch per served kind on /local/domain/<self>/backend/<kind>,
- * one on each device's frontend state node, and @releaseDomain. An event
- * only marks the device it names dirty; after draining a bounded number of
- * events, every dirty device is brought up to date once from what xenstore
- * says now (never from the event). A watch storm therefore costs reads, not
- * memory (XSA-349), and an intermediate state the watch coalesced away is
- * never needed (frontend Initialised and Connected are treated alike).
+ * one on each device's frontend state node, @releaseDomain, and the
+ * registry's "a disk opened" eventfd. An event only marks the device it
+ * names dirty; after draining a bounded number of events, every dirty
+ * device is brought up to date once from what xenstore says now (never
+ * from the event). A watch storm therefore costs reads, not memory
+ * (XSA-349), and an intermediate state the watch coalesced away is never
+ * needed (frontend Initialised and Connected are treated alike).
  *
- * Device life (backend state we write, blkif-peers.md 1.11):
- *   found (online=1)   open the disk from `params`; publish the features
- *                      that must precede InitWait; -> 2 InitWait.
- *                      A bad spec or base: `error` node, -> 6 Closed.
- *   fe 3 or 4          read the frontend's ring nodes strictly, map and bind
- *                      (idempotent: a connected device is left alone); -> 4.
- *                      Bad nodes: `error`, -> 5 Closing.
- *   fe 5               -> 5 Closing.
- *   fe 6, or absent    disconnect (rings stop, unmapped, unbound); -> 6.
- *   fe 1 while we're 6 reconnect: -> 2 again (guest kexec or re-probe).
- *   online=0           -> 5 Closing, and once the frontend is closed (or
- *                      after close_timeout_ms) disconnect, -> 6 Closed, and
- *                      close the disk: its overlay and key are wiped.
- *   domain gone        disconnect, close the disk, remove the backend dir.
+ * A device's life, in the order of the functions below (backend states are
+ * what we write; blkif-peers.md 1.11, toolstack-routes.md 6.2):
  *
- * The disk (the cow view) lives from discovery to removal, across frontend
- * reconnects, keyed by the device, not by the connection.
+ *   dev_found          the toolstack wrote the directory (state 1): claim
+ *                      it (vbd3: only if its script is our hook), read its
+ *                      config (mode first), find the disk's owner (the
+ *                      frontend's domain, or its stubdomain's target), and
+ *                      attach to the disk in the registry, which opens it
+ *                      off the main loop.
+ *   dev_disk_changed   the disk opened: publish the features that must
+ *                      precede InitWait; -> 2 InitWait. It did not (or the
+ *                      config was bad, or sharing was refused): `error`
+ *                      node, -> 6 Closed, or -> 2 with the error for a
+ *                      route whose hook reports it (vbd3).
+ *   dev_frontend_changed
+ *                      fe 3 or 4: map and bind the rings (idempotent);
+ *                      -> 4 Connected, or bad nodes: `error`, -> 5.
+ *                      fe 5: -> 5. fe 6, or its node gone or garbage:
+ *                      disconnect; -> 6. fe 1 while we are 6: a reconnect
+ *                      (kexec, GRUB, OVMF, Windows): -> 2, the disk stays.
+ *   dev_going_offline  online=0, or the toolstack wrote 5: -> 5, and once
+ *                      the frontend has closed (or after close_timeout_ms)
+ *                      disconnect, -> 6, and drop the disk.
+ *   dev_domain_gone    the frontend's domain died with its frontend
+ *                      directory: disconnect, drop the disk, -> 6; where we
+ *                      own the directory (ephemeral), remove it.
+ *   dev_removed        the directory is gone, or reset to state 1 by the
+ *                      toolstack (then it is found afresh).
+ *
+ * A disk belongs to its owner and device id, not to a device: it lives in
+ * the registry across frontend reconnects, shared with the owner's
+ * stubdomain, and is wiped when its last attachment is dropped.
  *
  * Every value read from the frontend's directory is parsed strictly
- * (xs-glue/parse.c) and only from the path the toolstack recorded in the
- * backend's `frontend` node.
+ * (xs-glue/vbd-xs.c, xs-glue/parse.c) and only from the path the toolstack
+ * recorded in the backend's `frontend` node. Each error is logged once, by
+ * dev_fail() or dev_error(), naming the node that failed.
  */
 #include "config.h"
 
@@ -41,22 +58,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
-#include "platform/log.h"
 #include "backend/vbd.h"
-#include "xs-glue/disk.h"
-#include "xs-glue/diskspec.h"
-#include "xs-glue/parse.h"
+#include "platform/log.h"
+#include "xs-glue/kind.h"
+#include "xs-glue/vbd-xs.h"
 #include "xs-glue/xenbus.h"
 
 #define EVENTS_PER_CALL 256u
 #define PATH_BYTES 256u
-#define ADVERTISED_RING_ORDER VBD_MAX_RING_ORDER
-#define VDISK_READONLY 0x4u
+#define ERR_BYTES 256u
+
+/* Where a device stands in its life (not a xenbus state). */
+enum dev_life {
+	DEV_NEW,     /* not looked at yet, or reset by the toolstack */
+	DEV_FOREIGN, /* not ours: another component's, or left from before */
+	DEV_OPENING, /* attached to a disk that is opening */
+	DEV_READY,   /* its disk is open: handshake and rings */
+	DEV_FAILED,  /* cannot be served; error node written */
+	DEV_OFFLINE, /* closed for good (online=0, domain gone) */
+};
 
 struct xdev {
 	struct xdev *next;
+	const struct xenbus_kind *kind;
 	unsigned int kind_idx;
 	uint16_t domid; /* the frontend's domain */
 	uint32_t devid;
@@ -65,97 +92,94 @@ struct xdev {
 	char token[64];       /* of the frontend-state watch */
 	bool fe_watched;
 	bool dirty;
-	bool failed;          /* opening failed: stays Closed until removed */
-	int be_state;         /* what we last wrote (0: nothing yet) */
-	int fe_state;
+	bool foreign_script;  /* vbd3 with someone else's script: forever */
+	enum dev_life life;
+	enum xenbus_state be_state; /* what we last wrote (UNKNOWN: nothing) */
+	enum xenbus_state fe_state;
 	uint64_t close_deadline_ms; /* 0: none */
-	struct cow *cow;
+	uint16_t owner;
+	enum attach_kind role;
+	struct disk *disk;    /* our attachment, or NULL */
 	struct vbd *vbd;
+	struct vbd_xs_config cfg;
 	struct req_features feat;
+	char error[ERR_BYTES];
 };
 
 struct xenbus {
 	struct xp *xp;
 	struct xenbus_config cfg;
+	const struct xenbus_kind *kinds[XENBUS_MAX_KINDS];
 	uint16_t self;
 	char base[XENBUS_MAX_KINDS][PATH_BYTES]; /* .../backend/<kind> */
 	struct xdev *devs;
+	struct registry *reg;
+	int epfd; /* xenstore's fd and the registry's */
 	bool rescan; /* walk every kind's directory */
 };
 
 /* ---- small helpers ---- */
 
-static uint64_t now_ms(void)
+/* The state node of dir: -ENOENT if absent; garbage reads as Unknown. */
+static int read_state(struct xenbus *xb, const char *dir,
+		      enum xenbus_state *state_r)
 {
-	struct timespec ts;
+	char *untrusted_v = NULL;
+	size_t len = 0;
+	int rc = xp_read_node(xb->xp, XP_XS_NO_TXN, dir, "state", &untrusted_v,
+			      &len);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (rc) {
+		*state_r = XENBUS_STATE_UNKNOWN;
+		return rc;
+	}
+	if (parse_state(untrusted_v, len, state_r))
+		*state_r = XENBUS_STATE_UNKNOWN;
+	free(untrusted_v);
+	return 0;
 }
 
-/* Read dir/node; NULL if absent or unreadable. Caller frees. */
-static char *readf(struct xenbus *xb, const char *dir, const char *node,
-		   size_t *len_r)
-{
-	char path[PATH_BYTES * 2];
-	char *val = NULL;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	if (xp_xs_read(xb->xp, XP_XS_NO_TXN, path, &val, len_r))
-		return NULL;
-	return val;
-}
-
-static int writef(struct xenbus *xb, uint32_t txn, const char *dir,
-		  const char *node, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static int writef(struct xenbus *xb, uint32_t txn, const char *dir,
-		  const char *node, const char *fmt, ...)
-{
-	char path[PATH_BYTES * 2], val[256];
-	va_list ap;
-	int n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, node);
-	va_start(ap, fmt);
-	n = vsnprintf(val, sizeof(val), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(val))
-		return -EINVAL;
-	return xp_xs_write(xb->xp, txn, path, val, (size_t)n);
-}
-
-static void set_state(struct xenbus *xb, struct xdev *d, int state)
+static void set_state(struct xenbus *xb, struct xdev *d,
+		      enum xenbus_state state)
 {
 	int rc;
 
 	if (d->be_state == state)
 		return;
-	rc = writef(xb, XP_XS_NO_TXN, d->be, "state", "%d", state);
+	rc = xp_printf_node(xb->xp, XP_XS_NO_TXN, d->be, "state", "%d", state);
 	if (rc)
-		log_dev(LOG_ERR, d->domid, d->devid, "cannot write state %d: %s",
-			state, strerror(-rc));
+		log_dev(LOG_ERR, d->domid, d->devid,
+			"cannot write %s/state (%d): %s", d->be, state,
+			strerror(-rc));
 	else
 		log_dev(LOG_DEBUG, d->domid, d->devid, "state %d -> %d",
 			d->be_state, state);
 	d->be_state = state;
 }
 
-/* Say why on the device itself, where the toolstack and the CLI look. */
+/* Say why, once: in the log, and on the device where the toolstack, the
+ * hook and the CLI look. */
 static void dev_error(struct xenbus *xb, struct xdev *d, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void dev_error(struct xenbus *xb, struct xdev *d, const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(d->error, sizeof(d->error), fmt, ap);
 	va_end(ap);
-	log_dev(LOG_ERR, d->domid, d->devid, "%s", msg);
-	writef(xb, XP_XS_NO_TXN, d->be, "error", "%s", msg);
+	log_dev(LOG_ERR, d->domid, d->devid, "%s", d->error);
+	xp_printf_node(xb->xp, XP_XS_NO_TXN, d->be, "error", "%s", d->error);
+}
+
+/* Does /local/domain/<domid> still exist? */
+static bool domain_alive(struct xenbus *xb, uint16_t domid)
+{
+	char num[8];
+
+	snprintf(num, sizeof(num), "%u", domid);
+	return xp_node_exists(xb->xp, XP_XS_NO_TXN, "/local/domain", num) != 0;
 }
 
 /* ---- devices ---- */
@@ -185,6 +209,7 @@ static struct xdev *add_dev(struct xenbus *xb, unsigned int kind_idx,
 			devid);
 		return NULL;
 	}
+	d->kind = xb->kinds[kind_idx];
 	d->kind_idx = kind_idx;
 	d->domid = domid;
 	d->devid = devid;
@@ -198,14 +223,21 @@ static struct xdev *add_dev(struct xenbus *xb, unsigned int kind_idx,
 	return d;
 }
 
-/* Close the disk: rings first (no thread may use the view), then the view,
- * which wipes the overlay and the key. */
-static void close_disk(struct xdev *d)
+static void disconnect(struct xdev *d)
 {
-	struct cow_stats cs;
-	struct ring_stats rs;
+	if (d->vbd && vbd_connected(d->vbd)) {
+		vbd_disconnect(d->vbd);
+		log_dev(LOG_INFO, d->domid, d->devid, "disconnected");
+	}
+}
 
+/* Stop using the disk: rings first (no thread may use the view), then our
+ * attachment, whose last one wipes the overlay and the key. */
+static void drop_disk(struct xenbus *xb, struct xdev *d)
+{
 	if (d->vbd) {
+		struct ring_stats rs;
+
 		vbd_get_stats(d->vbd, &rs);
 		vbd_free(d->vbd);
 		d->vbd = NULL;
@@ -214,14 +246,9 @@ static void close_disk(struct xdev *d)
 			" bad requests, %" PRIu64 " I/O errors",
 			rs.rd_req, rs.wr_req, rs.bad_req, rs.io_err);
 	}
-	if (d->cow) {
-		cow_get_stats(d->cow, &cs);
-		log_dev(LOG_INFO, d->domid, d->devid,
-			"overlay wiped: %" PRIu64 " blocks in use, peak %" PRIu64
-			" of %" PRIu64,
-			cs.used_blks, cs.peak_blks, cs.limit_blks);
-		cow_free(d->cow);
-		d->cow = NULL;
+	if (d->disk) {
+		registry_detach(xb->reg, d->disk, d->role);
+		d->disk = NULL;
 	}
 }
 
@@ -236,23 +263,11 @@ static void unwatch_frontend(struct xenbus *xb, struct xdev *d)
 	}
 }
 
-/* Forget everything of the device's earlier life (its disk is wiped). */
-static void reset_dev(struct xenbus *xb, struct xdev *d)
-{
-	close_disk(d);
-	unwatch_frontend(xb, d);
-	d->fe[0] = '\0';
-	d->failed = false;
-	d->be_state = 0;
-	d->fe_state = 0;
-	d->close_deadline_ms = 0;
-}
-
 static void free_dev(struct xenbus *xb, struct xdev *d)
 {
 	struct xdev **pp;
 
-	close_disk(d);
+	drop_disk(xb, d);
 	unwatch_frontend(xb, d);
 	for (pp = &xb->devs; *pp; pp = &(*pp)->next)
 		if (*pp == d) {
@@ -262,255 +277,26 @@ static void free_dev(struct xenbus *xb, struct xdev *d)
 	free(d);
 }
 
-/* ---- opening and advertising ---- */
-
-static int open_disk(struct xenbus *xb, struct xdev *d)
-{
-	char err[DISKSPEC_ERR_MAX + PATH_BYTES];
-	struct diskspec *spec;
-	size_t len = 0;
-	char *params, *mode, *discard;
-	bool ro;
-	int rc;
-
-	params = readf(xb, d->be, "params", &len);
-	if (!params) {
-		dev_error(xb, d, "no params node: nothing to serve");
-		return -ENOENT;
-	}
-	spec = malloc(sizeof(*spec));
-	if (!spec) {
-		free(params);
-		return -ENOMEM;
-	}
-	rc = diskspec_parse(params, len, spec, err, sizeof(err));
-	free(params);
-	if (rc) {
-		dev_error(xb, d, "bad disk spec: %s", err);
-		goto out;
-	}
-	rc = disk_open(spec, xb->cfg.budget, &d->cow, err, sizeof(err));
-	if (rc) {
-		dev_error(xb, d, "cannot open disk: %s", err);
-		goto out;
-	}
-	/* The toolstack's mode may make a disk read-only; never writable. */
-	mode = readf(xb, d->be, "mode", NULL);
-	ro = spec->kind == DISKSPEC_RO || (mode && !strchr(mode, 'w'));
-	free(mode);
-	discard = readf(xb, d->be, "discard-enable", NULL);
-	d->feat = (struct req_features){
-		.flush = true,
-		.discard = !ro && !(discard && !strcmp(discard, "0")),
-		.discard_secure = false,
-		.read_only = ro,
-		.max_indirect_segs = VBD_MAX_INDIRECT_SEGS,
-		.sectors = cow_size_sectors(d->cow),
-		.sector_size = 512,
-	};
-	free(discard);
-	log_dev(LOG_INFO, d->domid, d->devid, "opened %s disk, %" PRIu64
-		" sectors%s", spec->kind == DISKSPEC_COW ? "cow" :
-			      spec->kind == DISKSPEC_BLANK ? "blank" : "read-only",
-		d->feat.sectors, ro ? ", read-only" : "");
-out:
-	free(spec);
-	return rc;
-}
-
-/*
- * Everything the frontend may read before it connects, in one transaction:
- * the limits it sizes its rings by must exist before InitWait, and Linux
- * reads the disk's properties at InitWait too.
- */
-static int advertise(struct xenbus *xb, struct xdev *d)
-{
-	const struct req_features *f = &d->feat;
-	int attempt, rc = 0;
-
-	for (attempt = 0; attempt < 16; attempt++) {
-		uint32_t t;
-
-		rc = xp_xs_txn_start(xb->xp, &t);
-		if (rc)
-			return rc;
-		rc = writef(xb, t, d->be, "feature-max-indirect-segments",
-			    "%u", f->max_indirect_segs);
-		rc = rc ?: writef(xb, t, d->be, "multi-queue-max-queues", "%u",
-				  xb->cfg.max_queues);
-		rc = rc ?: writef(xb, t, d->be, "max-ring-page-order", "%u",
-				  ADVERTISED_RING_ORDER);
-		rc = rc ?: writef(xb, t, d->be, "sectors", "%" PRIu64,
-				  f->sectors);
-		rc = rc ?: writef(xb, t, d->be, "sector-size", "512");
-		rc = rc ?: writef(xb, t, d->be, "physical-sector-size", "4096");
-		rc = rc ?: writef(xb, t, d->be, "info", "%u",
-				  f->read_only ? VDISK_READONLY : 0u);
-		rc = rc ?: writef(xb, t, d->be, "feature-flush-cache", "1");
-		rc = rc ?: writef(xb, t, d->be, "feature-discard", "%d",
-				  f->discard ? 1 : 0);
-		if (f->discard) {
-			rc = rc ?: writef(xb, t, d->be, "discard-granularity",
-					  "%u", STORE_BLK_BYTES);
-			rc = rc ?: writef(xb, t, d->be, "discard-alignment",
-					  "0");
-		}
-		rc = rc ?: writef(xb, t, d->be, "hotplug-status", "connected");
-		if (rc) {
-			xp_xs_txn_end(xb->xp, t, true);
-			return rc;
-		}
-		rc = xp_xs_txn_end(xb->xp, t, false);
-		if (rc != -EAGAIN)
-			return rc;
-	}
-	return rc;
-}
-
-/* ---- connecting ---- */
-
-/* Read one frontend node, strictly, into a u32 via parse fn. */
-static int fe_u32(struct xenbus *xb, struct xdev *d, const char *node,
-		  int (*parse)(const char *, size_t, uint32_t *),
-		  uint32_t *val_r)
-{
-	size_t len = 0;
-	char *v = readf(xb, d->fe, node, &len);
-	int rc = parse(v, len, val_r);
-
-	if (rc)
-		dev_error(xb, d, "frontend node %s: %s", node,
-			  rc == -ENOENT ? "missing" : "malformed");
-	free(v);
-	return rc;
-}
-
-static int connect_rings(struct xenbus *xb, struct xdev *d)
-{
-	struct vbd_queue *queues = NULL;
-	enum xe_blkif_abi abi;
-	unsigned int order, nr_queues, q, i;
-	size_t len = 0;
-	char *v;
-	int rc;
-
-	v = readf(xb, d->fe, "protocol", &len);
-	rc = parse_protocol(v, len, XE_BLKIF_ABI_DEFAULT, &abi);
-	free(v);
-	if (rc) {
-		dev_error(xb, d, "frontend node protocol: unknown ABI");
-		return rc;
-	}
-	v = readf(xb, d->fe, "ring-page-order", &len);
-	rc = parse_ring_page_order(v, len, ADVERTISED_RING_ORDER, &order);
-	free(v);
-	if (rc) {
-		dev_error(xb, d, "frontend node ring-page-order: %s",
-			  rc == -ERANGE ? "above our maximum" : "malformed");
-		return rc;
-	}
-	v = readf(xb, d->fe, "multi-queue-num-queues", &len);
-	rc = parse_num_queues(v, len, xb->cfg.max_queues, &nr_queues);
-	free(v);
-	if (rc) {
-		dev_error(xb, d, "frontend node multi-queue-num-queues: %s",
-			  rc == -ERANGE ? "out of range" : "malformed");
-		return rc;
-	}
-	queues = calloc(nr_queues, sizeof(*queues));
-	if (!queues)
-		return -ENOMEM;
-	for (q = 0; q < nr_queues && !rc; q++) {
-		char node[64];
-		/* One queue: top-level keys; several: queue-N/ (1.7). */
-		char prefix[24] = "";
-
-		if (nr_queues > 1)
-			snprintf(prefix, sizeof(prefix), "queue-%u/", q);
-		for (i = 0; i < (1u << order) && !rc; i++) {
-			if (order == 0)
-				snprintf(node, sizeof(node), "%sring-ref",
-					 prefix);
-			else
-				snprintf(node, sizeof(node), "%sring-ref%u",
-					 prefix, i);
-			rc = fe_u32(xb, d, node, parse_gref,
-				    &queues[q].refs[i]);
-		}
-		if (!rc) {
-			snprintf(node, sizeof(node), "%sevent-channel", prefix);
-			rc = fe_u32(xb, d, node, parse_evtchn, &queues[q].port);
-		}
-	}
-	if (!rc) {
-		if (!d->vbd) {
-			struct vbd_params vp = { .xp = xb->xp,
-						 .domid = d->domid,
-						 .devid = d->devid,
-						 .cow = d->cow,
-						 .feat = d->feat };
-
-			rc = vbd_new(&vp, &d->vbd);
-		}
-		if (!rc)
-			rc = vbd_connect(d->vbd, abi, order, nr_queues, queues);
-		if (rc)
-			dev_error(xb, d, "cannot connect the rings: %s",
-				  strerror(-rc));
-		else
-			log_dev(LOG_INFO, d->domid, d->devid,
-				"connected: %u queue(s) of %u page(s), %s ABI",
-				nr_queues, 1u << order,
-				abi == XE_BLKIF_ABI_X86_32 ? "x86_32" :
-							     "native");
-	}
-	free(queues);
-	return rc;
-}
-
-static void disconnect(struct xdev *d)
-{
-	if (d->vbd && vbd_connected(d->vbd)) {
-		vbd_disconnect(d->vbd);
-		log_dev(LOG_INFO, d->domid, d->devid, "disconnected");
-	}
-}
-
-/* ---- the state machine ---- */
-
-/* Does /local/domain/<domid> still exist? */
-static bool domain_alive(struct xenbus *xb, uint16_t domid)
-{
-	char path[64], *v = NULL;
-	int rc;
-
-	snprintf(path, sizeof(path), "/local/domain/%u", domid);
-	rc = xp_xs_read(xb->xp, XP_XS_NO_TXN, path, &v, NULL);
-	free(v);
-	return rc != -ENOENT;
-}
-
 /* Learn the frontend's path from the backend dir, and watch its state. */
 static int find_frontend(struct xenbus *xb, struct xdev *d)
 {
 	char path[PATH_BYTES + 8], want[64];
+	char *fe = NULL, *feid = NULL;
 	size_t len = 0;
-	char *fe = readf(xb, d->be, "frontend", &len);
-	char *feid;
 	uint32_t id;
 	int rc;
 
-	if (!fe)
+	if (xp_read_node(xb->xp, XP_XS_NO_TXN, d->be, "frontend", &fe, NULL))
 		return -ENOENT;
-	feid = readf(xb, d->be, "frontend-id", &len);
-	rc = parse_u32(feid, feid ? len : 0, UINT16_MAX, &id);
+	rc = xp_read_node(xb->xp, XP_XS_NO_TXN, d->be, "frontend-id", &feid,
+			  &len);
+	if (!rc)
+		rc = parse_u32(feid, len, UINT16_MAX, &id);
 	free(feid);
 	/* The frontend must live in the domain the device path names. */
 	snprintf(want, sizeof(want), "/local/domain/%u/", d->domid);
 	if (rc || id != d->domid || strncmp(fe, want, strlen(want)) ||
 	    strlen(fe) >= sizeof(d->fe) || strchr(fe, '\n')) {
-		dev_error(xb, d, "frontend path or id does not match domain %u",
-			  d->domid);
 		free(fe);
 		return -EINVAL;
 	}
@@ -533,163 +319,410 @@ static void rm_domain_dir(struct xenbus *xb, struct xdev *d)
 	xp_rm_if_empty(xb->xp, path);
 }
 
-/* Bring one device up to date with xenstore. */
-static void update_dev(struct xenbus *xb, struct xdev *d)
-{
-	enum parse_xenbus_state fe_state, written;
-	size_t len = 0;
-	char *v;
-	bool online = true, fe_present;
-	int be_written;
+/* ---- dev_found: the toolstack made a device ---- */
 
-	d->dirty = false;
-	/* Our directory gone: the toolstack removed the device. */
-	v = readf(xb, d->be, "state", &len);
-	if (!v) {
-		log_dev(LOG_INFO, d->domid, d->devid, "device removed");
+/* vbd3: is this our hook's device? libxl writes script as an absolute
+ * path, so an exact match is the claim (toolstack-routes.md 1.9). */
+static bool script_is_ours(struct xenbus *xb, struct xdev *d)
+{
+	char *script = NULL;
+	bool ours;
+
+	if (xp_read_node(xb->xp, XP_XS_NO_TXN, d->be, "script", &script, NULL))
+		return false;
+	ours = !strcmp(script, xb->cfg.hook_path);
+	free(script);
+	return ours;
+}
+
+/*
+ * Whose disk is it? The frontend's domain, unless that domain is a
+ * stubdomain: libxl writes /local/domain/<stub>/target (dom0's node, which
+ * neither domain can write) before it adds the stubdomain's disks, and
+ * /local/domain/<guest>/image/device-model-domid naming the stubdomain.
+ * Both must agree.
+ */
+static int find_owner(struct xenbus *xb, struct xdev *d, char *err,
+		      size_t err_len)
+{
+	char dir[48], *v = NULL;
+	size_t len = 0;
+	uint32_t target, dm;
+	int rc;
+
+	d->owner = d->domid;
+	d->role = ATTACH_GUEST;
+	snprintf(dir, sizeof(dir), "/local/domain/%u", d->domid);
+	rc = xp_read_node(xb->xp, XP_XS_NO_TXN, dir, "target", &v, &len);
+	if (rc == -ENOENT)
+		return 0;
+	if (!rc)
+		rc = parse_u32(v, len, UINT16_MAX, &target);
+	free(v);
+	v = NULL;
+	if (rc || target == d->domid) {
+		snprintf(err, err_len, "%s/target is not a domain id", dir);
+		return -EINVAL;
+	}
+	snprintf(dir, sizeof(dir), "/local/domain/%u/image", target);
+	rc = xp_read_node(xb->xp, XP_XS_NO_TXN, dir, "device-model-domid", &v,
+			  &len);
+	if (!rc)
+		rc = parse_u32(v, len, UINT16_MAX, &dm);
+	free(v);
+	if (rc || dm != d->domid) {
+		snprintf(err, err_len,
+			 "domain %u names domain %u as its target, but %s/"
+			 "device-model-domid does not name domain %u: refused",
+			 d->domid, target, dir, d->domid);
+		return -EPERM;
+	}
+	d->owner = (uint16_t)target;
+	d->role = ATTACH_STUBDOM;
+	return 0;
+}
+
+static void dev_fail(struct xenbus *xb, struct xdev *d, const char *why);
+static void dev_disk_changed(struct xenbus *xb, struct xdev *d);
+
+static void dev_found(struct xenbus *xb, struct xdev *d)
+{
+	char err[ERR_BYTES];
+	int rc;
+
+	if (d->kind->claim_by_script && !script_is_ours(xb, d)) {
+		log_dev(LOG_DEBUG, d->domid, d->devid,
+			"%s: script is not %s: not ours", d->kind->name,
+			xb->cfg.hook_path);
+		d->life = DEV_FOREIGN;
+		d->foreign_script = true;
+		return;
+	}
+	rc = find_owner(xb, d, err, sizeof(err));
+	if (!rc)
+		rc = vbd_xs_read_config(xb->xp, d->be, d->kind,
+					xb->cfg.default_overlay, &d->cfg, err,
+					sizeof(err));
+	if (!rc)
+		rc = registry_attach(xb->reg, d->owner, d->devid, &d->cfg.spec,
+				     d->cfg.read_only, d->role, &d->disk, err,
+				     sizeof(err));
+	if (rc) {
+		dev_fail(xb, d, err);
+		return;
+	}
+	if (d->role == ATTACH_STUBDOM)
+		log_dev(LOG_INFO, d->domid, d->devid,
+			"stubdomain of domain %u: shares its disk", d->owner);
+	d->life = DEV_OPENING;
+	dev_disk_changed(xb, d); /* a disk already open: ready at once */
+}
+
+/* ---- dev_disk_changed: its disk opened, or could not ---- */
+
+static void dev_disk_ready(struct xenbus *xb, struct xdev *d)
+{
+	struct vbd_params vp = { .xp = xb->xp, .domid = d->domid,
+				 .devid = d->devid };
+	char err[ERR_BYTES];
+	int rc;
+
+	d->feat = (struct req_features){
+		.flush = true,
+		.discard = d->cfg.discard,
+		.read_only = d->cfg.read_only,
+		.max_indirect_segs = VBD_MAX_INDIRECT_SEGS,
+		.sectors = cow_size_sectors(disk_cow(d->disk)),
+		.sector_size = XE_BLKIF_SECTOR_BYTES,
+	};
+	vp.cow = disk_cow(d->disk);
+	vp.feat = d->feat;
+	rc = vbd_new(&vp, &d->vbd);
+	if (rc) {
+		dev_fail(xb, d, "out of memory for the device");
+		return;
+	}
+	rc = vbd_xs_advertise(xb->xp, d->be, &d->feat, xb->cfg.max_queues,
+			      d->kind->write_hotplug_status, err, sizeof(err));
+	if (rc) {
+		dev_fail(xb, d, err);
+		return;
+	}
+	d->life = DEV_READY;
+	set_state(xb, d, XENBUS_STATE_INIT_WAIT);
+	log_dev(LOG_INFO, d->domid, d->devid,
+		"%s disk of domain %u, %" PRIu64 " sectors%s: InitWait",
+		d->cfg.spec.kind == DISKSPEC_COW   ? "cow" :
+		d->cfg.spec.kind == DISKSPEC_BLANK ? "blank" :
+						     "read-only",
+		d->owner, d->feat.sectors, d->feat.read_only ? ", read-only" : "");
+}
+
+static void dev_disk_changed(struct xenbus *xb, struct xdev *d)
+{
+	char why[ERR_BYTES];
+
+	switch (disk_state(d->disk)) {
+	case DISK_OPENING:
+		return;
+	case DISK_OPEN:
+		dev_disk_ready(xb, d);
+		return;
+	case DISK_FAILED:
+		snprintf(why, sizeof(why), "cannot open disk: %s",
+			 disk_error(d->disk));
+		dev_fail(xb, d, why);
+		return;
+	}
+}
+
+/* The device cannot be served: say why, and let go of the disk. */
+static void dev_fail(struct xenbus *xb, struct xdev *d, const char *why)
+{
+	dev_error(xb, d, "%s", why);
+	drop_disk(xb, d);
+	d->life = DEV_FAILED;
+	set_state(xb, d,
+		  d->kind->hook_reports ? XENBUS_STATE_INIT_WAIT :
+					  XENBUS_STATE_CLOSED);
+}
+
+/* ---- dev_frontend_changed: the handshake ---- */
+
+static int connect_rings(struct xenbus *xb, struct xdev *d)
+{
+	struct vbd_xs_rings rings;
+	char err[ERR_BYTES];
+	int rc;
+
+	rc = vbd_xs_read_rings(xb->xp, d->fe, VBD_MAX_RING_ORDER,
+			       xb->cfg.max_queues, &rings, err, sizeof(err));
+	if (rc) {
+		dev_error(xb, d, "%s", err);
+		return rc;
+	}
+	rc = vbd_connect(d->vbd, rings.abi, rings.order, rings.nr_queues,
+			 rings.queues, err, sizeof(err));
+	if (rc) {
+		dev_error(xb, d, "cannot connect the rings: %s", err);
+		return rc;
+	}
+	log_dev(LOG_INFO, d->domid, d->devid,
+		"connected: %u queue(s) of %u page(s), %s ABI", rings.nr_queues,
+		1u << rings.order,
+		rings.abi == XE_BLKIF_ABI_X86_32 ? "x86_32" : "native");
+	return 0;
+}
+
+static void dev_frontend_changed(struct xenbus *xb, struct xdev *d,
+				 enum xenbus_state fe)
+{
+	switch (fe) {
+	case XENBUS_STATE_INITIALISING:
+		if (d->be_state == XENBUS_STATE_CLOSED) {
+			/* A reconnect: the disk and its data stay. */
+			log_dev(LOG_INFO, d->domid, d->devid,
+				"frontend back: prepare for reconnect");
+			disconnect(d);
+			set_state(xb, d, XENBUS_STATE_INIT_WAIT);
+		}
+		break;
+	case XENBUS_STATE_INITIALISED:
+	case XENBUS_STATE_CONNECTED:
+		/* Connect even if two watches fired in close succession and
+		 * the intermediate state was never seen. */
+		if (d->be_state == XENBUS_STATE_CONNECTED &&
+		    vbd_connected(d->vbd))
+			break;
+		if (d->be_state != XENBUS_STATE_INIT_WAIT &&
+		    d->be_state != XENBUS_STATE_CONNECTED)
+			break; /* after Closing/Closed only a 1 reopens */
+		if (connect_rings(xb, d)) {
+			disconnect(d);
+			set_state(xb, d, XENBUS_STATE_CLOSING);
+		} else {
+			set_state(xb, d, XENBUS_STATE_CONNECTED);
+		}
+		break;
+	case XENBUS_STATE_CLOSING:
+		if (d->be_state != XENBUS_STATE_CLOSED)
+			set_state(xb, d, XENBUS_STATE_CLOSING);
+		break;
+	case XENBUS_STATE_CLOSED:
+	case XENBUS_STATE_UNKNOWN:
+		/* Closed, or its node gone or garbage (a frontend directory
+		 * the toolstack deleted first, as libxl's destroy does). */
+		disconnect(d);
+		if (d->be_state >= XENBUS_STATE_CONNECTED ||
+		    fe == XENBUS_STATE_CLOSED)
+			set_state(xb, d, XENBUS_STATE_CLOSED);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- dev_going_offline: the toolstack wants the device back ---- */
+
+static void dev_going_offline(struct xenbus *xb, struct xdev *d,
+			      enum xenbus_state fe)
+{
+	uint64_t t = xp_now_ms();
+
+	if (d->life == DEV_OFFLINE)
+		return;
+	if (d->life != DEV_READY) {
+		/* Never connected (opening, or failed): nothing to wait for. */
+		drop_disk(xb, d);
+		d->life = DEV_OFFLINE;
+		set_state(xb, d, XENBUS_STATE_CLOSED);
+		return;
+	}
+	set_state(xb, d, XENBUS_STATE_CLOSING);
+	if (!d->close_deadline_ms)
+		d->close_deadline_ms = t + xb->cfg.close_timeout_ms;
+	if (fe != XENBUS_STATE_CONNECTED && fe != XENBUS_STATE_INITIALISED &&
+	    fe != XENBUS_STATE_CLOSING)
+		d->close_deadline_ms = t; /* closed enough: now */
+	if (t < d->close_deadline_ms)
+		return;
+	disconnect(d);
+	drop_disk(xb, d);
+	d->life = DEV_OFFLINE;
+	d->close_deadline_ms = 0;
+	set_state(xb, d, XENBUS_STATE_CLOSED);
+}
+
+/* ---- dev_domain_gone: the frontend's domain died ---- */
+
+static void dev_domain_gone(struct xenbus *xb, struct xdev *d)
+{
+	if (d->life == DEV_OFFLINE && !d->kind->owns_dir)
+		return; /* done already; the toolstack removes the rest */
+	log_dev(LOG_INFO, d->domid, d->devid,
+		"frontend domain gone: closing%s",
+		d->kind->owns_dir ? " and removing" : "");
+	disconnect(d);
+	drop_disk(xb, d);
+	if (d->kind->owns_dir) {
+		xp_xs_rm(xb->xp, XP_XS_NO_TXN, d->be);
+		rm_domain_dir(xb, d);
 		free_dev(xb, d);
 		return;
 	}
-	be_written = parse_state(v, len, &written) ? 0 : (int)written;
-	free(v);
-	if (d->be_state == 0 && be_written != 1 && be_written != 0) {
-		/* Someone else's device (or one we left Closed in an earlier
-		 * life): leave it alone until the toolstack resets it. */
-		if (be_written != 6) {
-			log_dev(LOG_WARNING, d->domid, d->devid,
-				"found in state %d, not 1: ignored",
-				be_written);
-		}
-		d->failed = true;
-		d->be_state = be_written;
-	} else if (d->be_state != 0 && be_written == 1) {
-		/* We never write 1: the toolstack put a new device here
-		 * (removed and re-added before our watch fired, or reset
-		 * after a failure). Its life starts afresh. */
-		log_dev(LOG_INFO, d->domid, d->devid,
-			"reset to state 1 by the toolstack: starting afresh");
-		reset_dev(xb, d);
+	/* Not ours to delete: say Closed, and wait for the toolstack. */
+	d->life = DEV_OFFLINE;
+	set_state(xb, d, XENBUS_STATE_CLOSED);
+}
+
+/* ---- dev_removed: the directory is gone (or reset) ---- */
+
+static void dev_removed(struct xenbus *xb, struct xdev *d)
+{
+	if (d->life != DEV_FOREIGN)
+		log_dev(LOG_INFO, d->domid, d->devid, "device removed");
+	disconnect(d);
+	free_dev(xb, d);
+}
+
+/* The toolstack put a new device here (we never write 1): start afresh. */
+static void dev_reset(struct xenbus *xb, struct xdev *d)
+{
+	log_dev(LOG_INFO, d->domid, d->devid,
+		"reset to state 1 by the toolstack: starting afresh");
+	disconnect(d);
+	drop_disk(xb, d);
+	unwatch_frontend(xb, d);
+	d->fe[0] = '\0';
+	d->error[0] = '\0';
+	d->life = DEV_NEW;
+	d->be_state = XENBUS_STATE_UNKNOWN;
+	d->fe_state = XENBUS_STATE_UNKNOWN;
+	d->close_deadline_ms = 0;
+}
+
+/* ---- bringing one device up to date ---- */
+
+static void update_dev(struct xenbus *xb, struct xdev *d)
+{
+	enum xenbus_state written, fe;
+	char *v = NULL;
+	size_t len = 0;
+	bool online = true, fe_present = false;
+
+	d->dirty = false;
+	if (read_state(xb, d->be, &written) == -ENOENT) {
+		dev_removed(xb, d);
+		return;
 	}
-	v = readf(xb, d->be, "online", &len);
-	if (v) {
+	if (d->foreign_script)
+		return;
+	if (written == XENBUS_STATE_INITIALISING && d->life != DEV_NEW &&
+	    (d->life == DEV_FOREIGN || d->be_state != XENBUS_STATE_UNKNOWN))
+		dev_reset(xb, d);
+	if (d->life == DEV_NEW && written != XENBUS_STATE_INITIALISING &&
+	    written != XENBUS_STATE_UNKNOWN) {
+		/* Someone else's device, or one left Closed in an earlier
+		 * life: leave it alone until the toolstack resets it. */
+		if (written != XENBUS_STATE_CLOSED)
+			log_dev(LOG_WARNING, d->domid, d->devid,
+				"found in state %d, not 1: ignored", written);
+		d->life = DEV_FOREIGN;
+		return;
+	}
+	if (d->life == DEV_FOREIGN)
+		return;
+
+	if (!xp_read_node(xb->xp, XP_XS_NO_TXN, d->be, "online", &v, &len)) {
 		bool b;
 
 		if (!parse_bool(v, len, true, &b))
 			online = b;
 		free(v);
 	}
-
-	if (!d->fe[0] && !d->failed) {
+	if (!d->fe[0]) {
 		int rc = find_frontend(xb, d);
 
 		if (rc == -ENOENT)
 			return; /* the toolstack has not written it yet */
 		if (rc) {
-			d->failed = true;
-			set_state(xb, d, 6);
+			dev_fail(xb, d,
+				 "frontend path or id does not match the "
+				 "device's domain");
 			return;
 		}
 	}
-
-	/* The toolstack wrote state 5 or online=0: it wants the device. */
-	if (d->be_state != 0 && be_written == 5 && d->be_state != 5 &&
-	    d->be_state != 6)
-		online = false;
-
-	fe_state = PARSE_XENBUS_UNKNOWN;
-	fe_present = false;
-	if (d->fe[0]) {
-		v = readf(xb, d->fe, "state", &len);
-		fe_present = v != NULL;
-		if (parse_state(v, len, &fe_state))
-			fe_state = PARSE_XENBUS_UNKNOWN; /* garbage = gone */
-		free(v);
-	}
-	d->fe_state = fe_state;
+	fe_present = read_state(xb, d->fe, &fe) == 0;
+	d->fe_state = fe;
 
 	/* The frontend's domain died: nobody will ever close properly. */
-	if (d->fe[0] && !fe_present && !domain_alive(xb, d->domid)) {
-		log_dev(LOG_INFO, d->domid, d->devid,
-			"frontend domain gone: closing and removing");
-		close_disk(d);
-		xp_xs_rm(xb->xp, XP_XS_NO_TXN, d->be);
-		rm_domain_dir(xb, d);
-		free_dev(xb, d);
+	if (!fe_present && !domain_alive(xb, d->domid)) {
+		dev_domain_gone(xb, d);
 		return;
 	}
-
-	if (d->failed)
-		return;
-
+	/* The toolstack wrote state 5 (libxl's remove), or online=0. */
+	if (written == XENBUS_STATE_CLOSING &&
+	    d->be_state != XENBUS_STATE_CLOSING &&
+	    d->be_state != XENBUS_STATE_CLOSED)
+		online = false;
 	if (!online) {
-		if (d->be_state == 6) {
-			close_disk(d);
-			return;
-		}
-		set_state(xb, d, 5);
-		if (!d->close_deadline_ms)
-			d->close_deadline_ms = now_ms() +
-					       xb->cfg.close_timeout_ms;
-		if (fe_state != PARSE_XENBUS_CONNECTED &&
-		    fe_state != PARSE_XENBUS_INITIALISED &&
-		    fe_state != PARSE_XENBUS_CLOSING)
-			d->close_deadline_ms = 1; /* closed enough: now */
-		if (now_ms() >= d->close_deadline_ms) {
-			disconnect(d);
-			set_state(xb, d, 6);
-			close_disk(d);
-		}
+		dev_going_offline(xb, d, fe);
 		return;
 	}
 	d->close_deadline_ms = 0;
 
-	if (!d->cow) {
-		if (d->be_state == 6)
-			return; /* closed and wiped: stays so */
-		if (open_disk(xb, d) || advertise(xb, d)) {
-			d->failed = true;
-			close_disk(d);
-			set_state(xb, d, 6);
-			return;
-		}
-		set_state(xb, d, 2);
-	}
-
-	switch (fe_state) {
-	case PARSE_XENBUS_INITIALISED:
-	case PARSE_XENBUS_CONNECTED:
-		if (d->be_state == 4 && d->vbd && vbd_connected(d->vbd))
-			break; /* already connected: idempotent */
-		if (d->be_state != 2 && d->be_state != 4)
-			break; /* not after Closing/Closed without a reset */
-		if (connect_rings(xb, d)) {
-			disconnect(d);
-			set_state(xb, d, 5);
-		} else {
-			set_state(xb, d, 4);
-		}
+	switch (d->life) {
+	case DEV_NEW:
+		dev_found(xb, d);
 		break;
-	case PARSE_XENBUS_CLOSING:
-		/* Closed stays Closed: only a reset to 1 reopens. */
-		if (d->be_state != 6)
-			set_state(xb, d, 5);
-		break;
-	case PARSE_XENBUS_CLOSED:
-	case PARSE_XENBUS_UNKNOWN:
-		disconnect(d);
-		if (d->be_state >= 4 || fe_state == PARSE_XENBUS_CLOSED)
-			set_state(xb, d, 6);
-		break;
-	case PARSE_XENBUS_INITIALISING:
-		if (d->be_state == 6 || d->be_state == 5) {
-			/* A reconnect: the disk and its data stay. */
-			disconnect(d);
-			set_state(xb, d, 2);
-		}
+	case DEV_OPENING:
+		dev_disk_changed(xb, d);
 		break;
 	default:
 		break;
 	}
+	if (d->life == DEV_READY)
+		dev_frontend_changed(xb, d, fe);
 }
 
 /* ---- events ---- */
@@ -701,6 +734,7 @@ static void note_backend_event(struct xenbus *xb, unsigned int k,
 	size_t blen = strlen(xb->base[k]);
 	uint32_t domid, devid;
 	const char *p, *slash;
+	struct xdev *d;
 
 	if (strncmp(path, xb->base[k], blen))
 		return;
@@ -724,14 +758,9 @@ static void note_backend_event(struct xenbus *xb, unsigned int k,
 	if (parse_u32(p, slash ? (size_t)(slash - p) : strlen(p), UINT32_MAX,
 		      &devid))
 		return;
-	{
-		struct xdev *d = find_dev(xb, k, (uint16_t)domid, devid);
-
-		if (!d)
-			d = add_dev(xb, k, (uint16_t)domid, devid);
-		if (d)
-			d->dirty = true;
-	}
+	d = add_dev(xb, k, (uint16_t)domid, devid);
+	if (d)
+		d->dirty = true;
 }
 
 /* Walk every served kind's directory and learn every device in it. */
@@ -746,8 +775,8 @@ static void rescan(struct xenbus *xb)
 	for (d = xb->devs; d; d = d->next)
 		d->dirty = true; /* vanished ones notice their dir is gone */
 	for (k = 0; k < xb->cfg.nr_kinds; k++) {
-		if (xp_xs_directory(xb->xp, XP_XS_NO_TXN, xb->base[k],
-					  &doms, &nd))
+		if (xp_xs_directory(xb->xp, XP_XS_NO_TXN, xb->base[k], &doms,
+				    &nd))
 			continue;
 		for (i = 0; i < nd; i++) {
 			char path[PATH_BYTES * 2];
@@ -757,8 +786,8 @@ static void rescan(struct xenbus *xb)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", xb->base[k],
 				 doms[i]);
-			if (xp_xs_directory(xb->xp, XP_XS_NO_TXN, path,
-						  &devs, &nv))
+			if (xp_xs_directory(xb->xp, XP_XS_NO_TXN, path, &devs,
+					    &nv))
 				continue;
 			for (j = 0; j < nv; j++)
 				if (!parse_u32(devs[j], strlen(devs[j]),
@@ -770,12 +799,24 @@ static void rescan(struct xenbus *xb)
 	}
 }
 
+/* The registry finished opening disk: its devices move on. */
+static void disk_opened(void *arg, struct disk *disk)
+{
+	struct xenbus *xb = arg;
+	struct xdev *d;
+
+	for (d = xb->devs; d; d = d->next)
+		if (d->disk == disk)
+			d->dirty = true;
+}
+
 int xenbus_process(struct xenbus *xb)
 {
 	unsigned int n, k;
 	struct xdev *d, *next;
 	uint64_t t;
 
+	registry_process(xb->reg);
 	for (n = 0; n < EVENTS_PER_CALL; n++) {
 		char *path = NULL, *token = NULL;
 		int rc = xp_xs_read_watch(xb->xp, &path, &token);
@@ -805,7 +846,7 @@ int xenbus_process(struct xenbus *xb)
 	}
 	if (xb->rescan)
 		rescan(xb);
-	t = now_ms();
+	t = xp_now_ms();
 	for (d = xb->devs; d; d = next) {
 		next = d->next; /* update_dev may free d */
 		if (d->dirty ||
@@ -817,7 +858,7 @@ int xenbus_process(struct xenbus *xb)
 
 int xenbus_timeout_ms(struct xenbus *xb)
 {
-	uint64_t t = now_ms(), best = UINT64_MAX;
+	uint64_t t = xp_now_ms(), best = UINT64_MAX;
 	struct xdev *d;
 
 	for (d = xb->devs; d; d = d->next)
@@ -830,7 +871,12 @@ int xenbus_timeout_ms(struct xenbus *xb)
 
 int xenbus_fd(struct xenbus *xb)
 {
-	return xp_xs_fd(xb->xp);
+	return xb->epfd;
+}
+
+struct registry *xenbus_registry(struct xenbus *xb)
+{
+	return xb->reg;
 }
 
 void xenbus_for_each(struct xenbus *xb,
@@ -840,15 +886,26 @@ void xenbus_for_each(struct xenbus *xb,
 	struct xdev *d;
 
 	for (d = xb->devs; d; d = d->next) {
-		struct xenbus_dev_info info = { .domid = d->domid,
-						.devid = d->devid,
-						.be_state = d->be_state,
-						.fe_state = d->fe_state };
+		struct xenbus_dev_info info = {
+			.domid = d->domid,
+			.owner = d->owner,
+			.devid = d->devid,
+			.role = d->role == ATTACH_STUBDOM ?
+					XENBUS_ROLE_STUBDOM :
+					XENBUS_ROLE_GUEST,
+			.be_state = d->be_state,
+			.fe_state = d->fe_state,
+		};
 
-		snprintf(info.kind, sizeof(info.kind), "%s",
-			 xb->cfg.kinds[d->kind_idx]);
-		if (d->cow)
-			cow_get_stats(d->cow, &info.cow);
+		if (d->life == DEV_FOREIGN)
+			continue;
+		snprintf(info.kind, sizeof(info.kind), "%s", d->kind->name);
+		snprintf(info.vdev, sizeof(info.vdev), "%s", d->cfg.vdev);
+		snprintf(info.error, sizeof(info.error), "%s", d->error);
+		if (d->disk && disk_cow(d->disk)) {
+			info.has_disk = true;
+			cow_get_stats(disk_cow(d->disk), &info.cow);
+		}
 		if (d->vbd)
 			vbd_get_stats(d->vbd, &info.ring);
 		info.nr_rings = d->vbd ? vbd_nr_rings(d->vbd) : 0;
@@ -858,26 +915,19 @@ void xenbus_for_each(struct xenbus *xb,
 
 /* ---- life cycle ---- */
 
-static bool kind_ok(const char *kind)
+static int epoll_add(int epfd, int fd)
 {
-	size_t i, n = strlen(kind);
+	struct epoll_event ev = { .events = EPOLLIN };
 
-	/* vbd is kernel blkback's and qdisk QEMU's: serving either would race
-	 * them for the same devices. vbd3 (libxl's backendtype=tap) is ours
-	 * to take when no tapback runs. */
-	if (n == 0 || n >= 32 || !strcmp(kind, "vbd") || !strcmp(kind, "qdisk"))
-		return false;
-	for (i = 0; i < n; i++)
-		if (!((kind[i] >= 'a' && kind[i] <= 'z') ||
-		      (kind[i] >= '0' && kind[i] <= '9') || kind[i] == '-' ||
-		      kind[i] == '_'))
-			return false;
-	return true;
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
 int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 	       struct xenbus **xb_r)
 {
+	struct registry_config rc_cfg = { .budget = cfg->budget,
+					  .open = cfg->open_disk,
+					  .opened = disk_opened };
 	struct xenbus *xb;
 	unsigned int k;
 	int rc;
@@ -885,20 +935,44 @@ int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 	if (cfg->nr_kinds < 1 || cfg->nr_kinds > XENBUS_MAX_KINDS ||
 	    cfg->max_queues < 1 || cfg->max_queues > VBD_MAX_QUEUES)
 		return -EINVAL;
-	for (k = 0; k < cfg->nr_kinds; k++)
-		if (!kind_ok(cfg->kinds[k])) {
-			log_msg(LOG_ERR, "refusing to serve backend kind '%s'",
-				cfg->kinds[k]);
-			return -EINVAL;
-		}
 	xb = calloc(1, sizeof(*xb));
 	if (!xb)
 		return -ENOMEM;
 	xb->xp = xp;
 	xb->cfg = *cfg;
+	xb->epfd = -1;
 	if (!xb->cfg.close_timeout_ms)
 		xb->cfg.close_timeout_ms = 5000;
+	if (!xb->cfg.hook_path)
+		xb->cfg.hook_path = XENBUS_DEFAULT_HOOK;
+	for (k = 0; k < cfg->nr_kinds; k++) {
+		xb->kinds[k] = xenbus_kind_find(cfg->kinds[k]);
+		if (!xb->kinds[k]) {
+			log_msg(LOG_ERR,
+				"refusing to serve backend kind '%s' (served: "
+				"%s; vbd is kernel blkback's, qdisk QEMU's)",
+				cfg->kinds[k], xenbus_kind_names());
+			free(xb);
+			return -EINVAL;
+		}
+	}
+	rc_cfg.arg = xb;
+	rc = registry_new(&rc_cfg, &xb->reg);
+	if (rc) {
+		free(xb);
+		return rc;
+	}
 	rc = xp_self_domid(xp, &xb->self);
+	if (rc)
+		goto fail;
+	xb->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (xb->epfd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = epoll_add(xb->epfd, xp_xs_fd(xp));
+	if (!rc)
+		rc = epoll_add(xb->epfd, registry_fd(xb->reg));
 	if (rc)
 		goto fail;
 	for (k = 0; k < cfg->nr_kinds; k++) {
@@ -909,32 +983,59 @@ int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 			 cfg->kinds[k]);
 		snprintf(token, sizeof(token), "be:%u", k);
 		rc = xp_xs_watch(xp, xb->base[k], token);
-		if (rc)
+		if (rc) {
+			while (k--) {
+				snprintf(token, sizeof(token), "be:%u", k);
+				xp_xs_unwatch(xp, xb->base[k], token);
+			}
 			goto fail;
+		}
 	}
 	rc = xp_xs_watch(xp, "@releaseDomain", "rel");
-	if (rc)
+	if (rc) {
+		for (k = 0; k < cfg->nr_kinds; k++) {
+			char token[16];
+
+			snprintf(token, sizeof(token), "be:%u", k);
+			xp_xs_unwatch(xp, xb->base[k], token);
+		}
 		goto fail;
+	}
 	xb->rescan = true;
 	*xb_r = xb;
 	return 0;
 fail:
 	log_msg(LOG_ERR, "cannot watch xenstore: %s", strerror(-rc));
+	if (xb->epfd >= 0)
+		close(xb->epfd);
+	registry_free(xb->reg);
 	free(xb);
 	return rc;
 }
 
 void xenbus_free(struct xenbus *xb)
 {
+	unsigned int k;
+
 	if (!xb)
 		return;
 	while (xb->devs) {
 		struct xdev *d = xb->devs;
 
 		disconnect(d);
-		if (d->be_state && d->be_state != 6)
-			set_state(xb, d, 6);
-		free_dev(xb, d); /* closes the disk: overlay and key wiped */
+		if (d->life != DEV_FOREIGN &&
+		    d->be_state != XENBUS_STATE_UNKNOWN)
+			set_state(xb, d, XENBUS_STATE_CLOSED);
+		free_dev(xb, d); /* drops the disk: overlay and key wiped */
 	}
+	for (k = 0; k < xb->cfg.nr_kinds; k++) {
+		char token[16];
+
+		snprintf(token, sizeof(token), "be:%u", k);
+		xp_xs_unwatch(xb->xp, xb->base[k], token);
+	}
+	xp_xs_unwatch(xb->xp, "@releaseDomain", "rel");
+	registry_free(xb->reg);
+	close(xb->epfd);
 	free(xb);
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The xenbus side of the daemon: it watches the backend kinds it serves,
- * runs the handshake of every device found there, opens each device's disk
- * from its `params` spec, connects its rings, and tears it down when the
- * frontend closes, the toolstack sets `online` to 0, or the frontend's domain
- * vanishes. One thread (the daemon's main loop) calls everything here.
+ * runs the handshake of every device found there, attaches each device to
+ * its disk in the registry (xs-glue/registry.h), connects its rings, and
+ * tears it down when the frontend closes, the toolstack sets `online` to 0,
+ * the frontend's domain vanishes, or the device is removed. One thread (the
+ * daemon's main loop) calls everything here.
  */
 #ifndef XE_XS_GLUE_XENBUS_H
 #define XE_XS_GLUE_XENBUS_H
@@ -14,56 +15,83 @@
 #include "backend/ring.h"
 #include "cow/cow.h"
 #include "platform/platform.h"
+#include "xs-glue/parse.h"
+#include "xs-glue/registry.h"
 
-#define XENBUS_MAX_KINDS 4u
+#define XENBUS_MAX_KINDS 2u
+
+/* Where libxl finds the hook (script=xen-ephemeral in an xl disk line). */
+#define XENBUS_DEFAULT_HOOK "/etc/xen/scripts/xen-ephemeral"
 
 struct xenbus_config {
-	/* Backend kinds served (default "ephemeral"); never vbd or qdisk. */
+	/* Backend kinds served (xs-glue/kind.h): ephemeral, vbd3. */
 	const char *kinds[XENBUS_MAX_KINDS];
 	unsigned int nr_kinds;
+	/* vbd3: serve only devices whose script node is exactly this
+	 * (NULL: XENBUS_DEFAULT_HOOK). */
+	const char *hook_path;
+	/* Overlay options for a target that is only a path (NULL: none). */
+	const char *default_overlay;
 	unsigned int max_queues;   /* multi-queue-max-queues, 1..16 */
 	struct cow_budget *budget; /* process-wide overlay cap, may be NULL */
 	/* How long a frontend may take to close after online=0 (ms). */
 	unsigned int close_timeout_ms;
+	/* How disks are opened (NULL: disk_open; tests slow it down). */
+	disk_open_fn *open_disk;
 };
 
 struct xenbus;
 
 /*
- * Start watching. Returns -EINVAL for a kind we must never serve (vbd,
- * qdisk, vbd is kernel blkback's, qdisk QEMU's) or a malformed name.
+ * Start watching. Returns -EINVAL for a kind we must never serve (vbd is
+ * kernel blkback's, qdisk QEMU's) or do not know.
  */
 int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 	       struct xenbus **xb_r);
 
-/* The fd to poll: readable when xenstore has news. */
+/* The fd to poll: readable when xenstore has news or a disk has opened. */
 int xenbus_fd(struct xenbus *xb);
 
 /* Milliseconds until xenbus_process() must run for a timer, or -1. */
 int xenbus_timeout_ms(struct xenbus *xb);
 
 /*
- * Take the queued watch events (bounded per call), then bring every device
- * they touched up to date once, however many events touched it (XSA-349).
- * Returns 0, or -errno if the xenstore connection failed.
+ * Take the queued watch events (bounded per call) and finished opens, then
+ * bring every device they touched up to date once, however many events
+ * touched it (XSA-349). Returns 0, or -errno if the xenstore connection
+ * failed.
  */
 int xenbus_process(struct xenbus *xb);
 
+/* Who a device's frontend is to its disk. */
+enum xenbus_role {
+	XENBUS_ROLE_GUEST,   /* the owner itself */
+	XENBUS_ROLE_STUBDOM, /* the owner's stubdomain */
+};
+
 /* A device as the daemon sees it, for status reports. */
 struct xenbus_dev_info {
-	char kind[32];
-	uint16_t domid;
+	char kind[16];
+	char vdev[16];  /* the toolstack's `dev` node, "" if none */
+	uint16_t domid; /* the frontend's domain */
+	uint16_t owner; /* the disk's owner (domid, or its stubdom's target) */
 	uint32_t devid;
-	int be_state, fe_state;
+	enum xenbus_role role;
+	enum xenbus_state be_state, fe_state;
+	bool has_disk;  /* attached to an open disk (cow is valid) */
 	struct cow_stats cow;
 	struct ring_stats ring;
 	unsigned int nr_rings;
+	char error[256]; /* why the device is not served, "" if it is */
 };
 
-/* Call fn for every device. */
+/* Call fn for every device we serve (not other components' vbd3 ones). */
 void xenbus_for_each(struct xenbus *xb,
 		     void (*fn)(const struct xenbus_dev_info *info, void *arg),
 		     void *arg);
+
+/* The registry of disks behind the devices (for status and NBD). */
+struct registry *xenbus_registry(struct xenbus *xb);
 
 /* Close every device (disconnect, wipe, state Closed) and free. NULL ok. */
 void xenbus_free(struct xenbus *xb);

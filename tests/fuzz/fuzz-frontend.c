@@ -39,7 +39,7 @@ static void parse_all(const char *buf, size_t len, unsigned int limits)
 {
 	unsigned int max_order = limits % (XE_BLKIF_MAX_RING_ORDER + 2);
 	unsigned int max_queues = limits >> 4;
-	enum parse_xenbus_state st;
+	enum xenbus_state st;
 	enum xe_blkif_abi abi;
 	unsigned int u;
 	uint64_t v64;
@@ -53,7 +53,7 @@ static void parse_all(const char *buf, size_t len, unsigned int limits)
 	if (parse_u32(buf, len, UINT32_MAX, &v32) == 0)
 		check_decimal(buf, len, v32);
 	if (parse_state(buf, len, &st) == 0 &&
-	    (unsigned int)st > PARSE_XENBUS_RECONFIGURED)
+	    (unsigned int)st > XENBUS_STATE_RECONFIGURED)
 		abort();
 	if (parse_protocol(buf, len, XE_BLKIF_ABI_DEFAULT, &abi) == 0 &&
 	    abi != XE_BLKIF_ABI_NATIVE && abi != XE_BLKIF_ABI_X86_32)

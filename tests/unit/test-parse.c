@@ -61,12 +61,12 @@ static void test_numbers(void)
 
 static void test_state(void)
 {
-	enum parse_xenbus_state st = PARSE_XENBUS_CLOSED;
+	enum xenbus_state st = XENBUS_STATE_CLOSED;
 
 	CHECK_OK(parse_state(NULL, 0, &st));
-	CHECK(st == PARSE_XENBUS_UNKNOWN, "absent = Unknown");
+	CHECK(st == XENBUS_STATE_UNKNOWN, "absent = Unknown");
 	CHECK_OK(parse_state(S("4"), &st));
-	CHECK(st == PARSE_XENBUS_CONNECTED, "4");
+	CHECK(st == XENBUS_STATE_CONNECTED, "4");
 	CHECK_OK(parse_state(S("8"), &st));
 	CHECK_ERR(parse_state(S("9"), &st), -ERANGE);
 	CHECK_ERR(parse_state(S("4294967300"), &st), -ERANGE);
