@@ -17,15 +17,26 @@
 
 #define SECTOR XE_BLKIF_SECTOR_BYTES
 
+struct xenbus_config bu_config(void)
+{
+	return (struct xenbus_config){ .kinds = { "ephemeral", "vbd3" },
+				       .nr_kinds = 2,
+				       .hook_path = BU_HOOK,
+				       .max_queues = BU_MAX_QUEUES,
+				       .close_timeout_ms = 2000 };
+}
+
+void bu_env_init_cfg(struct bu_env *e, const struct xenbus_config *cfg)
+{
+	CHECK_OK(sim_new(&e->sim));
+	CHECK_OK(fe_daemon_new(e->sim, cfg, &e->d));
+}
+
 void bu_env_init(struct bu_env *e)
 {
-	struct xenbus_config cfg = { .kinds = { "ephemeral" },
-				     .nr_kinds = 1,
-				     .max_queues = BU_MAX_QUEUES,
-				     .close_timeout_ms = 2000 };
+	struct xenbus_config cfg = bu_config();
 
-	CHECK_OK(sim_new(&e->sim));
-	CHECK_OK(fe_daemon_new(e->sim, &cfg, &e->d));
+	bu_env_init_cfg(e, &cfg);
 }
 
 void bu_env_fini(struct bu_env *e)
@@ -45,19 +56,27 @@ void bu_disk_open(struct bu_env *e, struct bu_disk *disk, uint16_t domid,
 		  uint32_t devid, const char *spec, bool read_only,
 		  const struct fe_opts *opts, const void *base, size_t base_len)
 {
+	bu_domain(e, domid);
+	CHECK_OK(fe_attach(e->d, domid, devid, spec, read_only));
+	bu_disk_connect(e, disk, domid, devid, spec, opts, base, base_len);
+}
+
+void bu_disk_connect(struct bu_env *e, struct bu_disk *disk, uint16_t domid,
+		     uint32_t devid, const char *what,
+		     const struct fe_opts *opts, const void *base,
+		     size_t base_len)
+{
 	const struct fe_backend_info *bi;
 
 	memset(disk, 0, sizeof(*disk));
 	disk->domid = domid;
 	disk->devid = devid;
-	bu_domain(e, domid);
-	CHECK_OK(fe_attach(e->d, domid, devid, spec, read_only));
 	CHECK_OK(fe_new(e->sim, domid, devid, opts, &disk->fe));
 	{
 		int rc = fe_connect(disk->fe);
 
 		CHECK(rc == 0, "connect %u/%u (%s): %d, backend error '%s'",
-		      domid, devid, spec, rc, fe_backend_error(disk->fe));
+		      domid, devid, what, rc, fe_backend_error(disk->fe));
 	}
 	bi = fe_backend(disk->fe);
 	disk->sectors = bi->sectors;

@@ -20,8 +20,16 @@ struct bu_env {
 	struct fe_daemon *d;
 };
 
-/* A sim and a daemon serving kind "ephemeral". */
+/* The hook path the suites' daemon claims vbd3 devices by. */
+#define BU_HOOK "/etc/xen/scripts/xen-ephemeral"
+
+/* The suites' daemon: kinds ephemeral and vbd3 (hook BU_HOOK). */
+struct xenbus_config bu_config(void);
+
+/* A sim and a daemon serving bu_config(). */
 void bu_env_init(struct bu_env *e);
+/* ... or serving cfg. */
+void bu_env_init_cfg(struct bu_env *e, const struct xenbus_config *cfg);
 void bu_env_fini(struct bu_env *e);
 
 /* Create domid unless it exists. */
@@ -44,6 +52,15 @@ void bu_disk_open(struct bu_env *e, struct bu_disk *disk, uint16_t domid,
 		  uint32_t devid, const char *spec, bool read_only,
 		  const struct fe_opts *opts, const void *base,
 		  size_t base_len);
+/*
+ * Connect a frontend to a device the test attached itself (a vbd3 device
+ * of tests/toolstack.h, say), and set up the model as bu_disk_open does.
+ * what names the device in messages.
+ */
+void bu_disk_connect(struct bu_env *e, struct bu_disk *disk, uint16_t domid,
+		     uint32_t devid, const char *what,
+		     const struct fe_opts *opts, const void *base,
+		     size_t base_len);
 /* Close the frontend (state 6) and free it; the model stays. */
 void bu_disk_close(struct bu_disk *disk);
 void bu_disk_free(struct bu_disk *disk);

@@ -6,6 +6,7 @@
 check_LIBRARIES += tests/libfrontend.a
 tests_libfrontend_a_SOURCES = \
 	tests/frontend.c tests/frontend.h \
+	tests/toolstack.c tests/toolstack.h \
 	tests/blkif-util.c tests/blkif-util.h
 
 BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
@@ -16,6 +17,10 @@ BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
 check_PROGRAMS += tests/test-blkif
 TESTS += tests/test-blkif
 tests_test_blkif_LDADD = $(BLKIF_TEST_LIBS)
+
+check_PROGRAMS += tests/test-registry
+TESTS += tests/test-registry
+tests_test_registry_LDADD = $(BLKIF_TEST_LIBS)
 
 check_PROGRAMS += tests/test-hostile
 TESTS += tests/test-hostile

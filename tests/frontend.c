@@ -225,6 +225,16 @@ int fe_daemon_dev(struct fe_daemon *d, uint16_t domid, uint32_t devid,
 	return f.found ? 0 : -ENOENT;
 }
 
+unsigned int fe_daemon_nr_disks(struct fe_daemon *d)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&d->lock);
+	n = registry_nr_disks(xenbus_registry(d->xb));
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
 void fe_daemon_watch_stats(struct fe_daemon *d, struct sim_watch_stats *st)
 {
 	sim_xp_watch_stats(d->xp, st);
@@ -644,6 +654,12 @@ int fe_connect(struct fe *fe)
 	int st, rc, attempt;
 
 	fe->be_error[0] = '\0';
+	if (o->grub_style) {
+		/* GRUB's xendisk: one page, one queue, straight to 3. */
+		fe->order = 0;
+		fe->nr_queues = 1;
+		goto rings;
+	}
 	st = wait_state_mask(fe, 1u << 2 | 1u << 5 | 1u << 6, FE_TIMEOUT_MS);
 	if (st < 0)
 		return st;
@@ -664,6 +680,7 @@ int fe_connect(struct fe *fe)
 		if (fe->nr_queues > fe->be.max_queues)
 			fe->nr_queues = fe->be.max_queues;
 	}
+rings:
 	if (fe->order > FE_MAX_ORDER || fe->nr_queues < 1 ||
 	    fe->nr_queues > FE_MAX_QUEUES)
 		return -EINVAL;
@@ -727,6 +744,8 @@ int fe_connect(struct fe *fe)
 		       fe->domid, fe->be.sectors, fe->be.sector_size,
 		       fe->be.info);
 	fe->connected = true;
+	if (o->grub_style)
+		return 0; /* GRUB stays Initialised until it closes */
 	return set_state(fe, 4);
 fail:
 	free_rings(fe);
@@ -759,6 +778,50 @@ int fe_close(struct fe *fe)
 		return rc;
 	free_rings(fe);
 	return 0;
+}
+
+int fe_close_grub(struct fe *fe)
+{
+	int rc;
+
+	/* grub_xendisk_fini: 6 with no 5, wait, blank the nodes, 1. */
+	rc = set_state(fe, 6);
+	if (!rc)
+		rc = fe_wait_backend_state(fe, 6, FE_TIMEOUT_MS);
+	if (!rc)
+		rc = fe_write_fe(fe, "ring-ref", "");
+	if (!rc)
+		rc = fe_write_fe(fe, "event-channel", "");
+	if (rc)
+		return rc;
+	free_rings(fe);
+	return set_state(fe, 1);
+}
+
+int fe_windows_prepare(struct fe *fe)
+{
+	int st, rc;
+
+	/* FrontendClose: past Initialising, Closing until the backend
+	 * closes, Closed until it is Closed; FrontendPrepare: Initialising
+	 * until InitWait (xenvbd waits with no timeout: we take 10 s). */
+	st = wait_state_mask(fe, ~(1u << 1 | 1u), FE_TIMEOUT_MS);
+	if (st < 0)
+		return st;
+	rc = set_state(fe, 5);
+	if (!rc)
+		rc = wait_state_mask(fe, 1u << 5 | 1u << 6, FE_TIMEOUT_MS) < 0 ?
+			     -ETIMEDOUT :
+			     0;
+	if (!rc)
+		rc = set_state(fe, 6);
+	if (!rc)
+		rc = fe_wait_backend_state(fe, 6, FE_TIMEOUT_MS);
+	if (!rc)
+		rc = set_state(fe, 1);
+	if (!rc)
+		rc = fe_wait_backend_state(fe, 2, FE_TIMEOUT_MS);
+	return rc;
 }
 
 int fe_reconnect(struct fe *fe)

@@ -52,8 +52,10 @@ int fe_daemon_dev(struct fe_daemon *d, uint16_t domid, uint32_t devid,
 		  struct xenbus_dev_info *info_r);
 /* Watch-queue counters of the daemon's xenstore connection. */
 void fe_daemon_watch_stats(struct fe_daemon *d, struct sim_watch_stats *st);
-/* Number of devices the daemon knows. */
+/* Number of devices the daemon serves. */
 unsigned int fe_daemon_nr_devs(struct fe_daemon *d);
+/* Number of disks in the daemon's registry. */
+unsigned int fe_daemon_nr_disks(struct fe_daemon *d);
 
 /* Write the toolstack's nodes for a device (attach_device()); spec is the
  * disk spec. Returns attach_device()'s result. */
@@ -77,6 +79,9 @@ struct fe_opts {
 	const char *raw_num_queues;
 	const char *raw_ring_ref; /* queue 0's first ring-ref* */
 	const char *raw_event_channel; /* queue 0's event-channel */
+	/* GRUB's xendisk: write the ring and state 3 at once, without
+	 * waiting for InitWait; one page, one queue, no indirect. */
+	bool grub_style;
 	/* Hostile ring: queue overfull_queue starts with req_prod a ring and
 	 * one beyond rsp_prod (the backend must refuse to connect it). */
 	bool overfull;
@@ -111,6 +116,15 @@ int fe_connect(struct fe *fe);
 /* Close: state 5, wait for backend 5 or 6, state 6, wait for backend 6,
  * then end every grant (a backend still mapping one is a failure). */
 int fe_close(struct fe *fe);
+
+/* GRUB's close before it boots the kernel: state 6 with no 5 first, wait
+ * for backend 6, blank ring-ref and event-channel, state 1. */
+int fe_close_grub(struct fe *fe);
+
+/* Windows xenvbd's start: it always closes first (Closing until the
+ * backend closes, Closed until it is Closed), then Initialising until the
+ * backend is InitWait again. Then fe_connect(). */
+int fe_windows_prepare(struct fe *fe);
 
 /* After fe_close(): state 1 and fe_connect() again (guest re-probe). */
 int fe_reconnect(struct fe *fe);

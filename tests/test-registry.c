@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One disk, many attachments, and the routes in from the toolstack, in the
+ * simulated Xen with the daemon core and test frontends:
+ *
+ * - a guest and its stubdomain (a domain whose target node names it) read
+ *   and write one view and see each other's data;
+ * - a third domain, a different spec, a second device with the same id are
+ *   refused, and the first attachment keeps working;
+ * - the frontends that reconnect (GRUB, Windows xenvbd, OVMF) keep the
+ *   overlay across every cycle;
+ * - the owner's death with its stubdomain still attached wipes nothing
+ *   until the last attachment goes;
+ * - an open that hangs never stalls another disk;
+ * - vbd3 devices: only our hook's are served, aio: is stripped, a bad
+ *   target fails with its reason at InitWait, libxl's directory is never
+ *   deleted, and its teardown orders (frontend first) end in Closed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/blkif-util.h"
+#include "tests/check.h"
+#include "tests/testlib.h"
+#include "tests/toolstack.h"
+#include "xs-glue/attach.h"
+
+#define SECTOR XE_BLKIF_SECTOR_BYTES
+#define GUEST 5
+#define STUB 6
+#define THIRD 7
+#define XVDA 51712u
+#define XVDB 51728u
+#define XVDC 51744u
+
+static struct fe_opts opts_default(void)
+{
+	return (struct fe_opts){ .order = 1,
+				 .queues = 2,
+				 .abi = XE_BLKIF_ABI_NATIVE,
+				 .max_indirect = 64 };
+}
+
+static struct ts_disk tap(uint16_t domid, uint32_t devid, const char *vdev,
+			  const char *target)
+{
+	return (struct ts_disk){ .domid = domid,
+				 .devid = devid,
+				 .vdev = vdev,
+				 .target = target,
+				 .script = BU_HOOK };
+}
+
+/* A backend node's value, or NULL; caller frees. */
+static char *be_node(struct xp *tool, uint16_t domid, uint32_t devid,
+		     const char *node)
+{
+	char *v = NULL;
+
+	if (xp_read_node(tool, XP_XS_NO_TXN, ts_vbd3_dir(domid, devid), node,
+			 &v, NULL))
+		return NULL;
+	return v;
+}
+
+static void expect_error(struct xp *tool, const char *be, const char *words)
+{
+	uint64_t end = xp_now_ms() + 5000;
+	char *v = NULL;
+
+	while (xp_read_node(tool, XP_XS_NO_TXN, be, "error", &v, NULL)) {
+		CHECK(xp_now_ms() < end, "%s: no error node", be);
+		usleep(1000);
+	}
+	CHECK(strstr(v, words), "%s: error '%s' does not say '%s'", be, v,
+	      words);
+	free(v);
+}
+
+/* The daemon catches up with the toolstack: wait for n disks. */
+static unsigned int nr_disks_soon(struct bu_env *e, unsigned int n)
+{
+	for (int i = 0; i < 5000 && fe_daemon_nr_disks(e->d) != n; i++)
+		usleep(1000);
+	return fe_daemon_nr_disks(e->d);
+}
+
+/* Guest and stubdomain: one view, each sees the other's writes. */
+static void test_stubdom_shares(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct xenbus_dev_info info;
+	struct ts_disk dg = tap(GUEST, XVDA, "xvda", "blank:size=2M");
+	struct ts_disk ds = tap(STUB, XVDA, "xvda", "blank:size=2M");
+	struct bu_disk g, s;
+	struct bu_env e;
+	struct xp *tool;
+	unsigned int i;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(ts_stubdom_create(e.sim, tool, STUB, GUEST));
+	CHECK_OK(ts_vbd3_add(tool, &dg));
+	bu_disk_connect(&e, &g, GUEST, XVDA, "guest", &o, NULL, 0);
+	/* libxl adds the stubdomain's disks after the guest's */
+	CHECK_OK(ts_vbd3_add(tool, &ds));
+	o.order = 0;
+	o.queues = 1;
+	bu_disk_connect(&e, &s, STUB, XVDA, "stubdomain", &o, NULL, 0);
+	free(s.model);
+	s.model = g.model; /* one disk: one model */
+	CHECK(fe_daemon_nr_disks(e.d) == 1, "%u disks for one guest disk",
+	      fe_daemon_nr_disks(e.d));
+	CHECK_OK(fe_daemon_dev(e.d, STUB, XVDA, &info));
+	CHECK(info.owner == GUEST && info.role == XENBUS_ROLE_STUBDOM,
+	      "stubdomain's device: owner %u role %d", info.owner, info.role);
+	CHECK(!strcmp(info.vdev, "xvda"), "vdev '%s'", info.vdev);
+	/* The emulated path writes at boot, then the PV path, and back. */
+	for (i = 0; i < 8; i++) {
+		struct bu_disk *w = i % 2 ? &g : &s, *r = i % 2 ? &s : &g;
+		uint64_t sec = rng_below(rng, 4000);
+
+		bu_write(w, 0, sec, 1 + (uint32_t)rng_below(rng, 64),
+			 FE_SCATTER, rng);
+		bu_verify(r, 0, sec, 64, FE_PACKED, rng);
+	}
+	bu_random_ops(&s, rng, 40);
+	bu_verify_all(&g);
+	bu_random_ops(&g, rng, 40);
+	bu_verify_all(&s);
+	bu_disk_close(&s);
+	s.model = NULL;
+	bu_disk_free(&s);
+	CHECK_OK(ts_vbd3_remove(tool, STUB, XVDA, TS_REMOVE_SAFE));
+	CHECK(fe_daemon_nr_disks(e.d) == 1, "the stubdomain's detach closed "
+					    "the guest's disk");
+	bu_verify_all(&g);
+	bu_disk_close(&g);
+	bu_disk_free(&g);
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	CHECK(nr_disks_soon(&e, 0) == 0, "disk left after both detached");
+	bu_env_fini(&e);
+	printf("  guest and stubdomain share one view: ok\n");
+}
+
+/* Anything but the owner's stubdomain with the same spec is refused, and
+ * the first attachment goes on as if nothing happened. */
+static void test_sharing_refused(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct ts_disk dg = tap(GUEST, XVDA, "xvda", "blank:size=2M");
+	struct ts_disk other = tap(STUB, XVDA, "xvda", "blank:size=4M");
+	struct ts_disk third = tap(THIRD, XVDA, "xvda", "blank:size=2M");
+	struct bu_disk g;
+	struct bu_env e;
+	struct xp *tool;
+	char dir[64], *v;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(ts_stubdom_create(e.sim, tool, STUB, GUEST));
+	CHECK_OK(ts_vbd3_add(tool, &dg));
+	bu_disk_connect(&e, &g, GUEST, XVDA, "guest", &o, NULL, 0);
+	bu_random_ops(&g, rng, 30);
+
+	/* the stubdomain with another spec */
+	CHECK_OK(ts_vbd3_add(tool, &other));
+	expect_error(tool, ts_vbd3_dir(STUB, XVDA), "another spec or mode");
+	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(STUB, XVDA), 2, 5000));
+	bu_random_ops(&g, rng, 30);
+	bu_verify_all(&g);
+	CHECK_OK(ts_vbd3_remove(tool, STUB, XVDA, TS_REMOVE_FORCE));
+
+	/* a third domain that says it is the guest's device model; the
+	 * guest's device-model-domid names another */
+	bu_domain(&e, THIRD);
+	snprintf(dir, sizeof(dir), "/local/domain/%u", THIRD);
+	CHECK_OK(xp_printf_node(tool, XP_XS_NO_TXN, dir, "target", "%u",
+				GUEST));
+	CHECK_OK(ts_vbd3_add(tool, &third));
+	expect_error(tool, ts_vbd3_dir(THIRD, XVDA),
+		     "does not name domain 7");
+	bu_verify_all(&g);
+	CHECK_OK(ts_vbd3_remove(tool, THIRD, XVDA, TS_REMOVE_FORCE));
+
+	/* a second device of the guest with the same id, under the other
+	 * kind, pointing at the same frontend directory */
+	{
+		char be[96];
+
+		snprintf(be, sizeof(be),
+			 "/local/domain/0/backend/ephemeral/%u/%u", GUEST,
+			 XVDA);
+		CHECK_OK(xp_printf_node(tool, XP_XS_NO_TXN, be, "frontend",
+					"/local/domain/%u/device/vbd/%u",
+					GUEST, XVDA));
+		CHECK_OK(xp_printf_node(tool, XP_XS_NO_TXN, be, "frontend-id",
+					"%u", GUEST));
+		CHECK_OK(xp_printf_node(tool, XP_XS_NO_TXN, be, "params",
+					"blank:size=2M"));
+		CHECK_OK(xp_printf_node(tool, XP_XS_NO_TXN, be, "state", "1"));
+		expect_error(tool, be, "a second device with that id");
+		CHECK_OK(ts_wait_backend(tool, be, 6, 5000));
+		CHECK_OK(xp_xs_rm(tool, XP_XS_NO_TXN, be));
+	}
+	CHECK(fe_daemon_nr_disks(e.d) == 1, "%u disks",
+	      fe_daemon_nr_disks(e.d));
+	v = be_node(tool, GUEST, XVDA, "error");
+	CHECK(!v, "the first attachment got an error: %s", v);
+	bu_random_ops(&g, rng, 30);
+	bu_verify_all(&g);
+	bu_disk_close(&g);
+	bu_disk_free(&g);
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	bu_env_fini(&e);
+	printf("  other spec, false stubdomain, same id twice: refused, the "
+	       "guest unaffected: ok\n");
+}
+
+/* GRUB, then Linux, then Windows, then OVMF + Linux: one overlay. */
+static void test_reconnect_styles(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct ts_disk dk = tap(GUEST, XVDA, "xvda", "blank:size=2M");
+	struct bu_disk g;
+	struct bu_env e;
+	struct xp *tool;
+	struct fe *fe;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+
+	/* GRUB: straight to Initialised without waiting for InitWait */
+	o.grub_style = true;
+	o.max_indirect = 0;
+	o.no_flush = o.no_discard = true;
+	bu_disk_connect(&e, &g, GUEST, XVDA, "grub", &o, NULL, 0);
+	bu_write(&g, 0, 8, 16, FE_PACKED, rng);
+	bu_write(&g, 0, 3000, 5, FE_PACKED, rng);
+	bu_verify_all(&g);
+	/* 3 -> 6 with no 5, blank the nodes, 1; then Linux from scratch */
+	CHECK_OK(fe_close_grub(g.fe));
+	o = opts_default();
+	CHECK_OK(fe_new(e.sim, GUEST, XVDA, &o, &fe));
+	fe_free(g.fe);
+	g.fe = fe;
+	CHECK_OK(fe_wait_backend_state(fe, 2, 5000));
+	CHECK_OK(fe_connect(fe));
+	bu_verify_all(&g);
+	bu_random_ops(&g, rng, 30);
+
+	/* Windows: it always closes first, then comes back */
+	bu_disk_close(&g);
+	o = opts_default();
+	o.order = 0;
+	o.queues = 1;
+	CHECK_OK(fe_new(e.sim, GUEST, XVDA, &o, &fe));
+	fe_free(g.fe);
+	g.fe = fe;
+	CHECK_OK(fe_windows_prepare(fe));
+	CHECK_OK(fe_connect(fe));
+	bu_verify_all(&g);
+	bu_random_ops(&g, rng, 30);
+
+	/* OVMF: Closing, Closed, then the OS connects again */
+	bu_disk_close(&g);
+	CHECK_OK(fe_reconnect(g.fe));
+	bu_verify_all(&g);
+	bu_disk_close(&g);
+	bu_disk_free(&g);
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	bu_env_fini(&e);
+	printf("  GRUB, Windows and OVMF reconnect cycles keep the overlay: "
+	       "ok\n");
+}
+
+/* The owner dies with its stubdomain still attached: the disk lives on
+ * for the stubdomain, and is wiped once the last attachment goes. */
+static void test_owner_dies_first(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct ts_disk dg = tap(GUEST, XVDA, "xvda", "blank:size=2M");
+	struct ts_disk ds = tap(STUB, XVDA, "xvda", "blank:size=2M");
+	struct bu_disk g, s;
+	struct bu_env e;
+	struct xp *tool;
+	char *v;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(ts_stubdom_create(e.sim, tool, STUB, GUEST));
+	CHECK_OK(ts_vbd3_add(tool, &dg));
+	CHECK_OK(ts_vbd3_add(tool, &ds));
+	bu_disk_connect(&e, &g, GUEST, XVDA, "guest", &o, NULL, 0);
+	bu_disk_connect(&e, &s, STUB, XVDA, "stubdomain", &o, NULL, 0);
+	free(s.model);
+	s.model = g.model; /* one disk: one model (freed with s) */
+	bu_write(&g, 0, 0, 4096, FE_PACKED, rng);
+
+	/* the guest's domain goes (guest and stubdomain are destroyed in
+	 * parallel by libxl: here the guest first) */
+	CHECK_OK(sim_domain_destroy(e.sim, GUEST));
+	fe_domain_gone(g.fe);
+	fe_free(g.fe);
+	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(GUEST, XVDA), 6, 5000));
+	/* vbd3 is libxl's: Closed, but the directory is left to libxl */
+	v = be_node(tool, GUEST, XVDA, "params");
+	CHECK(v, "the daemon deleted libxl's backend directory");
+	free(v);
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_FORCE));
+	CHECK(fe_daemon_nr_disks(e.d) == 1, "the disk went with its owner "
+					    "while the stubdomain is "
+					    "attached");
+	bu_verify_all(&s); /* nothing wiped */
+	bu_random_ops(&s, rng, 20);
+	bu_disk_close(&s);
+	bu_disk_free(&s);
+	CHECK_OK(ts_vbd3_remove(tool, STUB, XVDA, TS_REMOVE_SAFE));
+	CHECK(nr_disks_soon(&e, 0) == 0, "the last detach left the disk");
+
+	/* a new guest in the owner's place gets a fresh disk: zeros */
+	CHECK_OK(sim_domain_create(e.sim, GUEST));
+	CHECK_OK(ts_vbd3_add(tool, &dg));
+	bu_disk_connect(&e, &g, GUEST, XVDA, "new guest", &o, NULL, 0);
+	bu_verify_all(&g);
+	bu_disk_close(&g);
+	bu_disk_free(&g);
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	bu_env_fini(&e);
+	printf("  owner gone first: the stubdomain keeps the overlay, the "
+	       "last detach wipes it: ok\n");
+}
+
+/* ---- an open that hangs ---- */
+
+static pthread_mutex_t slow_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slow_cond = PTHREAD_COND_INITIALIZER;
+static bool slow_released;
+static unsigned int slow_waiting;
+
+/* 3 MiB disks open as slowly as an NFS base whose server is gone. */
+static int slow_open(const struct diskspec *spec, struct cow_budget *budget,
+		     struct cow **cow_r, char *err, size_t err_len)
+{
+	if (spec->kind == DISKSPEC_BLANK && spec->size_bytes == 3u << 20) {
+		pthread_mutex_lock(&slow_lock);
+		slow_waiting++;
+		while (!slow_released)
+			pthread_cond_wait(&slow_cond, &slow_lock);
+		slow_waiting--;
+		pthread_mutex_unlock(&slow_lock);
+	}
+	return disk_open(spec, budget, cow_r, err, err_len);
+}
+
+static void release_slow(bool released)
+{
+	pthread_mutex_lock(&slow_lock);
+	slow_released = released;
+	pthread_cond_broadcast(&slow_cond);
+	pthread_mutex_unlock(&slow_lock);
+}
+
+static void wait_slow_waiting(unsigned int n)
+{
+	for (int i = 0; i < 5000; i++) {
+		unsigned int w;
+
+		pthread_mutex_lock(&slow_lock);
+		w = slow_waiting;
+		pthread_mutex_unlock(&slow_lock);
+		if (w == n)
+			return;
+		usleep(1000);
+	}
+	CHECK(0, "the slow opens never started");
+}
+
+static void test_slow_open(struct rng *rng)
+{
+	struct xenbus_config cfg = bu_config();
+	struct fe_opts o = opts_default();
+	struct bu_disk a, b;
+	struct bu_env e;
+	struct fe *fa;
+	char fifo[4200], spec[4300];
+
+	cfg.open_disk = slow_open;
+	bu_env_init_cfg(&e, &cfg);
+	bu_domain(&e, GUEST);
+	release_slow(false);
+	CHECK_OK(fe_attach(e.d, GUEST, XVDA, "blank:size=3M", false));
+	CHECK_OK(fe_attach(e.d, GUEST, XVDC, "blank:size=3M", false));
+	wait_slow_waiting(2);
+	/* while two opens hang, another disk connects and works */
+	bu_disk_open(&e, &b, GUEST, XVDB, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_random_ops(&b, rng, 40);
+	bu_verify_all(&b);
+	CHECK_OK(fe_new(e.sim, GUEST, XVDA, &o, &fa));
+	CHECK(fe_backend_state(fa) == 1, "a hanging disk is in state %d",
+	      fe_backend_state(fa));
+	/* ... and a FIFO as base fails at once instead of hanging */
+	snprintf(fifo, sizeof(fifo), "%s/base.fifo", test_tmpdir());
+	CHECK(mkfifo(fifo, 0600) == 0, "mkfifo");
+	snprintf(spec, sizeof(spec), "cow:base=%s", fifo);
+	CHECK_OK(fe_attach(e.d, GUEST, 51760, spec, false));
+	{
+		char be[96];
+
+		snprintf(be, sizeof(be),
+			 "/local/domain/0/backend/ephemeral/%u/51760", GUEST);
+		expect_error(fe_daemon_xp(e.d), be,
+			     "is not a regular file or block device");
+	}
+	CHECK_OK(detach_device(fe_daemon_xp(e.d), NULL, GUEST, 51760, 5000));
+	unlink(fifo);
+	/* one hanging disk is removed while it opens */
+	CHECK_OK(detach_device(fe_daemon_xp(e.d), NULL, GUEST, XVDC, 5000));
+	/* the other one's open finishes: it connects like any disk */
+	release_slow(true);
+	memset(&a, 0, sizeof(a));
+	a.fe = fa;
+	a.domid = GUEST;
+	a.devid = XVDA;
+	CHECK_OK(fe_connect(fa));
+	a.sectors = fe_backend(fa)->sectors;
+	a.model = calloc(a.sectors, SECTOR);
+	CHECK(a.model, "out of memory");
+	bu_random_ops(&a, rng, 40);
+	bu_verify_all(&a);
+	CHECK(nr_disks_soon(&e, 2) == 2,
+	      "%u disks (the removed one's open must be freed)",
+	      fe_daemon_nr_disks(e.d));
+	bu_disk_close(&a);
+	bu_disk_free(&a);
+	bu_disk_close(&b);
+	bu_disk_free(&b);
+	bu_env_fini(&e);
+	printf("  hanging opens and a FIFO base stall no other disk: ok\n");
+}
+
+/* ---- the vbd3 route ---- */
+
+static void test_vbd3_claims(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct ts_disk theirs = tap(GUEST, XVDA, "xvda", "/srv/img.raw");
+	struct ts_disk vhd = tap(GUEST, XVDB, "xvdb", "blank:size=1M");
+	struct ts_disk path, ro;
+	unsigned char img[256 * 1024];
+	struct xenbus_dev_info info;
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	char *base, *v;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+
+	/* a real blktap's device (Debian's block-tap): never touched */
+	theirs.script = "/etc/xen/scripts/block-tap";
+	CHECK_OK(ts_vbd3_add(tool, &theirs));
+	/* another device, served, proves the daemon has looked */
+	path = tap(GUEST, XVDC, "xvdc", "");
+	rng_fill(rng, img, sizeof(img));
+	base = test_write_file("vbd3-base.img", img, sizeof(img));
+	path.target = base; /* only a path: cow:base=<path> */
+	CHECK_OK(ts_vbd3_add(tool, &path));
+	bu_disk_connect(&e, &d, GUEST, XVDC, "path target", &o, img,
+			sizeof(img));
+	bu_verify_all(&d);
+	bu_random_ops(&d, rng, 30);
+	bu_verify_all(&d);
+	v = be_node(tool, GUEST, XVDA, "state");
+	CHECK(v && !strcmp(v, "1"), "someone else's device in state %s", v);
+	free(v);
+	v = be_node(tool, GUEST, XVDA, "sectors");
+	CHECK(!v, "the daemon wrote into someone else's device");
+	v = be_node(tool, GUEST, XVDA, "error");
+	CHECK(!v, "the daemon wrote into someone else's device");
+	CHECK(fe_daemon_dev(e.d, GUEST, XVDA, &info) == -ENOENT,
+	      "someone else's device is reported");
+
+	/* format=vhd: refused with the reason, at InitWait for the hook */
+	vhd.format = "vhd";
+	CHECK_OK(ts_vbd3_add(tool, &vhd));
+	expect_error(tool, ts_vbd3_dir(GUEST, XVDB), "'vhd' is not supported");
+	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(GUEST, XVDB), 2, 5000));
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDB, TS_REMOVE_FORCE));
+
+	/* a bad target: its reason, for the hook */
+	vhd.format = NULL;
+	vhd.target = "cow:base=/nonexistent/root.img,store=ram";
+	CHECK_OK(ts_vbd3_add(tool, &vhd));
+	expect_error(tool, ts_vbd3_dir(GUEST, XVDB), "/nonexistent/root.img");
+	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(GUEST, XVDB), 2, 5000));
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDB, TS_REMOVE_FORCE));
+
+	/* access=ro: read-only whatever the spec */
+	ro = tap(GUEST, XVDB, "xvdb", "blank:size=1M");
+	ro.read_only = true;
+	CHECK_OK(ts_vbd3_add(tool, &ro));
+	{
+		struct bu_disk r;
+
+		bu_disk_connect(&e, &r, GUEST, XVDB, "ro", &o, NULL, 0);
+		CHECK(fe_backend(r.fe)->info & 4, "info %u: not read-only",
+		      fe_backend(r.fe)->info);
+		bu_disk_close(&r);
+		bu_disk_free(&r);
+	}
+	/* xl block-detach -f / destroy: the frontend directory first */
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDB, TS_REMOVE_FORCE));
+
+	/* destroy with I/O in flight: frontend first, then online=0 */
+	{
+		struct fe_req req = { .op = XE_BLKIF_OP_WRITE, .sector = 64 };
+		struct fe_seg seg = { .page = aligned_alloc(4096, 4096),
+				      .last_sect = 7 };
+
+		CHECK(seg.page, "out of memory");
+		req.nr_segs = 1;
+		req.segs = &seg;
+		CHECK_OK(fe_submit(d.fe, 0, &req));
+		fe_kick(d.fe, 0);
+		CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDC, TS_REMOVE_FORCE));
+		fe_wait(d.fe, 0, 100);
+		/* a request may be left unanswered: forget the grants */
+		fe_domain_gone(d.fe);
+		fe_free(d.fe);
+		d.fe = NULL;
+		free(seg.page);
+	}
+	CHECK(sim_domain_maps(e.sim, GUEST) == 0, "rings still mapped");
+	usleep(20000);
+	v = be_node(tool, GUEST, XVDC, "state");
+	CHECK(!v, "the daemon wrote back into a removed directory");
+	free(d.model);
+	/* the other backend's device goes without us (nobody answers it
+	 * here: libxl would wait 10 s for its Closed) */
+	CHECK_OK(xp_xs_rm(tool, XP_XS_NO_TXN, ts_vbd3_dir(GUEST, XVDA)));
+	CHECK_OK(xp_xs_rm(tool, XP_XS_NO_TXN,
+			  "/local/domain/5/device/vbd/51712"));
+	unlink(base);
+	free(base);
+	bu_env_fini(&e);
+	printf("  vbd3: only our hook's devices, aio: and paths, reasons at "
+	       "InitWait, libxl's teardown orders: ok\n");
+}
+
+int main(void)
+{
+	struct rng rng = { test_seed("test-registry") };
+
+	test_stubdom_shares(&rng);
+	test_sharing_refused(&rng);
+	test_reconnect_styles(&rng);
+	test_owner_dies_first(&rng);
+	test_slow_open(&rng);
+	test_vbd3_claims(&rng);
+	printf("test-registry: OK\n");
+	return 0;
+}
