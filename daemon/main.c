@@ -47,7 +47,15 @@ static void usage(FILE *f)
 		"Serve Xen guest disks whose writes live only in RAM or in\n"
 		"AES-256-XTS scratch under a per-disk key, and vanish.\n\n"
 		"  -k, --kind KIND        backend kind to serve (repeatable;\n"
-		"                         default ephemeral; never vbd or qdisk)\n"
+		"                         default both: ephemeral, the CLI's\n"
+		"                         self-attach, and vbd3, libxl's\n"
+		"                         backendtype=tap; never vbd or qdisk)\n"
+		"  -H, --hook PATH        vbd3: serve only devices whose script\n"
+		"                         is PATH (default " XENBUS_DEFAULT_HOOK ")\n"
+		"  -O, --default-overlay OPTS\n"
+		"                         overlay options for a vbd3 target that\n"
+		"                         is only a path (cow:base=PATH,OPTS),\n"
+		"                         e.g. store=xts,scratch=/var/tmp\n"
 		"  -q, --max-queues N     queues offered per disk (1-16;\n"
 		"                         default: online CPUs)\n"
 		"  -b, --budget SIZE      cap on all overlays together (K/M/G/T,\n"
@@ -61,10 +69,29 @@ static void usage(FILE *f)
 		"  -V, --version          print the version\n");
 }
 
+/* --default-overlay must make a valid spec of any path. */
+static int check_overlay(const char *opts)
+{
+	char spec[512], err[DISKSPEC_ERR_MAX];
+	struct diskspec *ds = malloc(sizeof(*ds));
+	int rc;
+
+	if (!ds)
+		return -ENOMEM;
+	snprintf(spec, sizeof(spec), "cow:base=/x,%s", opts);
+	rc = diskspec_parse(spec, strlen(spec), ds, err, sizeof(err));
+	free(ds);
+	if (rc)
+		fprintf(stderr, "--default-overlay: %s\n", err);
+	return rc;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{ "kind", required_argument, NULL, 'k' },
+		{ "hook", required_argument, NULL, 'H' },
+		{ "default-overlay", required_argument, NULL, 'O' },
 		{ "max-queues", required_argument, NULL, 'q' },
 		{ "budget", required_argument, NULL, 'b' },
 		{ "syslog", no_argument, NULL, 's' },
@@ -83,7 +110,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->xb.max_queues = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned int)cpus;
 	o->log_level = LOG_INFO;
 	o->control = CONTROL_DEFAULT_PATH;
-	while ((c = getopt_long(argc, argv, "k:q:b:svp:c:hV", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "k:H:O:q:b:svp:c:hV", longopts,
+				NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'k':
@@ -93,6 +121,19 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return -EINVAL;
 			}
 			o->xb.kinds[o->xb.nr_kinds++] = optarg;
+			break;
+		case 'H':
+			if (optarg[0] != '/') {
+				fprintf(stderr, "--hook: an absolute path (libxl "
+						"writes script as one)\n");
+				return -EINVAL;
+			}
+			o->xb.hook_path = optarg;
+			break;
+		case 'O':
+			if (check_overlay(optarg))
+				return -EINVAL;
+			o->xb.default_overlay = optarg;
 			break;
 		case 'q':
 			n = strtol(optarg, &end, 10);
@@ -142,8 +183,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		usage(stderr);
 		return -EINVAL;
 	}
-	if (o->xb.nr_kinds == 0)
+	if (o->xb.nr_kinds == 0) {
 		o->xb.kinds[o->xb.nr_kinds++] = "ephemeral";
+		o->xb.kinds[o->xb.nr_kinds++] = "vbd3";
+	}
 	return 0;
 }
 
@@ -258,9 +301,18 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "pidfile %s: %s", o.pidfile, strerror(-rc));
 		goto out;
 	}
-	log_msg(LOG_INFO, "serving backend kind%s %s%s%s, %u queue(s) per disk",
+	log_msg(LOG_INFO,
+		"serving backend kind%s %s%s%s, %u queue(s) per disk%s%s",
 		o.xb.nr_kinds > 1 ? "s" : "", o.xb.kinds[0],
-		o.xb.nr_kinds > 1 ? " ..." : "", "", o.xb.max_queues);
+		o.xb.nr_kinds > 1 ? " and " : "",
+		o.xb.nr_kinds > 1 ? o.xb.kinds[1] : "", o.xb.max_queues,
+		o.xb.nr_kinds > 1 || !strcmp(o.xb.kinds[0], "vbd3") ?
+			", vbd3 hook " :
+			"",
+		o.xb.nr_kinds > 1 || !strcmp(o.xb.kinds[0], "vbd3") ?
+			(o.xb.hook_path ? o.xb.hook_path :
+					  XENBUS_DEFAULT_HOOK) :
+			"");
 
 	while (running) {
 		struct pollfd p[2 + CONTROL_MAX_POLLFDS] = {

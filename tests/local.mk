@@ -1,33 +1,117 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# tests/: cross-module tests and the helpers they share.
+# Every test of make check is registered here, grouped as tests/README.md
+# lists them; the module fragments describe only the product.
 
-check_LIBRARIES = tests/libtestlib.a
-tests_libtestlib_a_SOURCES = tests/testlib.c tests/testlib.h tests/check.h
+TESTS_ENVIRONMENT = top_builddir=$(top_builddir); export top_builddir; \
+	top_srcdir=$(top_srcdir); export top_srcdir;
+
+# ---- helpers the tests link ----
+
+check_LIBRARIES = tests/libtestlib.a tests/libfrontend.a
+tests_libtestlib_a_SOURCES = tests/testlib.c tests/testlib.h tests/check.h \
+	tests/testlib-store.c
 tests_libtestlib_a_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+# A blkfront look-alike, a libxl look-alike and the suites' shared host.
+tests_libfrontend_a_SOURCES = \
+	tests/frontend.c tests/frontend.h \
+	tests/toolstack.c tests/toolstack.h \
+	tests/blkif-util.c tests/blkif-util.h
 
-# What a test of the overlay links: the view, the stores, the crypto.
+CRYPTO_TEST_LIBS = tests/libtestlib.a crypto/libxecrypto.a $(CRYPTO_LIBS)
+STORE_TEST_LIBS = tests/libtestlib.a cow/libstore.a crypto/libxecrypto.a \
+	$(CRYPTO_LIBS)
 COW_TEST_LIBS = tests/libtestlib.a cow/libcow.a cow/libstore.a \
 	crypto/libxecrypto.a $(CRYPTO_LIBS)
+# The daemon core against the simulated Xen, in dependency order.
+BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
+	xs-glue/libxsglue.a xs-glue/libxsparse.a backend/libbackend.a \
+	cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
+	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) -lpthread
 
-check_PROGRAMS += tests/test-cow-diff tests/test-cow-policy
-TESTS += tests/test-cow-diff tests/test-cow-policy
-tests_test_cow_diff_LDADD = $(COW_TEST_LIBS)
-tests_test_cow_policy_LDADD = $(COW_TEST_LIBS)
+# ---- the tree: includes point down (docs/architecture.md) ----
 
-# Opening a disk from its spec (xs-glue/disk.c).
+TESTS += tests/check-layers.sh
+EXTRA_DIST += tests/check-layers.sh
+
+# ---- unit tests, one module each ----
+
+check_PROGRAMS += tests/unit/test-key tests/unit/test-xts
+TESTS += tests/unit/test-key tests/unit/test-xts
+tests_unit_test_key_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_key_LDADD = $(CRYPTO_TEST_LIBS)
+tests_unit_test_xts_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_xts_LDADD = $(CRYPTO_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-store tests/unit/test-store-xts-leak
+TESTS += tests/unit/test-store tests/unit/test-store-xts-leak
+tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_store_LDADD = $(STORE_TEST_LIBS)
+tests_unit_test_store_xts_leak_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_unit_test_store_xts_leak_LDADD = $(STORE_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-cow
+TESTS += tests/unit/test-cow
+tests_unit_test_cow_LDADD = $(COW_TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test-req
+TESTS += tests/unit/test-req
+tests_unit_test_req_LDADD = backend/libbackend.a
+
+check_PROGRAMS += tests/unit/test-parse tests/unit/test-diskspec \
+	tests/unit/test-attach
+TESTS += tests/unit/test-parse tests/unit/test-diskspec tests/unit/test-attach
+tests_unit_test_parse_LDADD = xs-glue/libxsparse.a
+tests_unit_test_diskspec_LDADD = xs-glue/libxsparse.a
+tests_unit_test_attach_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
+	platform/libxp.a
+
 check_PROGRAMS += tests/unit/test-disk
 TESTS += tests/unit/test-disk
-tests_unit_test_disk_LDADD = tests/libtestlib.a xs-glue/libxsglue.a \
-	xs-glue/libxsparse.a $(COW_TEST_LIBS)
+tests_unit_test_disk_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
+	$(COW_TEST_LIBS)
 
-# The control socket and the CLI that reads it (daemon/control.c,
-# tools/xen-ephemeral), over 2000 synthetic disks.
+# The simulated Xen itself, beside it (and the real seam links).
+check_PROGRAMS += tests/sim/test-sim
+TESTS += tests/sim/test-sim
+tests_sim_test_sim_LDADD = tests/sim/libxensim.a platform/libxp-xen.a \
+	platform/libxp.a $(XEN_LIBS)
+
+# ---- the overlay engine against a model ----
+
+check_PROGRAMS += tests/test-cow-diff
+TESTS += tests/test-cow-diff
+tests_test_cow_diff_LDADD = $(COW_TEST_LIBS)
+
+# ---- the daemon core against the simulated Xen ----
+
+check_PROGRAMS += tests/test-blkif tests/test-registry tests/test-hostile
+TESTS += tests/test-blkif tests/test-registry tests/test-hostile
+tests_test_blkif_LDADD = $(BLKIF_TEST_LIBS)
+tests_test_registry_LDADD = $(BLKIF_TEST_LIBS)
+tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
+
+# ---- the daemon's control socket and the CLI, from outside ----
+
 check_PROGRAMS += tests/test-control
 TESTS += tests/test-control
 tests_test_control_SOURCES = tests/test-control.c daemon/control.c
 tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 
-# The CLI's command line (no Xen needed for these).
 TESTS += tests/test-cli.sh
 EXTRA_DIST += tests/test-cli.sh
-TESTS_ENVIRONMENT = top_builddir=$(top_builddir); export top_builddir;
+
+# ---- replay of the fuzz corpora (tests/fuzz/local.mk builds them) ----
+
+TESTS += tests/fuzz/replay-req.sh tests/fuzz/replay-frontend.sh \
+	tests/fuzz/replay-diskspec.sh
+
+# ---- benchmarks (not tests) ----
+
+# make bench-blkif: 4 KiB random and 1 MiB sequential I/O through the whole
+# path, next to the overlay engine and memcpy measured in the same run.
+noinst_PROGRAMS += tests/bench-blkif
+tests_bench_blkif_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+tests_bench_blkif_LDADD = $(BLKIF_TEST_LIBS)
+bench-blkif: tests/bench-blkif$(EXEEXT)
+	./tests/bench-blkif$(EXEEXT) $(BENCH_SECONDS)
+.PHONY: bench-blkif

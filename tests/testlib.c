@@ -119,41 +119,36 @@ void test_sha256_file(const char *path, unsigned char out[32])
 	close(fd);
 }
 
-const char *test_overlay_name(enum test_overlay kind)
+struct smaps_region smaps_region(const void *addr)
 {
-	switch (kind) {
-	case TEST_RAM:
-		return "ram";
-	case TEST_XTS_RAM:
-		return "xts-over-ram";
-	case TEST_XTS_FILE:
-		return "xts-over-file";
-	case TEST_FILE:
-		return "file";
-	}
-	return "?";
-}
+	struct smaps_region ri = { 0 };
+	uintptr_t a = (uintptr_t)addr;
+	bool in = false;
+	char line[512];
+	FILE *f = fopen("/proc/self/smaps", "r");
 
-struct store *test_overlay_new(enum test_overlay kind, uint64_t nr_blks)
-{
-	struct store *lower = NULL, *s = NULL;
-	struct key *key = NULL;
+	CHECK(f, "cannot open /proc/self/smaps");
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
 
-	switch (kind) {
-	case TEST_RAM:
-		CHECK_OK(store_ram_new(nr_blks, &s));
-		return s;
-	case TEST_FILE:
-		CHECK_OK(store_file_new(test_tmpdir(), nr_blks, &s));
-		return s;
-	case TEST_XTS_RAM:
-		CHECK_OK(store_ram_new(nr_blks, &lower));
-		break;
-	case TEST_XTS_FILE:
-		CHECK_OK(store_file_new(test_tmpdir(), nr_blks, &lower));
-		break;
+		/* a mapping's header line: "lo-hi perms ..." */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			if (in)
+				break;
+			in = a >= lo && a < hi;
+			ri.found |= in;
+			continue;
+		}
+		if (!in)
+			continue;
+		if (!strncmp(line, "Locked:", 7))
+			sscanf(line + 7, "%lu", &ri.locked_kb);
+		if (!strncmp(line, "VmFlags:", 8)) {
+			ri.locked = strstr(line, " lo") != NULL;
+			ri.dontdump = strstr(line, " dd") != NULL;
+		}
 	}
-	CHECK_OK(key_new_random(&key));
-	CHECK_OK(store_xts_new(lower, key, &s));
-	return s;
+	fclose(f);
+	return ri;
 }

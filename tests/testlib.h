@@ -6,6 +6,7 @@
 #ifndef XE_TESTS_TESTLIB_H
 #define XE_TESTS_TESTLIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,17 @@ char *test_write_file(const char *name, const void *data, size_t len);
 
 /* SHA-256 of a file, as 32 bytes into out. Exits on error. */
 void test_sha256_file(const char *path, unsigned char out[32]);
+
+/* What /proc/self/smaps says of the mapping that holds an address. */
+struct smaps_region {
+	bool found;
+	unsigned long locked_kb; /* "Locked:" */
+	bool locked;             /* VmFlags "lo": mlock()ed */
+	bool dontdump;           /* VmFlags "dd": MADV_DONTDUMP */
+};
+
+/* Look addr's mapping up in /proc/self/smaps (exits if it cannot). */
+struct smaps_region smaps_region(const void *addr);
 
 /* Overlay kinds the cow tests run against. */
 enum test_overlay { TEST_RAM, TEST_XTS_RAM, TEST_XTS_FILE, TEST_FILE };

@@ -213,6 +213,22 @@ static int be_state(struct xp *xp, const char *be)
 	return rc;
 }
 
+static int offline_txn(struct xp *xp, uint32_t t, void *arg)
+{
+	const char *be = arg;
+	char *v = NULL;
+	int rc;
+
+	rc = xp_printf_node(xp, t, be, "online", "0");
+	if (rc)
+		return rc;
+	rc = xp_read_node(xp, t, be, "state", &v, NULL);
+	if (!rc && strcmp(v, "6"))
+		rc = xp_printf_node(xp, t, be, "state", "5");
+	free(v);
+	return rc;
+}
+
 int detach_device(struct xp *xp, const char *kind, uint16_t domid,
 		  uint32_t devid, unsigned int timeout_ms)
 {
@@ -231,13 +247,9 @@ int detach_device(struct xp *xp, const char *kind, uint16_t domid,
 	if (st == -ENOENT)
 		return -ENOENT;
 
-	/* As libxl does: online=0 and state 5, then wait for 6. */
-	snprintf(path, sizeof(path), "%s/online", be);
-	rc = xp_xs_write(xp, XP_XS_NO_TXN, path, "0", 1);
-	if (!rc && st != 6) {
-		snprintf(path, sizeof(path), "%s/state", be);
-		rc = xp_xs_write(xp, XP_XS_NO_TXN, path, "5", 1);
-	}
+	/* As libxl does: online=0 and state 5 in one transaction (state 5
+	 * only if not Closed already), then wait for 6. */
+	rc = xp_txn_run(xp, offline_txn, be);
 	if (rc)
 		return rc;
 	snprintf(path, sizeof(path), "%s/state", be);

@@ -565,12 +565,20 @@ static void dev_frontend_changed(struct xenbus *xb, struct xdev *d,
 /* ---- dev_going_offline: the toolstack wants the device back ---- */
 
 static void dev_going_offline(struct xenbus *xb, struct xdev *d,
-			      enum xenbus_state fe)
+			      enum xenbus_state written, enum xenbus_state fe)
 {
 	uint64_t t = xp_now_ms();
 
-	if (d->life == DEV_OFFLINE)
+	if (d->life == DEV_OFFLINE) {
+		/* Closed for good. A toolstack that wrote online=0 and its
+		 * state 5 in two steps may have put 5 over our 6: say it
+		 * again, or it waits for Closed forever. */
+		if (written != XENBUS_STATE_CLOSED) {
+			d->be_state = XENBUS_STATE_UNKNOWN;
+			set_state(xb, d, XENBUS_STATE_CLOSED);
+		}
 		return;
+	}
 	if (d->life != DEV_READY) {
 		/* Never connected (opening, or failed): nothing to wait for. */
 		drop_disk(xb, d);
@@ -706,7 +714,7 @@ static void update_dev(struct xenbus *xb, struct xdev *d)
 	    d->be_state != XENBUS_STATE_CLOSED)
 		online = false;
 	if (!online) {
-		dev_going_offline(xb, d, fe);
+		dev_going_offline(xb, d, written, fe);
 		return;
 	}
 	d->close_deadline_ms = 0;

@@ -30,8 +30,7 @@ tests_fuzz_fuzz_diskspec_SOURCES = tests/fuzz/fuzz-diskspec.c $(FUZZ_MAIN)
 tests_fuzz_fuzz_diskspec_LDADD = xs-glue/libxsparse.a
 tests_fuzz_fuzz_diskspec_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 
-TESTS += tests/fuzz/replay-req.sh tests/fuzz/replay-frontend.sh \
-	tests/fuzz/replay-diskspec.sh
+# The replays of the corpora are registered in tests/local.mk.
 EXTRA_DIST += tests/fuzz/replay-corpus.sh tests/fuzz/replay-req.sh \
 	tests/fuzz/replay-frontend.sh tests/fuzz/replay-diskspec.sh \
 	tests/fuzz/make-seeds.py tests/fuzz/corpus

@@ -15,55 +15,16 @@
 
 #include "crypto/key.h"
 #include "tests/check.h"
-
-struct region_info {
-	bool found;
-	unsigned long locked_kb;
-	bool flag_lo, flag_dd;
-};
-
-/* Find the mapping that holds addr in /proc/self/smaps. */
-static struct region_info smaps_region(const void *addr)
-{
-	struct region_info ri = { 0 };
-	uintptr_t a = (uintptr_t)addr;
-	bool in = false;
-	char line[512];
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	CHECK(f, "cannot open /proc/self/smaps");
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
-		    strchr(line, '-') < strchr(line, ' ')) {
-			if (in)
-				break;
-			in = a >= lo && a < hi;
-			ri.found |= in;
-			continue;
-		}
-		if (!in)
-			continue;
-		if (!strncmp(line, "Locked:", 7))
-			sscanf(line + 7, "%lu", &ri.locked_kb);
-		if (!strncmp(line, "VmFlags:", 8)) {
-			ri.flag_lo = strstr(line, " lo") != NULL;
-			ri.flag_dd = strstr(line, " dd") != NULL;
-		}
-	}
-	fclose(f);
-	return ri;
-}
+#include "tests/testlib.h"
 
 static void check_protected(const void *addr, const char *what)
 {
-	struct region_info ri = smaps_region(addr);
+	struct smaps_region ri = smaps_region(addr);
 
 	CHECK(ri.found, "%s: no mapping in /proc/self/smaps", what);
-	CHECK(ri.flag_lo, "%s: mapping is not mlock()ed (VmFlags lo)", what);
+	CHECK(ri.locked, "%s: mapping is not mlock()ed (VmFlags lo)", what);
 	CHECK(ri.locked_kb >= 4, "%s: Locked: %lu kB", what, ri.locked_kb);
-	CHECK(ri.flag_dd, "%s: mapping is dumpable (no VmFlags dd)", what);
+	CHECK(ri.dontdump, "%s: mapping is dumpable (no VmFlags dd)", what);
 }
 
 static void test_from_bytes(void)
@@ -119,18 +80,18 @@ static void test_protect_memory(void)
 	long page = sysconf(_SC_PAGESIZE);
 	unsigned char *m = mmap(NULL, 4 * (size_t)page, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	struct region_info ri;
+	struct smaps_region ri;
 
 	CHECK(m != MAP_FAILED, "mmap");
 	ri = smaps_region(m + page);
-	CHECK(ri.found && !ri.flag_lo && !ri.flag_dd,
+	CHECK(ri.found && !ri.locked && !ri.dontdump,
 	      "fresh mapping already locked or undumpable?");
 	/* An unaligned range covering parts of pages 1 and 2. */
 	CHECK_OK(key_protect_memory(m + page + 100, (size_t)page));
 	check_protected(m + page, "protected page 1");
 	check_protected(m + 2 * page, "protected page 2");
 	ri = smaps_region(m + 3 * page);
-	CHECK(!ri.flag_lo, "protection spilled past the range");
+	CHECK(!ri.locked, "protection spilled past the range");
 	CHECK_OK(key_protect_memory(m, 0));
 	munmap(m, 4 * (size_t)page);
 }

@@ -26,6 +26,7 @@
 #include "cow/store.h"
 #include "crypto/xts.h"
 #include "tests/check.h"
+#include "tests/testlib.h"
 
 #define BLK STORE_BLK_BYTES
 /* Three RAM chunks (2 MiB = 512 slots each), the last one partial. */
@@ -33,25 +34,7 @@
 
 static char tmpdir[256];
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void rng_fill(void *buf, size_t len)
-{
-	unsigned char *p = buf;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (unsigned char)rng_next();
-}
+static struct rng rng; /* seeded once in main(), printed */
 
 static bool is_zero(const void *buf, size_t len)
 {
@@ -145,28 +128,9 @@ static int fd_flags_of(const char *path)
 /* Is the mapping that holds addr mlock()ed and MADV_DONTDUMP? */
 static bool mapping_protected(const void *addr)
 {
-	uintptr_t a = (uintptr_t)addr;
-	bool in = false, lo = false, dd = false;
-	char line[512];
-	FILE *f = fopen("/proc/self/smaps", "r");
+	struct smaps_region ri = smaps_region(addr);
 
-	CHECK(f, "open /proc/self/smaps");
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long start, end;
-
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
-		    strchr(line, '-') < strchr(line, ' ')) {
-			in = a >= start && a < end;
-			continue;
-		}
-		if (in && !strncmp(line, "VmFlags:", 8)) {
-			lo = strstr(line, " lo") != NULL;
-			dd = strstr(line, " dd") != NULL;
-			break;
-		}
-	}
-	fclose(f);
-	return lo && dd;
+	return ri.locked && ri.dontdump;
 }
 
 /*
@@ -199,7 +163,7 @@ static void check_overlay(struct store *s, const char *name, bool zeroes)
 	for (i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
 		size_t off = writes[i].slot * BLK, len = writes[i].nr * BLK;
 
-		rng_fill(buf, len);
+		rng_fill(&rng, buf, len);
 		memcpy(model + off, buf, len);
 		CHECK_OK(store_write(s, buf, writes[i].slot, writes[i].nr));
 		/* The caller's buffer is input only. */
@@ -240,7 +204,7 @@ static void check_overlay(struct store *s, const char *name, bool zeroes)
 		      discarded ? "still shows old data" : "changed");
 	}
 	/* A discarded slot can be written again. */
-	rng_fill(model + 2 * BLK, BLK);
+	rng_fill(&rng, model + 2 * BLK, BLK);
 	CHECK_OK(store_write(s, model + 2 * BLK, 2, 1));
 	CHECK_OK(store_read(s, buf, 2, 1));
 	CHECK(!memcmp(buf, model + 2 * BLK, BLK), "%s: rewrite", name);
@@ -356,7 +320,7 @@ static void test_base(void)
 	int flags;
 	FILE *f;
 
-	rng_fill(data, len);
+	rng_fill(&rng, data, len);
 	f = fopen(path, "wb");
 	CHECK(f && fwrite(data, 1, len, f) == len && !fclose(f), "write base");
 	CHECK(chmod(path, 0444) == 0, "chmod");
@@ -498,7 +462,7 @@ static void test_xts_ram(void)
 	CHECK(store_direct(s, 0) == NULL, "xts exposes plaintext memory");
 
 	/* The same plaintext in every slot of a 40-slot write. */
-	rng_fill(pt, BLK);
+	rng_fill(&rng, pt, BLK);
 	for (i = 1; i < 40; i++)
 		memcpy(pt + i * BLK, pt, BLK);
 	CHECK_OK(store_write(s, pt, 100, 40));
@@ -575,13 +539,11 @@ static void test_threads(struct store *s, const char *name)
 int main(void)
 {
 	const char *t = getenv("TMPDIR");
-	const char *seed = getenv("XE_SEED");
 	struct store *s, *lower;
 	struct verifier check;
 	bool punch;
 
-	rng_state = seed ? strtoull(seed, NULL, 0) : (uint64_t)time(NULL);
-	printf("test-store: XE_SEED=%llu\n", (unsigned long long)rng_state);
+	rng.s = test_seed("test-store");
 	snprintf(tmpdir, sizeof(tmpdir), "%s/test-store.XXXXXX",
 		 t && *t ? t : "/tmp");
 	CHECK(mkdtemp(tmpdir), "mkdtemp %s", tmpdir);

@@ -113,7 +113,7 @@ int main(void)
 	unsigned int i, k;
 
 	CHECK(data && back, "malloc");
-	snprintf(dir, sizeof(dir), "%s/test-scan.XXXXXX", t && *t ? t : "/tmp");
+	snprintf(dir, sizeof(dir), "%s/test-store-xts-leak.XXXXXX", t && *t ? t : "/tmp");
 	CHECK(mkdtemp(dir), "mkdtemp");
 	snprintf(plain_path, sizeof(plain_path), "%s/plain.img", dir);
 	snprintf(xts_path, sizeof(xts_path), "%s/xts.img", dir);
