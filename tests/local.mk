@@ -57,6 +57,10 @@ check_PROGRAMS += tests/unit/test-req
 TESTS += tests/unit/test-req
 tests_unit_test_req_LDADD = backend/libbackend.a
 
+check_PROGRAMS += tests/unit/test-nbd-proto
+TESTS += tests/unit/test-nbd-proto
+tests_unit_test_nbd_proto_LDADD = backend/libbackend.a
+
 check_PROGRAMS += tests/unit/test-parse tests/unit/test-diskspec \
 	tests/unit/test-attach
 TESTS += tests/unit/test-parse tests/unit/test-diskspec tests/unit/test-attach
