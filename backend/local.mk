@@ -7,6 +7,7 @@
 noinst_LIBRARIES += backend/libbackend.a
 backend_libbackend_a_SOURCES = \
 	backend/blkif.h \
+	backend/nbd.c backend/nbd.h \
 	backend/nbd-proto.c backend/nbd-proto.h \
 	backend/req.c backend/req.h \
 	backend/ring.c backend/ring.h \

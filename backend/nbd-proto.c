@@ -374,7 +374,7 @@ int nbd_decode_request(const uint8_t *hdr, const struct nbd_export *exp,
 		/* The payload follows whatever we think of the request:
 		 * drain it to stay in step, unless it is too big to. */
 		if (req.length > NBD_MAX_PAYLOAD_BYTES)
-			return -EPROTO;
+			return -EMSGSIZE;
 		req.payload_bytes = req.length;
 	}
 	req.error = validate(&req, exp);

@@ -220,9 +220,9 @@ struct nbd_request {
 
 /*
  * Decode and validate an NBD_REQUEST_BYTES request header. Returns 0 and sets
- * *req_r (req_r->error says whether to serve it), or -EPROTO: not a request
- * (bad magic), or a WRITE whose payload is over NBD_MAX_PAYLOAD_BYTES, which
- * we will not read. Either way the connection must close.
+ * *req_r (req_r->error says whether to serve it), or -EPROTO (not a request:
+ * bad magic) or -EMSGSIZE (a WRITE whose payload is over
+ * NBD_MAX_PAYLOAD_BYTES, which we will not read): then close the connection.
  */
 int nbd_decode_request(const uint8_t *hdr, const struct nbd_export *exp,
 		       struct nbd_request *req_r);

@@ -104,6 +104,15 @@ tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 TESTS += tests/test-cli.sh
 EXTRA_DIST += tests/test-cli.sh
 
+# ---- the NBD export, against a client here and against QEMU and libnbd ----
+
+NBD_TEST_LIBS = tests/libtestlib.a backend/libbackend.a cow/libcow.a \
+	cow/libstore.a crypto/libxecrypto.a platform/libxp.a $(CRYPTO_LIBS) \
+	-lpthread
+check_PROGRAMS += tests/test-nbd
+TESTS += tests/test-nbd
+tests_test_nbd_LDADD = $(NBD_TEST_LIBS)
+
 # ---- replay of the fuzz corpora (tests/fuzz/local.mk builds them) ----
 
 TESTS += tests/fuzz/replay-req.sh tests/fuzz/replay-frontend.sh \

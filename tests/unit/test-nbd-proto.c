@@ -434,10 +434,10 @@ static const struct req_case req_cases[] = {
 	  -EPROTO, 0, 0 },
 	{ "reply magic", &exp_rw, 0x67446698u, 0, R, 0, 512, -EPROTO, 0, 0 },
 	{ "write over 32 MiB", &exp_big, RQ, 0, W, 0, 32 * MiB + 512,
-	  -EPROTO, 0, 0 },
-	{ "write 4 GiB", &exp_big, RQ, 0, W, 0, 0xffffffffu, -EPROTO, 0, 0 },
+	  -EMSGSIZE, 0, 0 },
+	{ "write 4 GiB", &exp_big, RQ, 0, W, 0, 0xffffffffu, -EMSGSIZE, 0, 0 },
 	{ "write over 32 MiB, read-only", &exp_ro, RQ, 0, W, 0, 64 * MiB,
-	  -EPROTO, 0, 0 },
+	  -EMSGSIZE, 0, 0 },
 
 	/* commands and flags */
 	{ "cache", &exp_rw, RQ, 0, 5, 0, 512, 0, EINVAL_, 0 },
