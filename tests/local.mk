@@ -113,6 +113,14 @@ check_PROGRAMS += tests/test-nbd
 TESTS += tests/test-nbd
 tests_test_nbd_LDADD = $(NBD_TEST_LIBS)
 
+# A disk spec served over NBD, on a socket or on stdin (noinst: by hand too).
+noinst_PROGRAMS += tests/nbd-serve
+tests_nbd_serve_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
+	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
+	platform/libxp.a $(CRYPTO_LIBS) -lpthread
+TESTS += tests/test-nbd-interop.sh
+EXTRA_DIST += tests/test-nbd-interop.sh
+
 # ---- replay of the fuzz corpora (tests/fuzz/local.mk builds them) ----
 
 TESTS += tests/fuzz/replay-req.sh tests/fuzz/replay-frontend.sh \

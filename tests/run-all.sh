@@ -11,9 +11,10 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-# The build dependencies, also what tests/run-lab.sh builds with.
+# The build dependencies, also what tests/run-lab.sh builds with; then the
+# NBD clients tests/test-nbd-interop.sh runs against the export.
 "$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
-	libxen-dev
+	libxen-dev qemu-utils libnbd-bin python3-libnbd
 
 cd "$top"
 autoreconf -fi >/dev/null
