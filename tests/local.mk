@@ -94,7 +94,8 @@ tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
 
 check_PROGRAMS += tests/test-control
 TESTS += tests/test-control
-tests_test_control_SOURCES = tests/test-control.c daemon/control.c
+tests_test_control_SOURCES = tests/test-control.c daemon/control.c \
+	daemon/status.c
 tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 
 TESTS += tests/test-cli.sh

@@ -64,6 +64,7 @@
 #include "backend/vbd.h"
 #include "platform/log.h"
 #include "xs-glue/kind.h"
+#include "xs-glue/save-guard.h"
 #include "xs-glue/vbd-xs.h"
 #include "xs-glue/xenbus.h"
 
@@ -114,6 +115,7 @@ struct xenbus {
 	char base[XENBUS_MAX_KINDS][PATH_BYTES]; /* .../backend/<kind> */
 	struct xdev *devs;
 	struct registry *reg;
+	struct save_guard *guard;
 	int epfd; /* xenstore's fd and the registry's */
 	bool rescan; /* walk every kind's directory */
 };
@@ -400,6 +402,8 @@ static void dev_found(struct xenbus *xb, struct xdev *d)
 	}
 	rc = find_owner(xb, d, err, sizeof(err));
 	if (!rc)
+		rc = save_guard_check(xb->guard, d->owner, err, sizeof(err));
+	if (!rc)
 		rc = vbd_xs_read_config(xb->xp, d->be, d->kind,
 					xb->cfg.default_overlay, &d->cfg, err,
 					sizeof(err));
@@ -579,6 +583,8 @@ static void dev_going_offline(struct xenbus *xb, struct xdev *d,
 		}
 		return;
 	}
+	if (d->disk)
+		save_guard_teardown(xb->guard, d->owner);
 	if (d->life != DEV_READY) {
 		/* Never connected (opening, or failed): nothing to wait for. */
 		drop_disk(xb, d);
@@ -610,6 +616,8 @@ static void dev_domain_gone(struct xenbus *xb, struct xdev *d)
 	log_dev(LOG_INFO, d->domid, d->devid,
 		"frontend domain gone: closing%s",
 		d->kind->owns_dir ? " and removing" : "");
+	if (d->disk)
+		save_guard_teardown(xb->guard, d->owner);
 	disconnect(d);
 	drop_disk(xb, d);
 	if (d->kind->owns_dir) {
@@ -887,6 +895,11 @@ struct registry *xenbus_registry(struct xenbus *xb)
 	return xb->reg;
 }
 
+struct save_guard *xenbus_save_guard(struct xenbus *xb)
+{
+	return xb->guard;
+}
+
 void xenbus_for_each(struct xenbus *xb,
 		     void (*fn)(const struct xenbus_dev_info *info, void *arg),
 		     void *arg)
@@ -970,6 +983,12 @@ int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 		free(xb);
 		return rc;
 	}
+	rc = save_guard_new(xp, &xb->guard);
+	if (rc) {
+		registry_free(xb->reg);
+		free(xb);
+		return rc;
+	}
 	rc = xp_self_domid(xp, &xb->self);
 	if (rc)
 		goto fail;
@@ -1016,6 +1035,7 @@ fail:
 	log_msg(LOG_ERR, "cannot watch xenstore: %s", strerror(-rc));
 	if (xb->epfd >= 0)
 		close(xb->epfd);
+	save_guard_free(xb->guard);
 	registry_free(xb->reg);
 	free(xb);
 	return rc;
@@ -1043,6 +1063,7 @@ void xenbus_free(struct xenbus *xb)
 		xp_xs_unwatch(xb->xp, xb->base[k], token);
 	}
 	xp_xs_unwatch(xb->xp, "@releaseDomain", "rel");
+	save_guard_free(xb->guard);
 	registry_free(xb->reg);
 	close(xb->epfd);
 	free(xb);

@@ -93,6 +93,10 @@ void xenbus_for_each(struct xenbus *xb,
 /* The registry of disks behind the devices (for status and NBD). */
 struct registry *xenbus_registry(struct xenbus *xb);
 
+/* The save/restore guard (for the control socket's forget). */
+struct save_guard;
+struct save_guard *xenbus_save_guard(struct xenbus *xb);
+
 /* Close every device (disconnect, wipe, state Closed) and free. NULL ok. */
 void xenbus_free(struct xenbus *xb);
 

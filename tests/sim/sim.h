@@ -44,6 +44,11 @@ int sim_domain_create(struct sim *sim, uint16_t domid);
  * /local/domain/<domid>, fire @releaseDomain. Grants the backend still maps
  * keep the domain a zombie until unmapped (see sim_domain_maps). */
 int sim_domain_destroy(struct sim *sim, uint16_t domid);
+/* Shut domid down with reason (XP_SHUTDOWN_*; -1: running again, as after
+ * a resume); fires @releaseDomain as the hypervisor does. */
+int sim_domain_shutdown(struct sim *sim, uint16_t domid, int reason);
+/* domid's pause count (what dom_pause/dom_unpause leave), or -ENOENT. */
+int sim_domain_paused(struct sim *sim, uint16_t domid);
 /* Number of mappings of domid's grants still held (0 once all unmapped),
  * alive or destroyed; -ENOENT if the domain never existed. */
 int sim_domain_maps(struct sim *sim, uint16_t domid);
