@@ -24,6 +24,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "platform/log.h"
 #include "cow/cow.h"
 #include "daemon/control.h"
@@ -264,6 +268,20 @@ static int min_timeout(int a, int b)
 	return a < b ? a : b;
 }
 
+/*
+ * Tell a service manager how we stand (Type=notify): READY=1 once the
+ * control socket answers, STOPPING=1 when every disk is being closed. A
+ * no-op without systemd ($NOTIFY_SOCKET unset) or without libsystemd.
+ */
+static void notify(const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
 static int write_pidfile(const char *path)
 {
 	FILE *f = fopen(path, "we");
@@ -344,6 +362,7 @@ int main(int argc, char **argv)
 					  XENBUS_DEFAULT_HOOK) :
 			"");
 
+	notify("READY=1\nSTATUS=serving");
 	while (running) {
 		struct pollfd p[2 + CONTROL_MAX_POLLFDS] = {
 			{ .fd = xenbus_fd(xb), .events = POLLIN },
@@ -378,6 +397,7 @@ int main(int argc, char **argv)
 		control_process(ctl, p + 2, nc);
 	}
 out:
+	notify("STOPPING=1\nSTATUS=closing every disk");
 	control_free(ctl);
 	xenbus_free(xb); /* every overlay and key wiped */
 	if (xp)

@@ -101,6 +101,12 @@ tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 TESTS += tests/test-cli.sh
 EXTRA_DIST += tests/test-cli.sh
 
+# ---- what make install puts on a system: man pages, unit, hook ----
+
+TESTS += tests/check-installed.sh
+EXTRA_DIST += tests/check-installed.sh
+check_DATA = daemon/xen-ephemerald.service
+
 # ---- replay of the fuzz corpora (tests/fuzz/local.mk builds them) ----
 
 TESTS += tests/fuzz/replay-req.sh tests/fuzz/replay-frontend.sh \

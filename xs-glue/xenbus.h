@@ -20,8 +20,9 @@
 
 #define XENBUS_MAX_KINDS 2u
 
-/* Where libxl finds the hook (script=xen-ephemeral in an xl disk line). */
-#define XENBUS_DEFAULT_HOOK "/etc/xen/scripts/xen-ephemeral"
+/* Where libxl finds the hook (script=xen-ephemeral in an xl disk line):
+ * the installed xen-ephemeral in configure's --with-xen-scripts-dir. */
+#define XENBUS_DEFAULT_HOOK XEN_SCRIPTS_DIR "/xen-ephemeral"
 
 struct xenbus_config {
 	/* Backend kinds served (xs-glue/kind.h): ephemeral, vbd3. */
