@@ -196,6 +196,11 @@ struct xp *fe_daemon_xp(struct fe_daemon *d)
 	return d->tool_xp;
 }
 
+struct xp *fe_daemon_core_xp(struct fe_daemon *d)
+{
+	return d->xp;
+}
+
 struct dev_find {
 	uint16_t domid;
 	uint32_t devid;

@@ -665,6 +665,86 @@ static void test_save_restore_guard(struct rng *rng)
 	       "refused, powered-off guests not: ok\n");
 }
 
+/* ---- the toolstack moving under the daemon ---- */
+
+struct remake {
+	struct bu_env *e;
+	uint32_t devid;
+	const char *spec;
+	volatile bool fired;
+};
+
+/* The toolstack removes the device and makes another in its place. */
+static void remake(void *arg)
+{
+	struct remake *r = arg;
+	struct xp *tool = fe_daemon_xp(r->e->d);
+	char be[96], fe[96];
+
+	snprintf(be, sizeof(be), "/local/domain/0/backend/ephemeral/%u/%u",
+		 GUEST, r->devid);
+	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vbd/%u", GUEST,
+		 r->devid);
+	CHECK_OK(xp_xs_rm(tool, XP_XS_NO_TXN, be));
+	CHECK_OK(xp_xs_rm(tool, XP_XS_NO_TXN, fe));
+	CHECK_OK(fe_attach(r->e->d, GUEST, r->devid, r->spec, false));
+	r->fired = true;
+}
+
+/*
+ * A device removed and made again (another disk this time) between the
+ * daemon's reading it and its writing to it: nothing meant for the old
+ * device may land on the new one. The sim runs the toolstack's remake
+ * right before the daemon's write of the device's state.
+ */
+static void test_toolstack_races(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct remake r = { .devid = XVDA, .spec = "blank:size=2M" };
+	struct bu_disk d;
+	struct bu_env e;
+	char state[96];
+
+	bu_env_init(&e);
+	r.e = &e;
+	bu_domain(&e, GUEST);
+	snprintf(state, sizeof(state),
+		 "/local/domain/0/backend/ephemeral/%u/%u/state", GUEST, XVDA);
+
+	/* while the daemon publishes the first disk and says InitWait */
+	sim_xs_before_write(e.sim, fe_daemon_core_xp(e.d), state, remake, &r);
+	CHECK_OK(fe_attach(e.d, GUEST, XVDA, "blank:size=1M", false));
+	bu_disk_connect(&e, &d, GUEST, XVDA, "made again", &o, NULL, 0);
+	CHECK(r.fired, "the toolstack's remake never ran");
+	CHECK(d.sectors == 4096, "the new device shows %llu sectors: the old "
+				 "disk's InitWait landed on it",
+	      (unsigned long long)d.sectors);
+	bu_random_ops(&d, rng, 20);
+	bu_verify_all(&d);
+
+	/* while the daemon answers the frontend's Closing */
+	r.fired = false;
+	r.spec = "blank:size=3M";
+	sim_xs_before_write(e.sim, fe_daemon_core_xp(e.d), state, remake, &r);
+	CHECK_OK(fe_write_fe(d.fe, "state", "5"));
+	for (int i = 0; i < 5000 && !r.fired; i++)
+		usleep(1000);
+	CHECK(r.fired, "the daemon never answered Closing");
+	fe_domain_gone(d.fe); /* its device is gone: forget its grants */
+	fe_free(d.fe);
+	free(d.model);
+	bu_disk_connect(&e, &d, GUEST, XVDA, "made again", &o, NULL, 0);
+	CHECK(d.sectors == 6144, "%llu sectors", (unsigned long long)d.sectors);
+	bu_random_ops(&d, rng, 20);
+	bu_verify_all(&d);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(e.d), NULL, GUEST, XVDA, 5000));
+	bu_env_fini(&e);
+	printf("  a device made again under the daemon gets nothing of the "
+	       "old one: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-registry") };
@@ -676,6 +756,7 @@ int main(void)
 	test_slow_open(&rng);
 	test_vbd3_claims(&rng);
 	test_save_restore_guard(&rng);
+	test_toolstack_races(&rng);
 	printf("test-registry: OK\n");
 	return 0;
 }

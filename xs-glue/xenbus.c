@@ -141,14 +141,55 @@ static int read_state(struct xenbus *xb, const char *dir,
 	return 0;
 }
 
+struct state_txn {
+	const char *be;
+	enum xenbus_state prev, want;
+};
+
+/*
+ * Write the state only onto this device: in a transaction that finds the
+ * state node there (as Linux's xenbus_switch_state does), and that finds
+ * it not at 1, which only the toolstack writes, once we have written
+ * anything. A directory removed and made again while we were deciding is
+ * a new device, and a write meant for the old one would be taken as its
+ * answer (1: nothing written).
+ */
+static int set_state_txn(struct xp *xp, uint32_t t, void *arg)
+{
+	struct state_txn *c = arg;
+	enum xenbus_state now;
+	char *v = NULL;
+	size_t len = 0;
+	int rc = xp_read_node(xp, t, c->be, "state", &v, &len);
+
+	if (rc)
+		return rc;
+	if (parse_state(v, len, &now))
+		now = XENBUS_STATE_UNKNOWN;
+	free(v);
+	if (now == XENBUS_STATE_INITIALISING &&
+	    c->prev != XENBUS_STATE_UNKNOWN)
+		return 1;
+	return xp_printf_node(xp, t, c->be, "state", "%d", c->want);
+}
+
 static void set_state(struct xenbus *xb, struct xdev *d,
 		      enum xenbus_state state)
 {
+	struct state_txn c = { d->be, d->be_state, state };
 	int rc;
 
 	if (d->be_state == state)
 		return;
-	rc = xp_printf_node(xb->xp, XP_XS_NO_TXN, d->be, "state", "%d", state);
+	rc = xp_txn_run(xb->xp, set_state_txn, &c);
+	if (rc == 1 || rc == -ENOENT) {
+		/* reset or removed under us: the next update sees which */
+		d->dirty = true;
+		log_dev(LOG_DEBUG, d->domid, d->devid,
+			"state %d not written: the device is gone or new",
+			state);
+		return;
+	}
 	if (rc)
 		log_dev(LOG_ERR, d->domid, d->devid,
 			"cannot write %s/state (%d): %s", d->be, state,
@@ -164,6 +205,17 @@ static void set_state(struct xenbus *xb, struct xdev *d,
 static void dev_error(struct xenbus *xb, struct xdev *d, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Write the error node only into a directory that is still there. */
+static int error_txn(struct xp *xp, uint32_t t, void *arg)
+{
+	struct xdev *d = arg;
+	int rc = xp_node_exists(xp, t, d->be, "state");
+
+	if (rc <= 0)
+		return rc ? rc : -ENOENT;
+	return xp_printf_node(xp, t, d->be, "error", "%s", d->error);
+}
+
 static void dev_error(struct xenbus *xb, struct xdev *d, const char *fmt, ...)
 {
 	va_list ap;
@@ -172,7 +224,7 @@ static void dev_error(struct xenbus *xb, struct xdev *d, const char *fmt, ...)
 	vsnprintf(d->error, sizeof(d->error), fmt, ap);
 	va_end(ap);
 	log_dev(LOG_ERR, d->domid, d->devid, "%s", d->error);
-	xp_printf_node(xb->xp, XP_XS_NO_TXN, d->be, "error", "%s", d->error);
+	xp_txn_run(xb->xp, error_txn, d);
 }
 
 /* Does /local/domain/<domid> still exist? */
@@ -386,6 +438,7 @@ static int find_owner(struct xenbus *xb, struct xdev *d, char *err,
 
 static void dev_fail(struct xenbus *xb, struct xdev *d, const char *why);
 static void dev_disk_changed(struct xenbus *xb, struct xdev *d);
+static void dev_reset(struct xenbus *xb, struct xdev *d);
 
 static void dev_found(struct xenbus *xb, struct xdev *d)
 {
@@ -446,14 +499,23 @@ static void dev_disk_ready(struct xenbus *xb, struct xdev *d)
 		dev_fail(xb, d, "out of memory for the device");
 		return;
 	}
-	rc = vbd_xs_advertise(xb->xp, d->be, &d->feat, xb->cfg.max_queues,
-			      d->kind->write_hotplug_status, err, sizeof(err));
+	rc = vbd_xs_advertise(xb->xp, d->be, &d->cfg, &d->feat,
+			      xb->cfg.max_queues, d->kind->write_hotplug_status,
+			      err, sizeof(err));
+	if (rc == -ESTALE || rc == -ENOENT) {
+		/* Removed or made again while it opened: start afresh with
+		 * whatever is there now. */
+		log_dev(LOG_INFO, d->domid, d->devid, "%s", err);
+		dev_reset(xb, d);
+		d->dirty = true;
+		return;
+	}
 	if (rc) {
 		dev_fail(xb, d, err);
 		return;
 	}
 	d->life = DEV_READY;
-	set_state(xb, d, XENBUS_STATE_INIT_WAIT);
+	d->be_state = XENBUS_STATE_INIT_WAIT; /* written with the features */
 	log_dev(LOG_INFO, d->domid, d->devid,
 		"%s disk of domain %u, %" PRIu64 " sectors%s: InitWait",
 		d->cfg.spec.kind == DISKSPEC_COW   ? "cow" :
@@ -592,7 +654,9 @@ static void dev_going_offline(struct xenbus *xb, struct xdev *d,
 		set_state(xb, d, XENBUS_STATE_CLOSED);
 		return;
 	}
-	set_state(xb, d, XENBUS_STATE_CLOSING);
+	/* Closing, unless it is Closed already (never back to Closing). */
+	if (d->be_state != XENBUS_STATE_CLOSED)
+		set_state(xb, d, XENBUS_STATE_CLOSING);
 	if (!d->close_deadline_ms)
 		d->close_deadline_ms = t + xb->cfg.close_timeout_ms;
 	if (fe != XENBUS_STATE_CONNECTED && fe != XENBUS_STATE_INITIALISED &&

@@ -100,6 +100,11 @@ struct sim {
 	unsigned int watch_limit;
 	unsigned int node_quota;
 	unsigned int handles; /* open gnt and evt handles */
+	/* sim_xs_before_write: one-shot, armed by a test */
+	const struct xp *hook_xp;
+	char *hook_path;
+	void (*hook_fn)(void *arg);
+	void *hook_arg;
 };
 
 /* sim.c */

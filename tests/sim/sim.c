@@ -133,6 +133,7 @@ void sim_free(struct sim *sim)
 	for (i = 0; i < sim->ndoms; i++)
 		dom_free(sim->doms[i]);
 	free(sim->doms);
+	free(sim->hook_path);
 	pthread_mutex_destroy(&sim->lock);
 	free(sim);
 }

@@ -115,6 +115,15 @@ void sim_xs_set_watch_limit(struct sim *sim, unsigned int limit);
  * with -ENOSPC, as xenstored's quota does. dom0 has no quota. */
 void sim_xs_set_node_quota(struct sim *sim, unsigned int nodes);
 
+/*
+ * Interleave a test's action into another's: the next write to path
+ * through the xp writer (in a transaction or not) first calls fn(arg),
+ * from the writer's thread, with no sim lock held; then the write goes on.
+ * One-shot. path NULL disarms. Returns whether the last one fired.
+ */
+bool sim_xs_before_write(struct sim *sim, const struct xp *writer,
+			 const char *path, void (*fn)(void *arg), void *arg);
+
 /* Watch-queue counters of one xp instance created by sim_xp_new. */
 struct sim_watch_stats {
 	uint64_t fired; /* events queued */
