@@ -230,9 +230,11 @@ void nbd_opt_answer(const struct nbd_export *exp, uint32_t client_flags,
 
 	if (opt->too_big) {
 		/* Refuse without reading it, then close: the data is still
-		 * on its way and we will not skip megabytes of it. */
-		add_err(ans, opt->option, NBD_REP_ERR_TOO_BIG,
-			"option data over 4096 bytes");
+		 * on its way and we will not skip megabytes of it. Plain
+		 * newstyle has no replies to refuse with. */
+		if (client_flags & NBD_FLAG_C_FIXED_NEWSTYLE)
+			add_err(ans, opt->option, NBD_REP_ERR_TOO_BIG,
+				"option data over 4096 bytes");
 		ans->next = NBD_NEXT_HANGUP;
 		ans->why = "option data over 4096 bytes";
 		return;

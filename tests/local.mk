@@ -131,7 +131,7 @@ check_DATA = daemon/xen-ephemerald.service
 # ---- replay of the fuzz corpora (tests/fuzz/local.mk builds them) ----
 
 TESTS += tests/fuzz/replay-req.sh tests/fuzz/replay-frontend.sh \
-	tests/fuzz/replay-diskspec.sh
+	tests/fuzz/replay-diskspec.sh tests/fuzz/replay-nbd.sh
 
 # ---- benchmarks (not tests) ----
 

@@ -274,6 +274,8 @@ static const struct opt_case opt_cases[] = {
 	  { 0 } },
 	{ "ABORT, not fixed newstyle", 0, 2, NULL, 0, false, NBD_NEXT_HANGUP,
 	  { 0 } },
+	{ "EXPORT_NAME too big, not fixed newstyle", 0, 1, NULL, 0, true,
+	  NBD_NEXT_HANGUP, { 0 } },
 };
 /* clang-format on */
 
@@ -341,7 +343,7 @@ static void test_options(void)
 					      get_be(r[0].data, 4) == 0,
 				      "%s: one export, the empty name",
 				      c->name);
-			if (c->next == NBD_NEXT_HANGUP && !c->too_big)
+			if (c->next == NBD_NEXT_HANGUP && !c->types[0])
 				CHECK(a.len == 0, "%s: nothing to send",
 				      c->name);
 		}
