@@ -71,24 +71,6 @@ static double scale = 1.0;
 
 /* ---- the client ---- */
 
-static void put_be(uint8_t *p, uint64_t v, unsigned int bytes)
-{
-	unsigned int i;
-
-	for (i = 0; i < bytes; i++)
-		p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-}
-
-static uint64_t get_be(const uint8_t *p, unsigned int bytes)
-{
-	uint64_t v = 0;
-	unsigned int i;
-
-	for (i = 0; i < bytes; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Receive len bytes: 0, or -1 at EOF or on an error (or the 10 s timeout). */
 static int cl_recv(int fd, void *buf, size_t len)
 {
@@ -154,15 +136,15 @@ static void cl_greeting(int fd)
 
 	CHECK(cl_recv(fd, g, sizeof(g)) == 0, "no greeting");
 	CHECK(!memcmp(g, "NBDMAGICIHAVEOPT", 16), "greeting magic");
-	CHECK(get_be(g + 16, 2) == 3, "handshake flags %#x",
-	      (unsigned int)get_be(g + 16, 2));
+	CHECK(be_get(g + 16, 2) == 3, "handshake flags %#x",
+	      (unsigned int)be_get(g + 16, 2));
 }
 
 static void cl_flags(int fd, uint32_t flags)
 {
 	uint8_t b[4];
 
-	put_be(b, flags, 4);
+	be_put(b, flags, 4);
 	cl_send(fd, b, sizeof(b));
 }
 
@@ -181,8 +163,8 @@ static void cl_opt(int fd, uint32_t opt, const void *data, uint32_t len)
 	uint8_t h[16];
 
 	memcpy(h, "IHAVEOPT", 8);
-	put_be(h + 8, opt, 4);
-	put_be(h + 12, len, 4);
+	be_put(h + 8, opt, 4);
+	be_put(h + 12, len, 4);
 	cl_send(fd, h, sizeof(h));
 	if (len)
 		cl_send(fd, data, len);
@@ -198,10 +180,10 @@ static void cl_rep(int fd, struct cl_rep *r)
 	uint8_t h[20];
 
 	CHECK(cl_recv(fd, h, sizeof(h)) == 0, "no option reply");
-	CHECK(get_be(h, 8) == 0x0003e889045565a9ull, "option reply magic");
-	r->opt = (uint32_t)get_be(h + 8, 4);
-	r->type = (uint32_t)get_be(h + 12, 4);
-	r->len = (uint32_t)get_be(h + 16, 4);
+	CHECK(be_get(h, 8) == 0x0003e889045565a9ull, "option reply magic");
+	r->opt = (uint32_t)be_get(h + 8, 4);
+	r->type = (uint32_t)be_get(h + 12, 4);
+	r->len = (uint32_t)be_get(h + 16, 4);
 	CHECK(r->len <= sizeof(r->data), "reply of %u bytes", r->len);
 	CHECK(cl_recv(fd, r->data, r->len) == 0, "option reply data");
 }
@@ -211,10 +193,10 @@ static uint32_t go_data(uint8_t *d, const char *name)
 {
 	uint32_t n = (uint32_t)strlen(name);
 
-	put_be(d, n, 4);
+	be_put(d, n, 4);
 	memcpy(d + 4, name, n);
-	put_be(d + 4 + n, 1, 2);
-	put_be(d + 6 + n, 3, 2);
+	be_put(d + 4 + n, 1, 2);
+	be_put(d + 6 + n, 3, 2);
 	return 8 + n;
 }
 
@@ -232,19 +214,19 @@ static void cl_go(int fd, uint32_t opt, uint64_t size, uint16_t flags)
 		if (r.type == REP_ACK)
 			break;
 		CHECK(r.type == REP_INFO, "GO reply type %#x", r.type);
-		switch (get_be(r.data, 2)) {
+		switch (be_get(r.data, 2)) {
 		case 0:
 			CHECK(r.len == 12, "INFO_EXPORT of %u bytes", r.len);
-			CHECK(get_be(r.data + 2, 8) == size, "size %llu",
-			      (unsigned long long)get_be(r.data + 2, 8));
-			CHECK(get_be(r.data + 10, 2) == flags, "flags %#x",
-			      (unsigned int)get_be(r.data + 10, 2));
+			CHECK(be_get(r.data + 2, 8) == size, "size %llu",
+			      (unsigned long long)be_get(r.data + 2, 8));
+			CHECK(be_get(r.data + 10, 2) == flags, "flags %#x",
+			      (unsigned int)be_get(r.data + 10, 2));
 			export = true;
 			break;
 		case 3:
-			CHECK(r.len == 14 && get_be(r.data + 2, 4) == 512 &&
-				      get_be(r.data + 6, 4) == 4096 &&
-				      get_be(r.data + 10, 4) == 32 * MiB,
+			CHECK(r.len == 14 && be_get(r.data + 2, 4) == 512 &&
+				      be_get(r.data + 6, 4) == 4096 &&
+				      be_get(r.data + 10, 4) == 32 * MiB,
 			      "block sizes");
 			bs = true;
 			break;
@@ -267,12 +249,12 @@ static void cl_req(int fd, uint16_t flags, uint16_t type, uint64_t cookie,
 {
 	uint8_t h[28];
 
-	put_be(h, 0x25609513u, 4);
-	put_be(h + 4, flags, 2);
-	put_be(h + 6, type, 2);
-	put_be(h + 8, cookie, 8);
-	put_be(h + 16, off, 8);
-	put_be(h + 24, len, 4);
+	be_put(h, 0x25609513u, 4);
+	be_put(h + 4, flags, 2);
+	be_put(h + 6, type, 2);
+	be_put(h + 8, cookie, 8);
+	be_put(h + 16, off, 8);
+	be_put(h + 24, len, 4);
 	cl_send(fd, h, sizeof(h));
 }
 
@@ -284,11 +266,11 @@ static uint32_t cl_reply(int fd, uint64_t cookie, void *data, uint32_t len)
 
 	CHECK(cl_recv(fd, h, sizeof(h)) == 0, "no reply to cookie %llu",
 	      (unsigned long long)cookie);
-	CHECK(get_be(h, 4) == 0x67446698u, "reply magic %#llx",
-	      (unsigned long long)get_be(h, 4));
-	CHECK(get_be(h + 8, 8) == cookie, "cookie %llu for %llu",
-	      (unsigned long long)get_be(h + 8, 8), (unsigned long long)cookie);
-	err = (uint32_t)get_be(h + 4, 4);
+	CHECK(be_get(h, 4) == 0x67446698u, "reply magic %#llx",
+	      (unsigned long long)be_get(h, 4));
+	CHECK(be_get(h + 8, 8) == cookie, "cookie %llu for %llu",
+	      (unsigned long long)be_get(h + 8, 8), (unsigned long long)cookie);
+	err = (uint32_t)be_get(h + 4, 4);
 	if (!err && data)
 		CHECK(cl_recv(fd, data, len) == 0, "read data");
 	return err;
@@ -492,8 +474,8 @@ static void test_handshake(void)
 	/* EXPORT_NAME with NO_ZEROES: 10 bytes, then the reply at once */
 	fd = cl_hello(path, 3);
 	cl_opt(fd, OPT_EXPORT_NAME, NULL, 0);
-	CHECK(cl_recv(fd, buf, 10) == 0 && get_be(buf, 8) == size &&
-		      get_be(buf + 8, 2) == FLAGS_RW,
+	CHECK(cl_recv(fd, buf, 10) == 0 && be_get(buf, 8) == size &&
+		      be_get(buf + 8, 2) == FLAGS_RW,
 	      "EXPORT_NAME answer");
 	CHECK(cl_read(fd, 0, 512, buf) == 0, "read after EXPORT_NAME");
 	cl_disc(fd);
@@ -501,7 +483,7 @@ static void test_handshake(void)
 	/* EXPORT_NAME without NO_ZEROES: 124 zeros follow */
 	fd = cl_hello(path, 1);
 	cl_opt(fd, OPT_EXPORT_NAME, NULL, 0);
-	CHECK(cl_recv(fd, buf, 134) == 0 && get_be(buf, 8) == size &&
+	CHECK(cl_recv(fd, buf, 134) == 0 && be_get(buf, 8) == size &&
 		      !memcmp(buf + 10, zeros, sizeof(zeros)),
 	      "EXPORT_NAME answer with zeroes");
 	CHECK(cl_read(fd, 0, 512, buf) == 0, "read after EXPORT_NAME");
@@ -518,7 +500,7 @@ static void test_handshake(void)
 	fd = cl_hello(path, 3);
 	cl_opt(fd, OPT_LIST, NULL, 0);
 	cl_rep(fd, &r);
-	CHECK(r.type == REP_SERVER && r.len == 4 && get_be(r.data, 4) == 0,
+	CHECK(r.type == REP_SERVER && r.len == 4 && be_get(r.data, 4) == 0,
 	      "LIST: the empty name");
 	cl_rep(fd, &r);
 	CHECK(r.type == REP_ACK && r.opt == OPT_LIST, "LIST: ACK");
@@ -1125,12 +1107,12 @@ static void test_free_with_clients(void)
 	while (lstat(path, &st) == 0)
 		poll(NULL, 0, 1);
 	memcpy(tail, data + sizeof(data) - 100, 100);
-	put_be(tail + 100, 0x25609513u, 4);
-	put_be(tail + 104, 0, 2);
-	put_be(tail + 106, CMD_READ, 2);
-	put_be(tail + 108, 43, 8);
-	put_be(tail + 116, 0, 8);
-	put_be(tail + 124, 4096, 4);
+	be_put(tail + 100, 0x25609513u, 4);
+	be_put(tail + 104, 0, 2);
+	be_put(tail + 106, CMD_READ, 2);
+	be_put(tail + 108, 43, 8);
+	be_put(tail + 116, 0, 8);
+	be_put(tail + 124, 4096, 4);
 	cl_send(writing, tail, sizeof(tail));
 	CHECK(cl_reply(writing, 42, NULL, 0) == 0, "the write in flight");
 	CHECK(cl_closed(writing), "a request served while stopping");

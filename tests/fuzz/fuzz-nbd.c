@@ -23,20 +23,11 @@
 #include <string.h>
 
 #include "backend/nbd-proto.h"
+#include "tests/testlib.h"
 
 #define HDR_BYTES 9u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint64_t be(const uint8_t *p, unsigned int n)
-{
-	uint64_t v = 0;
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 /* The option replies of an answer tile it, each echoing the option. */
 static void check_replies(const struct nbd_answer *a, uint32_t option)
@@ -49,15 +40,15 @@ static void check_replies(const struct nbd_answer *a, uint32_t option)
 		uint32_t len;
 
 		if (a->len - off < NBD_REP_HDR_BYTES ||
-		    be(a->bytes + off, 8) != NBD_REP_MAGIC ||
-		    be(a->bytes + off + 8, 4) != option)
+		    be_get(a->bytes + off, 8) != NBD_REP_MAGIC ||
+		    be_get(a->bytes + off + 8, 4) != option)
 			abort();
-		type = (uint32_t)be(a->bytes + off + 12, 4);
-		len = (uint32_t)be(a->bytes + off + 16, 4);
+		type = (uint32_t)be_get(a->bytes + off + 12, 4);
+		len = (uint32_t)be_get(a->bytes + off + 16, 4);
 		if (len > a->len - off - NBD_REP_HDR_BYTES)
 			abort();
 		if (type == NBD_REP_INFO && len == 12 &&
-		    be(a->bytes + off + 20, 2) == NBD_INFO_EXPORT)
+		    be_get(a->bytes + off + 20, 2) == NBD_INFO_EXPORT)
 			info_export = true;
 		off += NBD_REP_HDR_BYTES + len;
 	}
@@ -143,8 +134,8 @@ static void check_reply(const struct nbd_request *r)
 	uint8_t out[NBD_REPLY_BYTES];
 
 	nbd_write_reply(out, r->error, r->cookie);
-	if (be(out, 4) != NBD_SIMPLE_REPLY_MAGIC ||
-	    be(out + 4, 4) != r->error || be(out + 8, 8) != r->cookie)
+	if (be_get(out, 4) != NBD_SIMPLE_REPLY_MAGIC ||
+	    be_get(out + 4, 4) != r->error || be_get(out + 8, 8) != r->cookie)
 		abort();
 }
 

@@ -16,27 +16,10 @@
 
 #include "backend/nbd-proto.h"
 #include "tests/check.h"
+#include "tests/testlib.h"
 
 #define MiB (1ull << 20)
 #define GiB (1ull << 30)
-
-static void put_be(uint8_t *p, uint64_t v, unsigned int bytes)
-{
-	unsigned int i;
-
-	for (i = 0; i < bytes; i++)
-		p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-}
-
-static uint64_t get_be(const uint8_t *p, unsigned int bytes)
-{
-	uint64_t v = 0;
-	unsigned int i;
-
-	for (i = 0; i < bytes; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 /* 1 MiB read-write, the same read-only, and a 16 GiB one for big lengths. */
 static const struct nbd_export exp_rw = { 1 * MiB, 0x006d };
@@ -89,7 +72,7 @@ static void test_client_flags(void)
 		uint32_t flags = 0xdead;
 		int rc;
 
-		put_be(in, cases[i].wire, 4);
+		be_put(in, cases[i].wire, 4);
 		rc = nbd_decode_client_flags(in, &flags);
 		CHECK(rc == cases[i].rc, "flags %#x: rc %d", cases[i].wire, rc);
 		CHECK(flags == (rc ? 0xdead : cases[i].wire),
@@ -102,9 +85,9 @@ static void test_client_flags(void)
 
 static void opt_hdr(uint8_t *h, uint64_t magic, uint32_t option, uint32_t len)
 {
-	put_be(h, magic, 8);
-	put_be(h + 8, option, 4);
-	put_be(h + 12, len, 4);
+	be_put(h, magic, 8);
+	be_put(h + 8, option, 4);
+	be_put(h + 12, len, 4);
 }
 
 static void test_opt_header(void)
@@ -161,11 +144,11 @@ static unsigned int parse_reps(const struct nbd_answer *a, struct rep *r,
 	while (off < a->len) {
 		CHECK(n < max, "too many replies");
 		CHECK(a->len - off >= 20, "short reply header at %zu", off);
-		CHECK(get_be(a->bytes + off, 8) == 0x0003e889045565a9ull,
+		CHECK(be_get(a->bytes + off, 8) == 0x0003e889045565a9ull,
 		      "reply magic at %zu", off);
-		r[n].option = (uint32_t)get_be(a->bytes + off + 8, 4);
-		r[n].type = (uint32_t)get_be(a->bytes + off + 12, 4);
-		r[n].len = (uint32_t)get_be(a->bytes + off + 16, 4);
+		r[n].option = (uint32_t)be_get(a->bytes + off + 8, 4);
+		r[n].type = (uint32_t)be_get(a->bytes + off + 12, 4);
+		r[n].len = (uint32_t)be_get(a->bytes + off + 16, 4);
 		CHECK(r[n].len <= a->len - off - 20, "reply overruns");
 		r[n].data = a->bytes + off + 20;
 		off += 20 + r[n].len;
@@ -311,14 +294,14 @@ static void check_go_infos(const char *name, const struct rep *r,
 			   const struct nbd_export *exp)
 {
 	/* NBD_INFO_EXPORT: type 0, size, flags; BLOCK_SIZE: 3, 512, 4K, 32M */
-	CHECK(r[0].len == 12 && get_be(r[0].data, 2) == 0 &&
-		      get_be(r[0].data + 2, 8) == exp->size_bytes &&
-		      get_be(r[0].data + 10, 2) == exp->flags,
+	CHECK(r[0].len == 12 && be_get(r[0].data, 2) == 0 &&
+		      be_get(r[0].data + 2, 8) == exp->size_bytes &&
+		      be_get(r[0].data + 10, 2) == exp->flags,
 	      "%s: NBD_INFO_EXPORT", name);
-	CHECK(r[1].len == 14 && get_be(r[1].data, 2) == 3 &&
-		      get_be(r[1].data + 2, 4) == 512 &&
-		      get_be(r[1].data + 6, 4) == 4096 &&
-		      get_be(r[1].data + 10, 4) == 32 * MiB,
+	CHECK(r[1].len == 14 && be_get(r[1].data, 2) == 3 &&
+		      be_get(r[1].data + 2, 4) == 512 &&
+		      be_get(r[1].data + 6, 4) == 4096 &&
+		      be_get(r[1].data + 10, 4) == 32 * MiB,
 	      "%s: NBD_INFO_BLOCK_SIZE", name);
 	CHECK(r[2].len == 0, "%s: ACK has no data", name);
 }
@@ -340,7 +323,7 @@ static void test_options(void)
 			/* LIST: one export, the empty name (u32 length 0) */
 			if (n == 2 && r[0].type == SERVER)
 				CHECK(r[0].len == 4 &&
-					      get_be(r[0].data, 4) == 0,
+					      be_get(r[0].data, 4) == 0,
 				      "%s: one export, the empty name",
 				      c->name);
 			if (c->next == NBD_NEXT_HANGUP && !c->types[0])
@@ -365,8 +348,8 @@ static void test_export_name(void)
 		CHECK(a.next == NBD_NEXT_TRANSMIT, "EXPORT_NAME %u: next", i);
 		CHECK(a.len == cases[i].len, "EXPORT_NAME flags %u: %zu bytes",
 		      cases[i].client_flags, a.len);
-		CHECK(get_be(a.bytes, 8) == exp_ro.size_bytes &&
-			      get_be(a.bytes + 8, 2) == exp_ro.flags,
+		CHECK(be_get(a.bytes, 8) == exp_ro.size_bytes &&
+			      be_get(a.bytes + 8, 2) == exp_ro.flags,
 		      "EXPORT_NAME: size and flags");
 		for (j = 10; j < a.len; j++)
 			CHECK(a.bytes[j] == 0, "EXPORT_NAME: zeroes");
@@ -526,12 +509,12 @@ static void test_requests(void)
 		int rc;
 
 		memset(&req, 0xa5, sizeof(req));
-		put_be(h, c->magic, 4);
-		put_be(h + 4, c->flags, 2);
-		put_be(h + 6, c->type, 2);
-		put_be(h + 8, 0x0102030405060708ull + i, 8);
-		put_be(h + 16, c->offset, 8);
-		put_be(h + 24, c->length, 4);
+		be_put(h, c->magic, 4);
+		be_put(h + 4, c->flags, 2);
+		be_put(h + 6, c->type, 2);
+		be_put(h + 8, 0x0102030405060708ull + i, 8);
+		be_put(h + 16, c->offset, 8);
+		be_put(h + 24, c->length, 4);
 		rc = nbd_decode_request(h, c->exp, &req);
 		CHECK(rc == c->rc, "%s: rc %d, expected %d", c->name, rc,
 		      c->rc);
