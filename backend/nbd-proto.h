@@ -193,9 +193,8 @@ struct nbd_answer {
 };
 
 /*
- * The answer to one option, given the export, the client's flags and the
- * option's data (a private copy of opt->payload_bytes bytes; unread if
- * opt->too_big). Unknown options get NBD_REP_ERR_UNSUP and haggling goes on.
+ * The answer to one option, from a private copy of its opt->payload_bytes of
+ * data (unread if too_big). Unknown options: NBD_REP_ERR_UNSUP, go on.
  */
 void nbd_opt_answer(const struct nbd_export *exp, uint32_t client_flags,
 		    const struct nbd_opt *opt, const uint8_t *payload,
@@ -219,10 +218,9 @@ struct nbd_request {
 };
 
 /*
- * Decode and validate an NBD_REQUEST_BYTES request header. Returns 0 and sets
- * *req_r (req_r->error says whether to serve it), or -EPROTO (not a request:
- * bad magic) or -EMSGSIZE (a WRITE whose payload is over
- * NBD_MAX_PAYLOAD_BYTES, which we will not read): then close the connection.
+ * Decode and validate an NBD_REQUEST_BYTES header: 0 and *req_r (its error
+ * says whether to serve it), or -EPROTO (bad magic) or -EMSGSIZE (a WRITE
+ * payload over NBD_MAX_PAYLOAD_BYTES, which we will not read): hang up.
  */
 int nbd_decode_request(const uint8_t *hdr, const struct nbd_export *exp,
 		       struct nbd_request *req_r);

@@ -56,10 +56,9 @@ struct nbd_server_params {
 struct nbd_server;
 
 /*
- * Create the socket at p->path, listen, and serve p->cow until
- * nbd_server_free(). Returns 0 and sets *s_r, or -errno (logged): -EINVAL,
- * -ENAMETOOLONG, -EPERM (the directory), -EEXIST (not a socket), -EADDRINUSE
- * (a live socket), or what the system said. Copies the strings of p.
+ * Listen at p->path and serve p->cow until nbd_server_free(); p's strings are
+ * copied. 0 and *s_r, or -errno (logged): -EPERM (the directory), -EEXIST,
+ * -EADDRINUSE (a live socket), -ENAMETOOLONG, -EINVAL, or the system's.
  */
 int nbd_server_new(const struct nbd_server_params *p, struct nbd_server **s_r);
 
@@ -74,11 +73,9 @@ unsigned int nbd_server_clients(const struct nbd_server *s);
 void nbd_server_free(struct nbd_server *s);
 
 /*
- * Serve one client on fd, an already connected stream socket (inetd or
- * stdio style; the caller vouches for its peer: no uid check), until it
- * disconnects. Uses p->cow, read_only, enospc_is_enospc, io_timeout_ms and
- * name. Does not close fd. Returns 0 after a clean end (NBD_CMD_DISC,
- * NBD_OPT_ABORT, or the client closing between messages), else -errno.
+ * Serve one client on fd, a connected stream socket whose peer the caller
+ * vouches for (no uid check; fd is not closed), with p's cow and options.
+ * 0 after a clean end (DISC, ABORT, EOF between messages), else -errno.
  */
 int nbd_serve_fd(int fd, const struct nbd_server_params *p);
 

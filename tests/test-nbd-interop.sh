@@ -80,8 +80,9 @@ cp "$dir/base.img" "$dir/ref.img"
 chmod 400 "$dir/base.img"
 base_sum=$(cksum <"$dir/base.img")
 
-# ---- a cow view over a base ----
-start "cow:base=$dir/base.img"
+# ---- a cow view over a base, its overlay encrypted in a scratch file (not
+# RAM: this runs unprivileged too, within RLIMIT_MEMLOCK) ----
+start "cow:base=$dir/base.img,store=xts,scratch=$dir"
 
 out=$(qemu-img info --output=json "$uri" 2>&1)
 case $out in
