@@ -223,19 +223,34 @@ static void log_dev_stats(const struct xenbus_dev_info *i, void *arg)
 		i->ring.enospc);
 }
 
-static void status_source(void *src,
-			  void (*fn)(const struct xenbus_dev_info *info,
-				     void *arg),
-			  void *arg)
+/* ---- the control socket's commands ---- */
+
+static void status_disks(void *src,
+			 void (*fn)(const struct xenbus_disk_info *, void *),
+			 void *arg)
+{
+	xenbus_for_each_disk(src, fn, arg);
+}
+
+static void status_devices(void *src,
+			   void (*fn)(const struct xenbus_dev_info *, void *),
+			   void *arg)
 {
 	xenbus_for_each(src, fn, arg);
 }
 
-/* ---- the control socket's commands ---- */
+static void status_saved(void *src, void (*fn)(const char *, void *),
+			 void *arg)
+{
+	save_guard_for_each(xenbus_save_guard(src), fn, arg);
+}
 
 static int cmd_status(void *arg, char *const *args, struct control_out *out)
 {
-	status_json(out, status_source, arg);
+	struct status_source s = { status_disks, status_devices, status_saved,
+				   arg };
+
+	status_json(out, &s);
 	return 0;
 }
 

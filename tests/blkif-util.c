@@ -23,7 +23,8 @@ struct xenbus_config bu_config(void)
 				       .nr_kinds = 2,
 				       .hook_path = BU_HOOK,
 				       .max_queues = BU_MAX_QUEUES,
-				       .close_timeout_ms = 2000 };
+				       .close_timeout_ms = 2000,
+				       .publish_interval_ms = 50 };
 }
 
 void bu_env_init_cfg(struct bu_env *e, const struct xenbus_config *cfg)

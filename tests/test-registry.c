@@ -745,6 +745,50 @@ static void test_toolstack_races(struct rng *rng)
 	       "old one: ok\n");
 }
 
+/* Overlay usage is published in the backend directory for dom0 tools. */
+static void test_usage_published(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct ts_disk dk = tap(GUEST, XVDA, "xvda", "blank:size=2M,limit=1M");
+	struct xenbus_dev_info info;
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	char want[32], *v = NULL;
+	int i;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	bu_disk_connect(&e, &d, GUEST, XVDA, "usage", &o, NULL, 0);
+	bu_write(&d, 0, 0, 64, FE_PACKED, rng);  /* 8 blocks */
+	bu_write(&d, 0, 999, 1, FE_PACKED, rng); /* one more */
+	CHECK_OK(fe_daemon_dev(e.d, GUEST, XVDA, &info));
+	snprintf(want, sizeof(want), "%llu",
+		 (unsigned long long)info.cow.used_bytes);
+	CHECK(info.cow.used_bytes == 9 * 4096, "used %llu",
+	      (unsigned long long)info.cow.used_bytes);
+	for (i = 0; i < 5000; i++) {
+		free(v);
+		v = be_node(tool, GUEST, XVDA, "ephemeral-used-bytes");
+		if (v && !strcmp(v, want))
+			break;
+		usleep(1000);
+	}
+	CHECK(v && !strcmp(v, want), "ephemeral-used-bytes is %s, want %s", v,
+	      want);
+	free(v);
+	v = be_node(tool, GUEST, XVDA, "ephemeral-limit-bytes");
+	CHECK(v && !strcmp(v, "1048576"), "ephemeral-limit-bytes is %s", v);
+	free(v);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	bu_env_fini(&e);
+	printf("  overlay usage published in the backend directory: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-registry") };
@@ -757,6 +801,7 @@ int main(void)
 	test_vbd3_claims(&rng);
 	test_save_restore_guard(&rng);
 	test_toolstack_races(&rng);
+	test_usage_published(&rng);
 	printf("test-registry: OK\n");
 	return 0;
 }

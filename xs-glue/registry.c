@@ -347,6 +347,11 @@ const char *disk_error(const struct disk *d)
 	return d->error;
 }
 
+const struct diskspec *disk_spec(const struct disk *d)
+{
+	return &d->spec;
+}
+
 uint16_t disk_owner(const struct disk *d)
 {
 	return d->owner;

@@ -89,6 +89,8 @@ struct cow *disk_cow(struct disk *disk);
 /* Why the open failed ("" otherwise). */
 const char *disk_error(const struct disk *disk);
 uint16_t disk_owner(const struct disk *disk);
+/* The spec it was opened from. */
+const struct diskspec *disk_spec(const struct disk *disk);
 uint32_t disk_devid(const struct disk *disk);
 bool disk_read_only(const struct disk *disk);
 /* Attachments of one kind. */
