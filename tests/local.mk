@@ -9,7 +9,7 @@ TESTS_ENVIRONMENT = top_builddir=$(top_builddir); export top_builddir; \
 
 check_LIBRARIES = tests/libtestlib.a tests/libfrontend.a
 tests_libtestlib_a_SOURCES = tests/testlib.c tests/testlib.h tests/check.h \
-	tests/testlib-store.c
+	tests/testlib-store.c tests/nbd-client.c tests/nbd-client.h
 tests_libtestlib_a_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 # A blkfront look-alike, a libxl look-alike and the suites' shared host.
 tests_libfrontend_a_SOURCES = \

@@ -26,291 +26,14 @@
 
 #include "backend/nbd.h"
 #include "tests/check.h"
+#include "tests/nbd-client.h"
 #include "tests/testlib.h"
 
 #define KiB 1024u
 #define MiB (1024u * 1024u)
 
-/* proto.md's numbers, written out */
-#define OPT_EXPORT_NAME 1u
-#define OPT_ABORT 2u
-#define OPT_LIST 3u
-#define OPT_STARTTLS 5u
-#define OPT_INFO 6u
-#define OPT_GO 7u
-#define OPT_STRUCTURED_REPLY 8u
-#define OPT_LIST_META_CONTEXT 9u
-#define OPT_SET_META_CONTEXT 10u
-#define OPT_EXTENDED_HEADERS 11u
-#define REP_ACK 1u
-#define REP_SERVER 2u
-#define REP_INFO 3u
-#define REP_ERR_UNSUP 0x80000001u
-#define REP_ERR_UNKNOWN 0x80000006u
-#define REP_ERR_TOO_BIG 0x80000009u
-#define CMD_READ 0u
-#define CMD_WRITE 1u
-#define CMD_DISC 2u
-#define CMD_FLUSH 3u
-#define CMD_TRIM 4u
-#define CMD_CACHE 5u
-#define CMD_WRITE_ZEROES 6u
-#define CMD_BLOCK_STATUS 7u
-#define F_FUA 1u
-#define F_NO_HOLE 2u
-#define F_DF 4u
-#define EPERM_ 1u
-#define EIO_ 5u
-#define EINVAL_ 22u
-#define ENOSPC_ 28u
-#define FLAGS_RW 0x006du /* HAS_FLAGS FLUSH FUA TRIM WRITE_ZEROES */
-#define FLAGS_RO 0x0007u /* HAS_FLAGS READ_ONLY FLUSH */
-
 static struct rng rng;
 static double scale = 1.0;
-
-/* ---- the client ---- */
-
-/* Receive len bytes: 0, or -1 at EOF or on an error (or the 10 s timeout). */
-static int cl_recv(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = recv(fd, (uint8_t *)buf + got, len - got, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-static void cl_send(int fd, const void *buf, size_t len)
-{
-	size_t sent = 0;
-
-	while (sent < len) {
-		ssize_t n = send(fd, (const uint8_t *)buf + sent, len - sent,
-				 MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		CHECK(n > 0, "send: %s", strerror(errno));
-		sent += (size_t)n;
-	}
-}
-
-static int cl_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 10 };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	CHECK(fd >= 0, "socket");
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
-	      "connect %s: %s", path, strerror(errno));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-/* The server hangs up: EOF (or a reset) before any byte. */
-static bool cl_closed(int fd)
-{
-	uint8_t b;
-	ssize_t n;
-
-	do
-		n = recv(fd, &b, 1, 0);
-	while (n < 0 && errno == EINTR);
-	return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
-}
-
-static void cl_greeting(int fd)
-{
-	uint8_t g[18];
-
-	CHECK(cl_recv(fd, g, sizeof(g)) == 0, "no greeting");
-	CHECK(!memcmp(g, "NBDMAGICIHAVEOPT", 16), "greeting magic");
-	CHECK(be_get(g + 16, 2) == 3, "handshake flags %#x",
-	      (unsigned int)be_get(g + 16, 2));
-}
-
-static void cl_flags(int fd, uint32_t flags)
-{
-	uint8_t b[4];
-
-	be_put(b, flags, 4);
-	cl_send(fd, b, sizeof(b));
-}
-
-/* Connect, read the greeting, send client flags. */
-static int cl_hello(const char *path, uint32_t flags)
-{
-	int fd = cl_connect(path);
-
-	cl_greeting(fd);
-	cl_flags(fd, flags);
-	return fd;
-}
-
-static void cl_opt(int fd, uint32_t opt, const void *data, uint32_t len)
-{
-	uint8_t h[16];
-
-	memcpy(h, "IHAVEOPT", 8);
-	be_put(h + 8, opt, 4);
-	be_put(h + 12, len, 4);
-	cl_send(fd, h, sizeof(h));
-	if (len)
-		cl_send(fd, data, len);
-}
-
-struct cl_rep {
-	uint32_t opt, type, len;
-	uint8_t data[1024];
-};
-
-static void cl_rep(int fd, struct cl_rep *r)
-{
-	uint8_t h[20];
-
-	CHECK(cl_recv(fd, h, sizeof(h)) == 0, "no option reply");
-	CHECK(be_get(h, 8) == 0x0003e889045565a9ull, "option reply magic");
-	r->opt = (uint32_t)be_get(h + 8, 4);
-	r->type = (uint32_t)be_get(h + 12, 4);
-	r->len = (uint32_t)be_get(h + 16, 4);
-	CHECK(r->len <= sizeof(r->data), "reply of %u bytes", r->len);
-	CHECK(cl_recv(fd, r->data, r->len) == 0, "option reply data");
-}
-
-/* GO or INFO data: the name, then one NBD_INFO_BLOCK_SIZE request. */
-static uint32_t go_data(uint8_t *d, const char *name)
-{
-	uint32_t n = (uint32_t)strlen(name);
-
-	be_put(d, n, 4);
-	memcpy(d + 4, name, n);
-	be_put(d + 4 + n, 1, 2);
-	be_put(d + 6 + n, 3, 2);
-	return 8 + n;
-}
-
-/* GO/INFO for the default export: INFO(EXPORT), INFO(BLOCK_SIZE), ACK. */
-static void cl_go(int fd, uint32_t opt, uint64_t size, uint16_t flags)
-{
-	bool export = false, bs = false;
-	uint8_t d[64];
-	struct cl_rep r;
-
-	cl_opt(fd, opt, d, go_data(d, ""));
-	for (;;) {
-		cl_rep(fd, &r);
-		CHECK(r.opt == opt, "reply to %u", r.opt);
-		if (r.type == REP_ACK)
-			break;
-		CHECK(r.type == REP_INFO, "GO reply type %#x", r.type);
-		switch (be_get(r.data, 2)) {
-		case 0:
-			CHECK(r.len == 12, "INFO_EXPORT of %u bytes", r.len);
-			CHECK(be_get(r.data + 2, 8) == size, "size %llu",
-			      (unsigned long long)be_get(r.data + 2, 8));
-			CHECK(be_get(r.data + 10, 2) == flags, "flags %#x",
-			      (unsigned int)be_get(r.data + 10, 2));
-			export = true;
-			break;
-		case 3:
-			CHECK(r.len == 14 && be_get(r.data + 2, 4) == 512 &&
-				      be_get(r.data + 6, 4) == 4096 &&
-				      be_get(r.data + 10, 4) == 32 * MiB,
-			      "block sizes");
-			bs = true;
-			break;
-		}
-	}
-	CHECK(export && bs, "GO without INFO_EXPORT or BLOCK_SIZE");
-}
-
-/* A client in transmission, the way QEMU gets there. */
-static int cl_open(const char *path, uint64_t size, uint16_t flags)
-{
-	int fd = cl_hello(path, 3);
-
-	cl_go(fd, OPT_GO, size, flags);
-	return fd;
-}
-
-static void cl_req(int fd, uint16_t flags, uint16_t type, uint64_t cookie,
-		   uint64_t off, uint32_t len)
-{
-	uint8_t h[28];
-
-	be_put(h, 0x25609513u, 4);
-	be_put(h + 4, flags, 2);
-	be_put(h + 6, type, 2);
-	be_put(h + 8, cookie, 8);
-	be_put(h + 16, off, 8);
-	be_put(h + 24, len, 4);
-	cl_send(fd, h, sizeof(h));
-}
-
-/* The simple reply to cookie; its data (len bytes) if it succeeded. */
-static uint32_t cl_reply(int fd, uint64_t cookie, void *data, uint32_t len)
-{
-	uint8_t h[16];
-	uint32_t err;
-
-	CHECK(cl_recv(fd, h, sizeof(h)) == 0, "no reply to cookie %llu",
-	      (unsigned long long)cookie);
-	CHECK(be_get(h, 4) == 0x67446698u, "reply magic %#llx",
-	      (unsigned long long)be_get(h, 4));
-	CHECK(be_get(h + 8, 8) == cookie, "cookie %llu for %llu",
-	      (unsigned long long)be_get(h + 8, 8), (unsigned long long)cookie);
-	err = (uint32_t)be_get(h + 4, 4);
-	if (!err && data)
-		CHECK(cl_recv(fd, data, len) == 0, "read data");
-	return err;
-}
-
-static uint64_t cookies = 1000;
-
-static uint32_t cl_read(int fd, uint64_t off, uint32_t len, void *buf)
-{
-	uint64_t ck = cookies++;
-
-	cl_req(fd, 0, CMD_READ, ck, off, len);
-	return cl_reply(fd, ck, buf, len);
-}
-
-static uint32_t cl_write(int fd, uint16_t flags, uint64_t off, uint32_t len,
-			 const void *buf)
-{
-	uint64_t ck = cookies++;
-
-	cl_req(fd, flags, CMD_WRITE, ck, off, len);
-	cl_send(fd, buf, len);
-	return cl_reply(fd, ck, NULL, 0);
-}
-
-static uint32_t cl_cmd(int fd, uint16_t flags, uint16_t type, uint64_t off,
-		       uint32_t len)
-{
-	uint64_t ck = cookies++;
-
-	cl_req(fd, flags, type, ck, off, len);
-	return cl_reply(fd, ck, NULL, 0);
-}
-
-static void cl_disc(int fd)
-{
-	cl_req(fd, 0, CMD_DISC, cookies++, 0, 0);
-	CHECK(cl_closed(fd), "open after DISC");
-	close(fd);
-}
 
 /* ---- servers ---- */
 
@@ -462,7 +185,7 @@ static void test_handshake(void)
 		0xffffffff,
 	};
 	uint8_t d[512], buf[4096], zeros[124] = { 0 };
-	struct cl_rep r;
+	struct nbdc_rep r;
 	unsigned int i;
 	struct stat st;
 	int fd;
@@ -472,84 +195,84 @@ static void test_handshake(void)
 	      "socket mode %o", st.st_mode & 0777);
 
 	/* GO, then I/O */
-	fd = cl_open(path, size, FLAGS_RW);
-	CHECK(cl_read(fd, 0, 4096, buf) == 0, "read after GO");
-	cl_disc(fd);
+	fd = nbdc_open(path, size, FLAGS_RW);
+	CHECK(nbdc_read(fd, 0, 4096, buf) == 0, "read after GO");
+	nbdc_disc(fd);
 
 	/* INFO, then GO on the same connection */
-	fd = cl_hello(path, 1);
-	cl_go(fd, OPT_INFO, size, FLAGS_RW);
-	cl_go(fd, OPT_GO, size, FLAGS_RW);
-	CHECK(cl_read(fd, 512, 512, buf) == 0, "read after INFO, GO");
-	cl_disc(fd);
+	fd = nbdc_hello(path, 1);
+	nbdc_go(fd, OPT_INFO, size, FLAGS_RW);
+	nbdc_go(fd, OPT_GO, size, FLAGS_RW);
+	CHECK(nbdc_read(fd, 512, 512, buf) == 0, "read after INFO, GO");
+	nbdc_disc(fd);
 
 	/* EXPORT_NAME with NO_ZEROES: 10 bytes, then the reply at once */
-	fd = cl_hello(path, 3);
-	cl_opt(fd, OPT_EXPORT_NAME, NULL, 0);
-	CHECK(cl_recv(fd, buf, 10) == 0 && be_get(buf, 8) == size &&
+	fd = nbdc_hello(path, 3);
+	nbdc_opt(fd, OPT_EXPORT_NAME, NULL, 0);
+	CHECK(nbdc_recv(fd, buf, 10) == 0 && be_get(buf, 8) == size &&
 		      be_get(buf + 8, 2) == FLAGS_RW,
 	      "EXPORT_NAME answer");
-	CHECK(cl_read(fd, 0, 512, buf) == 0, "read after EXPORT_NAME");
-	cl_disc(fd);
+	CHECK(nbdc_read(fd, 0, 512, buf) == 0, "read after EXPORT_NAME");
+	nbdc_disc(fd);
 
 	/* EXPORT_NAME without NO_ZEROES: 124 zeros follow */
-	fd = cl_hello(path, 1);
-	cl_opt(fd, OPT_EXPORT_NAME, NULL, 0);
-	CHECK(cl_recv(fd, buf, 134) == 0 && be_get(buf, 8) == size &&
+	fd = nbdc_hello(path, 1);
+	nbdc_opt(fd, OPT_EXPORT_NAME, NULL, 0);
+	CHECK(nbdc_recv(fd, buf, 134) == 0 && be_get(buf, 8) == size &&
 		      !memcmp(buf + 10, zeros, sizeof(zeros)),
 	      "EXPORT_NAME answer with zeroes");
-	CHECK(cl_read(fd, 0, 512, buf) == 0, "read after EXPORT_NAME");
-	cl_disc(fd);
+	CHECK(nbdc_read(fd, 0, 512, buf) == 0, "read after EXPORT_NAME");
+	nbdc_disc(fd);
 
 	/* plain (not fixed) newstyle: EXPORT_NAME only */
-	fd = cl_hello(path, 0);
-	cl_opt(fd, OPT_EXPORT_NAME, NULL, 0);
-	CHECK(cl_recv(fd, buf, 134) == 0, "non-fixed EXPORT_NAME");
-	CHECK(cl_read(fd, 0, 512, buf) == 0, "read, non-fixed");
-	cl_disc(fd);
+	fd = nbdc_hello(path, 0);
+	nbdc_opt(fd, OPT_EXPORT_NAME, NULL, 0);
+	CHECK(nbdc_recv(fd, buf, 134) == 0, "non-fixed EXPORT_NAME");
+	CHECK(nbdc_read(fd, 0, 512, buf) == 0, "read, non-fixed");
+	nbdc_disc(fd);
 
 	/* LIST: one export, the empty name; then GO */
-	fd = cl_hello(path, 3);
-	cl_opt(fd, OPT_LIST, NULL, 0);
-	cl_rep(fd, &r);
+	fd = nbdc_hello(path, 3);
+	nbdc_opt(fd, OPT_LIST, NULL, 0);
+	nbdc_rep(fd, &r);
 	CHECK(r.type == REP_SERVER && r.len == 4 && be_get(r.data, 4) == 0,
 	      "LIST: the empty name");
-	cl_rep(fd, &r);
+	nbdc_rep(fd, &r);
 	CHECK(r.type == REP_ACK && r.opt == OPT_LIST, "LIST: ACK");
-	cl_go(fd, OPT_GO, size, FLAGS_RW);
-	cl_disc(fd);
+	nbdc_go(fd, OPT_GO, size, FLAGS_RW);
+	nbdc_disc(fd);
 
 	/* ABORT: ACK, then the server closes */
-	fd = cl_hello(path, 3);
-	cl_opt(fd, OPT_ABORT, NULL, 0);
-	cl_rep(fd, &r);
+	fd = nbdc_hello(path, 3);
+	nbdc_opt(fd, OPT_ABORT, NULL, 0);
+	nbdc_rep(fd, &r);
 	CHECK(r.type == REP_ACK && r.opt == OPT_ABORT, "ABORT: ACK");
-	CHECK(cl_closed(fd), "open after ABORT");
+	CHECK(nbdc_closed(fd), "open after ABORT");
 	close(fd);
 
 	/* unknown and unsupported options, with data: ERR_UNSUP, go on */
-	fd = cl_hello(path, 3);
+	fd = nbdc_hello(path, 3);
 	memset(d, 0x41, sizeof(d));
 	for (i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
-		cl_opt(fd, unsupported[i], d, i * 10);
-		cl_rep(fd, &r);
+		nbdc_opt(fd, unsupported[i], d, i * 10);
+		nbdc_rep(fd, &r);
 		CHECK(r.opt == unsupported[i] && r.type == REP_ERR_UNSUP,
 		      "option %u: reply %#x", unsupported[i], r.type);
 	}
 	/* a named export: ERR_UNKNOWN, and still usable */
-	cl_opt(fd, OPT_GO, d, go_data(d, "disk0"));
-	cl_rep(fd, &r);
+	nbdc_opt(fd, OPT_GO, d, nbdc_go_data(d, "disk0"));
+	nbdc_rep(fd, &r);
 	CHECK(r.type == REP_ERR_UNKNOWN, "named GO: %#x", r.type);
-	cl_go(fd, OPT_GO, size, FLAGS_RW);
-	CHECK(cl_write(fd, 0, 0, sizeof(d), d) == 0, "write");
-	CHECK(cl_read(fd, 0, sizeof(d), buf) == 0 && !memcmp(buf, d, sizeof(d)),
+	nbdc_go(fd, OPT_GO, size, FLAGS_RW);
+	CHECK(nbdc_write(fd, 0, 0, sizeof(d), d) == 0, "write");
+	CHECK(nbdc_read(fd, 0, sizeof(d), buf) == 0 && !memcmp(buf, d, sizeof(d)),
 	      "read after the options");
-	cl_disc(fd);
+	nbdc_disc(fd);
 
 	/* EXPORT_NAME of an unknown export: no way to say no but closing */
-	fd = cl_hello(path, 3);
-	cl_opt(fd, OPT_EXPORT_NAME, "disk0", 5);
-	CHECK(cl_closed(fd), "open after EXPORT_NAME disk0");
+	fd = nbdc_hello(path, 3);
+	nbdc_opt(fd, OPT_EXPORT_NAME, "disk0", 5);
+	CHECK(nbdc_closed(fd), "open after EXPORT_NAME disk0");
 	close(fd);
 
 	nbd_server_free(s);
@@ -586,8 +309,8 @@ static void test_model(void)
 
 	cow = over_base(size, COW_KIND_COW, model, &base);
 	s = serve(cow, path, false, false);
-	fd[0] = cl_open(path, size, FLAGS_RW);
-	fd[1] = cl_open(path, size, FLAGS_RW);
+	fd[0] = nbdc_open(path, size, FLAGS_RW);
+	fd[1] = nbdc_open(path, size, FLAGS_RW);
 	for (i = 0; i < n; i++) {
 		int c = fd[i % 2], what = (int)rng_below(&rng, 100);
 		uint64_t sec = rng_below(&rng, sectors), max = sectors - sec;
@@ -599,7 +322,7 @@ static void test_model(void)
 			nsec = 1 + rng_below(&rng, max < 6144 ? max : 6144);
 		len = (uint32_t)(nsec * 512);
 		if (what < 35) {
-			CHECK(cl_read(c, off, len, buf) == 0, "read");
+			CHECK(nbdc_read(c, off, len, buf) == 0, "read");
 			CHECK(!memcmp(buf, model + off, len),
 			      "op %u: read %llu+%u differs from the model", i,
 			      (unsigned long long)off, len);
@@ -609,19 +332,19 @@ static void test_model(void)
 			if (len > sizeof(data))
 				len = sizeof(data);
 			rng_fill(&rng, data, len);
-			CHECK(cl_write(c, f, off, len, data) == 0, "write");
+			CHECK(nbdc_write(c, f, off, len, data) == 0, "write");
 			memcpy(model + off, data, len);
 		} else if (what < 75) {
-			CHECK(cl_cmd(c, 0, CMD_TRIM, off, len) == 0, "trim");
+			CHECK(nbdc_cmd(c, 0, CMD_TRIM, off, len) == 0, "trim");
 			model_trim(model, size, off, len);
 		} else if (what < 90) {
 			uint16_t f = what < 80 ? F_NO_HOLE : 0;
 
-			CHECK(cl_cmd(c, f, CMD_WRITE_ZEROES, off, len) == 0,
+			CHECK(nbdc_cmd(c, f, CMD_WRITE_ZEROES, off, len) == 0,
 			      "write zeroes");
 			memset(model + off, 0, len);
 		} else if (what < 95) {
-			CHECK(cl_cmd(c, 0, CMD_FLUSH, 0, 0) == 0, "flush");
+			CHECK(nbdc_cmd(c, 0, CMD_FLUSH, 0, 0) == 0, "flush");
 		} else {
 			/* unaligned: refused, nothing changes */
 			uint16_t type = what & 1 ? CMD_WRITE_ZEROES : CMD_READ;
@@ -629,19 +352,19 @@ static void test_model(void)
 				off + (what & 2 ? 1 + rng_below(&rng, 511) : 0);
 			uint32_t l = len + (what & 2 ? 0 : 1 + (i % 511));
 
-			CHECK(cl_cmd(c, 0, type, o, l) == EINVAL_,
+			CHECK(nbdc_cmd(c, 0, type, o, l) == EINVAL_,
 			      "unaligned %llu+%u accepted",
 			      (unsigned long long)o, l);
 		}
 	}
 	/* the whole disk in one request (9 chunks), and through the view */
-	CHECK(cl_read(fd[0], 0, (uint32_t)size, buf) == 0, "read all");
+	CHECK(nbdc_read(fd[0], 0, (uint32_t)size, buf) == 0, "read all");
 	CHECK(!memcmp(buf, model, size), "the disk differs from the model");
 	memset(buf, 0, size);
 	CHECK_OK(cow_read(cow, buf, 0, (uint32_t)sectors));
 	CHECK(!memcmp(buf, model, size), "the view differs from the model");
-	cl_disc(fd[0]);
-	cl_disc(fd[1]);
+	nbdc_disc(fd[0]);
+	nbdc_disc(fd[1]);
 	nbd_server_free(s);
 	cow_free(cow);
 	unlink(base);
@@ -671,13 +394,13 @@ static void test_locked(void)
 	const char *path = sock_path("lock.sock");
 	struct nbd_server *s = serve(cow, path, false, false);
 	unsigned long before = locked_kib(), during;
-	int fd = cl_open(path, 1 * MiB, FLAGS_RW);
+	int fd = nbdc_open(path, 1 * MiB, FLAGS_RW);
 
 	wait_clients(s, 1);
 	during = locked_kib();
 	CHECK(during >= before + 1024, "VmLck %lu kB with a client, %lu before",
 	      during, before);
-	cl_disc(fd);
+	nbdc_disc(fd);
 	wait_clients(s, 0);
 	nbd_server_free(s);
 	CHECK(locked_kib() <= before, "VmLck %lu kB after, %lu before",
@@ -692,30 +415,30 @@ static void test_fua(void)
 	const char *path = sock_path("fua.sock");
 	struct nbd_server *s = serve(cow, path, false, false);
 	uint8_t buf[4096] = { 7 };
-	int fd = cl_open(path, 1 * MiB, FLAGS_RW);
+	int fd = nbdc_open(path, 1 * MiB, FLAGS_RW);
 	uint64_t f0 = flushes(cow);
 
-	CHECK(cl_write(fd, 0, 0, 4096, buf) == 0 && flushes(cow) == f0,
+	CHECK(nbdc_write(fd, 0, 0, 4096, buf) == 0 && flushes(cow) == f0,
 	      "a plain write flushed");
-	CHECK(cl_write(fd, F_FUA, 0, 4096, buf) == 0 && flushes(cow) == f0 + 1,
+	CHECK(nbdc_write(fd, F_FUA, 0, 4096, buf) == 0 && flushes(cow) == f0 + 1,
 	      "write FUA: %llu flushes", (unsigned long long)flushes(cow));
-	CHECK(cl_cmd(fd, F_FUA, CMD_TRIM, 0, 4096) == 0 &&
+	CHECK(nbdc_cmd(fd, F_FUA, CMD_TRIM, 0, 4096) == 0 &&
 		      flushes(cow) == f0 + 2,
 	      "trim FUA did not flush");
-	CHECK(cl_cmd(fd, F_FUA, CMD_WRITE_ZEROES, 0, 4096) == 0 &&
+	CHECK(nbdc_cmd(fd, F_FUA, CMD_WRITE_ZEROES, 0, 4096) == 0 &&
 		      flushes(cow) == f0 + 3,
 	      "write zeroes FUA did not flush");
-	CHECK(cl_cmd(fd, F_FUA | F_NO_HOLE, CMD_WRITE_ZEROES, 0, 4096) == 0 &&
+	CHECK(nbdc_cmd(fd, F_FUA | F_NO_HOLE, CMD_WRITE_ZEROES, 0, 4096) == 0 &&
 		      flushes(cow) == f0 + 4,
 	      "write zeroes NO_HOLE FUA did not flush");
-	CHECK(cl_cmd(fd, 0, CMD_FLUSH, 0, 0) == 0 && flushes(cow) == f0 + 5,
+	CHECK(nbdc_cmd(fd, 0, CMD_FLUSH, 0, 0) == 0 && flushes(cow) == f0 + 5,
 	      "flush did not flush");
-	CHECK(cl_read(fd, 0, 4096, buf) == 0 && flushes(cow) == f0 + 5,
+	CHECK(nbdc_read(fd, 0, 4096, buf) == 0 && flushes(cow) == f0 + 5,
 	      "a read flushed");
-	CHECK(cl_cmd(fd, 0, CMD_FLUSH, 512, 0) == EINVAL_ &&
+	CHECK(nbdc_cmd(fd, 0, CMD_FLUSH, 512, 0) == EINVAL_ &&
 		      flushes(cow) == f0 + 5,
 	      "flush with an offset");
-	cl_disc(fd);
+	nbdc_disc(fd);
 	nbd_server_free(s);
 	cow_free(cow);
 }
@@ -728,45 +451,45 @@ static void test_zero_space(void)
 	struct nbd_server *s = serve(cow, path, false, false);
 	static uint8_t buf[64 * KiB];
 	struct cow_stats st;
-	int fd = cl_open(path, 1 * MiB, FLAGS_RW);
+	int fd = nbdc_open(path, 1 * MiB, FLAGS_RW);
 
 	memset(buf, 0x33, sizeof(buf));
-	CHECK(cl_write(fd, 0, 0, sizeof(buf), buf) == 0, "write");
+	CHECK(nbdc_write(fd, 0, 0, sizeof(buf), buf) == 0, "write");
 	cow_get_stats(cow, &st);
 	CHECK(st.used_blks == 16, "%llu blocks",
 	      (unsigned long long)st.used_blks);
 	/* [512, 64K - 512): 14 whole blocks become holes, 2 partial stay */
-	CHECK(cl_cmd(fd, 0, CMD_WRITE_ZEROES, 512, 63 * KiB) == 0, "zero");
+	CHECK(nbdc_cmd(fd, 0, CMD_WRITE_ZEROES, 512, 63 * KiB) == 0, "zero");
 	cow_get_stats(cow, &st);
 	CHECK(st.used_blks == 2, "%llu blocks after zeroing",
 	      (unsigned long long)st.used_blks);
-	CHECK(cl_read(fd, 0, sizeof(buf), buf) == 0, "read");
+	CHECK(nbdc_read(fd, 0, sizeof(buf), buf) == 0, "read");
 	CHECK(buf[0] == 0x33 && buf[511] == 0x33 && buf[512] == 0 &&
 		      buf[63 * KiB + 511] == 0 && buf[64 * KiB - 1] == 0x33,
 	      "zeroed range");
-	CHECK(cl_cmd(fd, F_NO_HOLE, CMD_WRITE_ZEROES, 0, 64 * KiB) == 0,
+	CHECK(nbdc_cmd(fd, F_NO_HOLE, CMD_WRITE_ZEROES, 0, 64 * KiB) == 0,
 	      "zero, no hole");
 	cow_get_stats(cow, &st);
 	CHECK(st.used_blks == 16, "NO_HOLE left holes: %llu blocks",
 	      (unsigned long long)st.used_blks);
-	cl_disc(fd);
+	nbdc_disc(fd);
 	nbd_server_free(s);
 	cow_free(cow);
 
 	/* The last block is partial: zeroes to the end free it too. */
 	cow = blank(1 * MiB + 1536, 0, NULL);
 	s = serve(cow, path, false, false);
-	fd = cl_open(path, 1 * MiB + 1536, FLAGS_RW);
-	CHECK(cl_write(fd, 0, 1 * MiB, 1536, buf) == 0, "write the tail");
-	CHECK(cl_cmd(fd, 0, CMD_WRITE_ZEROES, 1 * MiB - 4096, 4096 + 1536) == 0,
+	fd = nbdc_open(path, 1 * MiB + 1536, FLAGS_RW);
+	CHECK(nbdc_write(fd, 0, 1 * MiB, 1536, buf) == 0, "write the tail");
+	CHECK(nbdc_cmd(fd, 0, CMD_WRITE_ZEROES, 1 * MiB - 4096, 4096 + 1536) == 0,
 	      "zero to the end");
 	cow_get_stats(cow, &st);
 	CHECK(st.used_blks == 0, "the partial last block was kept (%llu)",
 	      (unsigned long long)st.used_blks);
-	CHECK(cl_read(fd, 1 * MiB, 1536, buf) == 0 && buf[0] == 0 &&
+	CHECK(nbdc_read(fd, 1 * MiB, 1536, buf) == 0 && buf[0] == 0 &&
 		      buf[1535] == 0,
 	      "the tail reads zeros");
-	cl_disc(fd);
+	nbdc_disc(fd);
 	nbd_server_free(s);
 	cow_free(cow);
 }
@@ -779,21 +502,21 @@ static void read_only_case(struct cow *cow, bool flag, const uint8_t *model,
 	const char *path = sock_path("ro.sock");
 	struct nbd_server *s = serve(cow, path, flag, false);
 	static uint8_t buf[64 * KiB];
-	int fd = cl_open(path, size, FLAGS_RO);
+	int fd = nbdc_open(path, size, FLAGS_RO);
 
 	memset(buf, 0xee, sizeof(buf));
-	CHECK(cl_write(fd, 0, 0, sizeof(buf), buf) == EPERM_, "write");
-	CHECK(cl_cmd(fd, 0, CMD_TRIM, 0, 4096) == EPERM_, "trim");
-	CHECK(cl_cmd(fd, 0, CMD_WRITE_ZEROES, 0, 4096) == EPERM_, "zeroes");
-	CHECK(cl_cmd(fd, F_FUA, CMD_FLUSH, 0, 0) == EINVAL_,
+	CHECK(nbdc_write(fd, 0, 0, sizeof(buf), buf) == EPERM_, "write");
+	CHECK(nbdc_cmd(fd, 0, CMD_TRIM, 0, 4096) == EPERM_, "trim");
+	CHECK(nbdc_cmd(fd, 0, CMD_WRITE_ZEROES, 0, 4096) == EPERM_, "zeroes");
+	CHECK(nbdc_cmd(fd, F_FUA, CMD_FLUSH, 0, 0) == EINVAL_,
 	      "FUA is not advertised read-only");
-	CHECK(cl_cmd(fd, 0, CMD_FLUSH, 0, 0) == 0, "flush");
+	CHECK(nbdc_cmd(fd, 0, CMD_FLUSH, 0, 0) == 0, "flush");
 	/* the refused write's payload was drained: still in step */
-	CHECK(cl_read(fd, 0, sizeof(buf), buf) == 0, "read");
+	CHECK(nbdc_read(fd, 0, sizeof(buf), buf) == 0, "read");
 	CHECK(!memcmp(buf, model, sizeof(buf)), "read-only data changed");
 	CHECK_OK(cow_read(cow, buf, 0, sizeof(buf) / 512));
 	CHECK(!memcmp(buf, model, sizeof(buf)), "the view changed");
-	cl_disc(fd);
+	nbdc_disc(fd);
 	nbd_server_free(s);
 }
 
@@ -826,24 +549,24 @@ static void full_case(bool enospc)
 	struct nbd_server *s = serve(cow, path, false, enospc);
 	uint32_t want = enospc ? ENOSPC_ : EIO_;
 	static uint8_t buf[16 * KiB], out[16 * KiB], two_mib[2 * MiB];
-	int fd = cl_open(path, 1 * MiB, FLAGS_RW);
+	int fd = nbdc_open(path, 1 * MiB, FLAGS_RW);
 
 	memset(buf, 0x5a, sizeof(buf));
-	CHECK(cl_write(fd, 0, 0, sizeof(buf), buf) == 0, "4 blocks fit");
-	CHECK(cl_write(fd, 0, 40960, 4096, buf) == want,
+	CHECK(nbdc_write(fd, 0, 0, sizeof(buf), buf) == 0, "4 blocks fit");
+	CHECK(nbdc_write(fd, 0, 40960, 4096, buf) == want,
 	      "a fifth block: expected %u", want);
-	CHECK(cl_cmd(fd, F_NO_HOLE, CMD_WRITE_ZEROES, 40960, 4096) == want,
+	CHECK(nbdc_cmd(fd, F_NO_HOLE, CMD_WRITE_ZEROES, 40960, 4096) == want,
 	      "zeroes that need a block: expected %u", want);
-	CHECK(cl_write(fd, F_FUA, 4096, 4096, buf) == 0, "overwrite when full");
+	CHECK(nbdc_write(fd, F_FUA, 4096, 4096, buf) == 0, "overwrite when full");
 	/* zeroes that may punch a hole need no space */
-	CHECK(cl_cmd(fd, 0, CMD_WRITE_ZEROES, 0, 4096) == 0, "zero a block");
-	CHECK(cl_write(fd, 0, 40960, 4096, buf) == 0, "room again");
-	CHECK(cl_read(fd, 0, sizeof(out), out) == 0, "read");
+	CHECK(nbdc_cmd(fd, 0, CMD_WRITE_ZEROES, 0, 4096) == 0, "zero a block");
+	CHECK(nbdc_write(fd, 0, 40960, 4096, buf) == 0, "room again");
+	CHECK(nbdc_read(fd, 0, sizeof(out), out) == 0, "read");
 	CHECK(out[0] == 0 && out[4095] == 0 && !memcmp(out + 4096, buf, 12288),
 	      "data after a full overlay");
-	CHECK(cl_read(fd, 40960, 4096, out) == 0 && !memcmp(out, buf, 4096),
+	CHECK(nbdc_read(fd, 40960, 4096, out) == 0 && !memcmp(out, buf, 4096),
 	      "the block written after room was made");
-	cl_disc(fd);
+	nbdc_disc(fd);
 	nbd_server_free(s);
 	cow_free(cow);
 
@@ -853,11 +576,11 @@ static void full_case(bool enospc)
 	 */
 	cow = blank(4 * MiB, 260, NULL);
 	s = serve(cow, path, false, enospc);
-	fd = cl_open(path, 4 * MiB, FLAGS_RW);
-	CHECK(cl_write(fd, 0, 1 * MiB, 1 * MiB, two_mib) == 0, "1 MiB");
-	CHECK(cl_write(fd, 0, 0, 2 * MiB, two_mib) == want,
+	fd = nbdc_open(path, 4 * MiB, FLAGS_RW);
+	CHECK(nbdc_write(fd, 0, 1 * MiB, 1 * MiB, two_mib) == 0, "1 MiB");
+	CHECK(nbdc_write(fd, 0, 0, 2 * MiB, two_mib) == want,
 	      "a write failing in its first chunk: expected %u", want);
-	cl_disc(fd);
+	nbdc_disc(fd);
 	nbd_server_free(s);
 	cow_free(cow);
 }
@@ -871,25 +594,25 @@ static void test_read_errors(void)
 	struct nbd_server *s = serve(cow, path, false, false);
 	static uint8_t buf[2 * MiB];
 	uint64_t before, per_chunk;
-	int fd = cl_open(path, 4 * MiB, FLAGS_RW);
+	int fd = nbdc_open(path, 4 * MiB, FLAGS_RW);
 
 	memset(buf, 0x77, sizeof(buf));
-	CHECK(cl_write(fd, 0, 0, sizeof(buf), buf) == 0, "write");
+	CHECK(nbdc_write(fd, 0, 0, sizeof(buf), buf) == 0, "write");
 	before = store_fault_count(fault, STORE_FAULT_READ);
-	CHECK(cl_read(fd, 0, 1 * MiB, buf) == 0, "read one chunk");
+	CHECK(nbdc_read(fd, 0, 1 * MiB, buf) == 0, "read one chunk");
 	per_chunk = store_fault_count(fault, STORE_FAULT_READ) - before;
 	CHECK(per_chunk > 0, "no store reads");
 
 	store_fault_set(fault, STORE_FAULT_READ, 1, -EIO, false);
-	CHECK(cl_read(fd, 0, 4096, buf) == EIO_, "read error: not EIO");
-	CHECK(cl_read(fd, 0, 4096, buf) == 0, "usable after a read error");
+	CHECK(nbdc_read(fd, 0, 4096, buf) == EIO_, "read error: not EIO");
+	CHECK(nbdc_read(fd, 0, 4096, buf) == 0, "usable after a read error");
 
 	/* fail the second chunk of a 2 MiB read: header, 1 MiB, hang-up */
 	store_fault_set(fault, STORE_FAULT_READ, per_chunk + 1, -EIO, true);
-	cl_req(fd, 0, CMD_READ, 77, 0, 2 * MiB);
-	CHECK(cl_reply(fd, 77, NULL, 0) == 0, "header of a 2 MiB read");
-	CHECK(cl_recv(fd, buf, 1 * MiB) == 0, "its first chunk");
-	CHECK(cl_closed(fd), "no hang-up after a late read error");
+	nbdc_req(fd, 0, CMD_READ, 77, 0, 2 * MiB);
+	CHECK(nbdc_reply(fd, 77, NULL, 0) == 0, "header of a 2 MiB read");
+	CHECK(nbdc_recv(fd, buf, 1 * MiB) == 0, "its first chunk");
+	CHECK(nbdc_closed(fd), "no hang-up after a late read error");
 	close(fd);
 	store_fault_set(fault, STORE_FAULT_READ, 0, 0, false);
 	nbd_server_free(s);
@@ -912,9 +635,9 @@ static void bystander_check(struct hostile *h, const char *after)
 	uint8_t out[4096];
 
 	rng_fill(&rng, h->mark, sizeof(h->mark));
-	CHECK(cl_write(h->bystander, 0, 8192, sizeof(h->mark), h->mark) == 0,
+	CHECK(nbdc_write(h->bystander, 0, 8192, sizeof(h->mark), h->mark) == 0,
 	      "bystander write after %s", after);
-	CHECK(cl_read(h->bystander, 8192, sizeof(out), out) == 0 &&
+	CHECK(nbdc_read(h->bystander, 8192, sizeof(out), out) == 0 &&
 		      !memcmp(out, h->mark, sizeof(out)),
 	      "bystander data after %s", after);
 }
@@ -922,7 +645,7 @@ static void bystander_check(struct hostile *h, const char *after)
 /* fd must now be closed by the server. */
 static void expect_hangup(struct hostile *h, int fd, const char *what)
 {
-	CHECK(cl_closed(fd), "%s: the server did not hang up", what);
+	CHECK(nbdc_closed(fd), "%s: the server did not hang up", what);
 	close(fd);
 	bystander_check(h, what);
 }
@@ -932,75 +655,75 @@ static void test_hostile(void)
 	struct hostile h = { 0 };
 	const uint64_t size = 64 * MiB; /* blank: costs only what is written */
 	static uint8_t big[1 * MiB], buf[4096];
-	struct cl_rep r;
+	struct nbdc_rep r;
 	uint8_t hdr[28];
 	int fd;
 
 	h.cow = blank(size, 0, NULL);
 	h.path = sock_path("hostile.sock");
 	h.s = serve(h.cow, h.path, false, false);
-	h.bystander = cl_open(h.path, size, FLAGS_RW);
+	h.bystander = nbdc_open(h.path, size, FLAGS_RW);
 	bystander_check(&h, "start");
 
-	fd = cl_connect(h.path);
-	cl_greeting(fd);
-	cl_send(fd, "\x00\x00\x00\x80", 4); /* an unknown client flag */
+	fd = nbdc_connect(h.path);
+	nbdc_greeting(fd);
+	nbdc_send(fd, "\x00\x00\x00\x80", 4); /* an unknown client flag */
 	expect_hangup(&h, fd, "unknown client flags");
 
-	fd = cl_hello(h.path, 3);
-	cl_send(fd, "GARBAGE!GARBAGE!", 16);
+	fd = nbdc_hello(h.path, 3);
+	nbdc_send(fd, "GARBAGE!GARBAGE!", 16);
 	expect_hangup(&h, fd, "garbage option magic");
 
-	fd = cl_hello(h.path, 3);
-	cl_opt(fd, OPT_GO, NULL, 0); /* header only: claims 0 bytes */
-	cl_rep(fd, &r); /* ERR_INVALID: GO needs data */
-	cl_send(fd, "IHAVEOPT\0\0\0\x07\x00\x10\x00\x00", 16); /* 1 MiB */
-	cl_rep(fd, &r);
+	fd = nbdc_hello(h.path, 3);
+	nbdc_opt(fd, OPT_GO, NULL, 0); /* header only: claims 0 bytes */
+	nbdc_rep(fd, &r); /* ERR_INVALID: GO needs data */
+	nbdc_send(fd, "IHAVEOPT\0\0\0\x07\x00\x10\x00\x00", 16); /* 1 MiB */
+	nbdc_rep(fd, &r);
 	CHECK(r.type == REP_ERR_TOO_BIG, "oversized option: %#x", r.type);
 	expect_hangup(&h, fd, "an oversized option");
 
-	fd = cl_hello(h.path, 3);
-	cl_opt(fd, 0x4242, big, 4096); /* the largest option allowed */
-	cl_rep(fd, &r);
+	fd = nbdc_hello(h.path, 3);
+	nbdc_opt(fd, 0x4242, big, 4096); /* the largest option allowed */
+	nbdc_rep(fd, &r);
 	CHECK(r.type == REP_ERR_UNSUP, "4 KiB unknown option: %#x", r.type);
-	cl_go(fd, OPT_GO, size, FLAGS_RW);
+	nbdc_go(fd, OPT_GO, size, FLAGS_RW);
 
 	/* transmission, on the same client while it stays usable */
-	CHECK(cl_read(fd, 0, 32 * MiB + 512, NULL) == EINVAL_,
+	CHECK(nbdc_read(fd, 0, 32 * MiB + 512, NULL) == EINVAL_,
 	      "a read over 32 MiB");
-	CHECK(cl_read(fd, size - 512, 1024, buf) == EINVAL_, "read past end");
-	CHECK(cl_read(fd, size, 512, buf) == EINVAL_, "read at the end");
-	CHECK(cl_read(fd, 0xfffffffffffffe00ull, 1024, buf) == EINVAL_,
+	CHECK(nbdc_read(fd, size - 512, 1024, buf) == EINVAL_, "read past end");
+	CHECK(nbdc_read(fd, size, 512, buf) == EINVAL_, "read at the end");
+	CHECK(nbdc_read(fd, 0xfffffffffffffe00ull, 1024, buf) == EINVAL_,
 	      "read whose end wraps");
-	CHECK(cl_write(fd, 0, size - 512, 1024, big) == ENOSPC_,
+	CHECK(nbdc_write(fd, 0, size - 512, 1024, big) == ENOSPC_,
 	      "write past end");
-	CHECK(cl_cmd(fd, 0, CMD_TRIM, size - 512, 1024) == EINVAL_,
+	CHECK(nbdc_cmd(fd, 0, CMD_TRIM, size - 512, 1024) == EINVAL_,
 	      "trim past end");
-	CHECK(cl_cmd(fd, 0, CMD_WRITE_ZEROES, size, 512) == ENOSPC_,
+	CHECK(nbdc_cmd(fd, 0, CMD_WRITE_ZEROES, size, 512) == ENOSPC_,
 	      "zeroes past end");
-	CHECK(cl_cmd(fd, 0, CMD_CACHE, 0, 512) == EINVAL_, "CACHE");
-	CHECK(cl_cmd(fd, 0, CMD_BLOCK_STATUS, 0, 512) == EINVAL_,
+	CHECK(nbdc_cmd(fd, 0, CMD_CACHE, 0, 512) == EINVAL_, "CACHE");
+	CHECK(nbdc_cmd(fd, 0, CMD_BLOCK_STATUS, 0, 512) == EINVAL_,
 	      "BLOCK_STATUS");
-	CHECK(cl_cmd(fd, 0, 99, 0, 512) == EINVAL_, "command 99");
-	CHECK(cl_cmd(fd, F_DF, CMD_READ, 0, 512) == EINVAL_, "read DF");
-	CHECK(cl_cmd(fd, 0x100, CMD_READ, 0, 512) == EINVAL_, "flag 8");
-	CHECK(cl_cmd(fd, 0, CMD_READ, 0, 0) == EINVAL_, "read of 0 bytes");
-	CHECK(cl_write(fd, 0, 100, 512, big) == EINVAL_, "unaligned write");
-	CHECK(cl_read(fd, 0, 4096, buf) == 0, "usable after refusals");
+	CHECK(nbdc_cmd(fd, 0, 99, 0, 512) == EINVAL_, "command 99");
+	CHECK(nbdc_cmd(fd, F_DF, CMD_READ, 0, 512) == EINVAL_, "read DF");
+	CHECK(nbdc_cmd(fd, 0x100, CMD_READ, 0, 512) == EINVAL_, "flag 8");
+	CHECK(nbdc_cmd(fd, 0, CMD_READ, 0, 0) == EINVAL_, "read of 0 bytes");
+	CHECK(nbdc_write(fd, 0, 100, 512, big) == EINVAL_, "unaligned write");
+	CHECK(nbdc_read(fd, 0, 4096, buf) == 0, "usable after refusals");
 	bystander_check(&h, "refused requests");
 	/* a WRITE whose payload we will not read: hang up */
-	cl_req(fd, 0, CMD_WRITE, 1, 0, 64 * MiB);
+	nbdc_req(fd, 0, CMD_WRITE, 1, 0, 64 * MiB);
 	expect_hangup(&h, fd, "a 64 MiB write");
 
-	fd = cl_open(h.path, size, FLAGS_RW);
+	fd = nbdc_open(h.path, size, FLAGS_RW);
 	memset(hdr, 0x55, sizeof(hdr));
-	cl_send(fd, hdr, sizeof(hdr));
+	nbdc_send(fd, hdr, sizeof(hdr));
 	expect_hangup(&h, fd, "garbage request magic");
 
 	/* half a request, then gone */
-	fd = cl_open(h.path, size, FLAGS_RW);
-	cl_req(fd, 0, CMD_WRITE, 1, 0, 1 * MiB);
-	cl_send(fd, big, 1000);
+	fd = nbdc_open(h.path, size, FLAGS_RW);
+	nbdc_req(fd, 0, CMD_WRITE, 1, 0, 1 * MiB);
+	nbdc_send(fd, big, 1000);
 	close(fd);
 	bystander_check(&h, "half a write");
 
@@ -1011,10 +734,10 @@ static void test_hostile(void)
 		bool dropped = false;
 		int i;
 
-		fd = cl_open(h.path, size, FLAGS_RW);
+		fd = nbdc_open(h.path, size, FLAGS_RW);
 		wait_clients(h.s, 2);
 		for (i = 0; i < 8; i++)
-			cl_req(fd, 0, CMD_READ, (uint64_t)i, 0, 32 * MiB);
+			nbdc_req(fd, 0, CMD_READ, (uint64_t)i, 0, 32 * MiB);
 		while (!dropped && now_ms() < end) {
 			bystander_check(&h, "a client that never reads");
 			dropped = nbd_server_clients(h.s) == 1;
@@ -1025,13 +748,13 @@ static void test_hostile(void)
 	}
 
 	/* a client that never sends is kept */
-	fd = cl_open(h.path, size, FLAGS_RW);
+	fd = nbdc_open(h.path, size, FLAGS_RW);
 	poll(NULL, 0, timeout_ms(500) * 2);
 	wait_clients(h.s, 2);
-	CHECK(cl_read(fd, 0, 512, buf) == 0, "a quiet client was dropped");
-	cl_disc(fd);
+	CHECK(nbdc_read(fd, 0, 512, buf) == 0, "a quiet client was dropped");
+	nbdc_disc(fd);
 
-	cl_disc(h.bystander);
+	nbdc_disc(h.bystander);
 	nbd_server_free(h.s);
 	cow_free(h.cow);
 }
@@ -1055,21 +778,21 @@ static void test_max_clients(void)
 
 	CHECK_OK(nbd_server_new(&p, &s));
 	c0 = atomic_load(&changes);
-	a = cl_open(path, 1 * MiB, FLAGS_RW);
-	b = cl_open(path, 1 * MiB, FLAGS_RW);
+	a = nbdc_open(path, 1 * MiB, FLAGS_RW);
+	b = nbdc_open(path, 1 * MiB, FLAGS_RW);
 	wait_clients(s, 2);
 	wait_changes(c0 + 2);
-	c = cl_connect(path);
-	CHECK(cl_closed(c), "a third client was served");
+	c = nbdc_connect(path);
+	CHECK(nbdc_closed(c), "a third client was served");
 	close(c);
-	CHECK(cl_read(a, 0, 512, buf) == 0 && cl_read(b, 0, 512, buf) == 0,
+	CHECK(nbdc_read(a, 0, 512, buf) == 0 && nbdc_read(b, 0, 512, buf) == 0,
 	      "the two served are fine");
-	cl_disc(a);
+	nbdc_disc(a);
 	wait_clients(s, 1);
-	c = cl_open(path, 1 * MiB, FLAGS_RW);
-	CHECK(cl_read(c, 0, 512, buf) == 0, "a client once there was room");
-	cl_disc(b);
-	cl_disc(c);
+	c = nbdc_open(path, 1 * MiB, FLAGS_RW);
+	CHECK(nbdc_read(c, 0, 512, buf) == 0, "a client once there was room");
+	nbdc_disc(b);
+	nbdc_disc(c);
 	wait_clients(s, 0);
 	wait_changes(c0 + 6);
 	nbd_server_free(s);
@@ -1102,14 +825,14 @@ static void test_free_with_clients(void)
 	double secs;
 
 	rng_fill(&rng, data, sizeof(data));
-	idle = cl_open(path, 4 * MiB, FLAGS_RW);
-	haggling = cl_hello(path, 3);
-	fresh = cl_connect(path); /* not even the greeting read */
-	writing = cl_open(path, 4 * MiB, FLAGS_RW);
+	idle = nbdc_open(path, 4 * MiB, FLAGS_RW);
+	haggling = nbdc_hello(path, 3);
+	fresh = nbdc_connect(path); /* not even the greeting read */
+	writing = nbdc_open(path, 4 * MiB, FLAGS_RW);
 	wait_clients(s, 4);
-	cl_req(writing, 0, CMD_WRITE, 42, 1 * MiB, sizeof(data));
+	nbdc_req(writing, 0, CMD_WRITE, 42, 1 * MiB, sizeof(data));
 	/* all of a 2 MiB write but its last 100 bytes */
-	cl_send(writing, data, sizeof(data) - 100);
+	nbdc_send(writing, data, sizeof(data) - 100);
 	poll(NULL, 0, 20);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1128,13 +851,13 @@ static void test_free_with_clients(void)
 	be_put(tail + 108, 43, 8);
 	be_put(tail + 116, 0, 8);
 	be_put(tail + 124, 4096, 4);
-	cl_send(writing, tail, sizeof(tail));
-	CHECK(cl_reply(writing, 42, NULL, 0) == 0, "the write in flight");
-	CHECK(cl_closed(writing), "a request served while stopping");
-	CHECK(cl_closed(idle), "idle client left open");
-	CHECK(cl_closed(haggling), "haggling client left open");
-	cl_greeting(fresh);
-	CHECK(cl_closed(fresh), "client before its flags left open");
+	nbdc_send(writing, tail, sizeof(tail));
+	CHECK(nbdc_reply(writing, 42, NULL, 0) == 0, "the write in flight");
+	CHECK(nbdc_closed(writing), "a request served while stopping");
+	CHECK(nbdc_closed(idle), "idle client left open");
+	CHECK(nbdc_closed(haggling), "haggling client left open");
+	nbdc_greeting(fresh);
+	CHECK(nbdc_closed(fresh), "client before its flags left open");
 	CHECK(pthread_join(f.t, NULL) == 0, "join");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) +
@@ -1190,8 +913,8 @@ static void test_paths(void)
 	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind");
 	close(fd); /* a stale socket: nobody listens */
 	CHECK_OK(nbd_server_new(&p, &s));
-	fd = cl_open(p.path, 1 * MiB, FLAGS_RW);
-	cl_disc(fd);
+	fd = nbdc_open(p.path, 1 * MiB, FLAGS_RW);
+	nbdc_disc(fd);
 	nbd_server_free(s);
 
 	/* too long for sun_path */
@@ -1231,8 +954,8 @@ static void test_peer_uid(void)
 
 		if (setgid(65534) || setuid(65534))
 			_exit(2);
-		fd = cl_connect(path);
-		_exit(cl_closed(fd) ? 0 : 1);
+		fd = nbdc_connect(path);
+		_exit(nbdc_closed(fd) ? 0 : 1);
 	}
 	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
 	CHECK(chmod(test_tmpdir(), 0700) == 0, "chmod back");
@@ -1265,31 +988,31 @@ static int serve_fd_case(struct cow *cow, int how)
 	struct fd_server f = { .p = { .cow = cow } };
 	struct timeval tv = { .tv_sec = 10 };
 	uint8_t buf[4096] = { 9 }, out[4096];
-	struct cl_rep r;
+	struct nbdc_rep r;
 	int sv[2];
 
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	f.fd = sv[1];
 	CHECK(pthread_create(&f.t, NULL, fd_main, &f) == 0, "thread");
-	cl_greeting(sv[0]);
-	cl_flags(sv[0], 3);
+	nbdc_greeting(sv[0]);
+	nbdc_flags(sv[0], 3);
 	switch (how) {
 	case 0: /* GO, I/O, DISC */
-		cl_go(sv[0], OPT_GO, 1 * MiB, FLAGS_RW);
-		CHECK(cl_write(sv[0], 0, 4096, 4096, buf) == 0, "write");
-		CHECK(cl_read(sv[0], 4096, 4096, out) == 0 &&
+		nbdc_go(sv[0], OPT_GO, 1 * MiB, FLAGS_RW);
+		CHECK(nbdc_write(sv[0], 0, 4096, 4096, buf) == 0, "write");
+		CHECK(nbdc_read(sv[0], 4096, 4096, out) == 0 &&
 			      !memcmp(buf, out, 4096),
 		      "read back");
-		cl_req(sv[0], 0, CMD_DISC, 1, 0, 0);
+		nbdc_req(sv[0], 0, CMD_DISC, 1, 0, 0);
 		break;
 	case 1: /* ABORT */
-		cl_opt(sv[0], OPT_ABORT, NULL, 0);
-		cl_rep(sv[0], &r);
+		nbdc_opt(sv[0], OPT_ABORT, NULL, 0);
+		nbdc_rep(sv[0], &r);
 		CHECK(r.type == REP_ACK, "ABORT: %#x", r.type);
 		break;
 	case 2: /* garbage */
-		cl_send(sv[0], "GARBAGE!GARBAGE!", 16);
+		nbdc_send(sv[0], "GARBAGE!GARBAGE!", 16);
 		break;
 	}
 	CHECK(pthread_join(f.t, NULL) == 0, "join");

@@ -479,12 +479,53 @@ static void dev_found(struct xenbus *xb, struct xdev *d)
 
 /* ---- dev_disk_changed: its disk opened, or could not ---- */
 
+/*
+ * Does this device's disk need an NBD export? An HVM guest's own disk on
+ * a route whose toolstack gives it to a dom0 device model (libxl starts
+ * QEMU on physical-device-path after every disk's hook has run). PVH is
+ * HVM to the hypervisor and gets an export nobody connects to; a domain
+ * whose type cannot be read gets one too, rather than an HVM guest with
+ * no disk to boot from.
+ */
+static bool wants_nbd(struct xenbus *xb, const struct xdev *d)
+{
+	struct xp_dominfo info;
+
+	if (!d->kind->nbd_for_hvm || d->role != ATTACH_GUEST)
+		return false;
+	return xp_dom_info(xb->xp, d->owner, &info) || info.hvm;
+}
+
+/* Export d's disk over NBD; its socket path into path. */
+static int export_nbd(struct xenbus *xb, struct xdev *d, char *path,
+		      size_t len, char *err, size_t err_len)
+{
+	int n = snprintf(path, len, "%s/%u.%u.sock", xb->cfg.nbd_dir, d->owner,
+			 d->devid);
+
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(err, err_len, "NBD socket directory %s: path too long",
+			 xb->cfg.nbd_dir);
+		return -ENAMETOOLONG;
+	}
+	return registry_export_nbd(
+		xb->reg, d->disk, path,
+		d->cfg.spec.on_full == DISKSPEC_ON_FULL_PAUSE, err, err_len);
+}
+
 static void dev_disk_ready(struct xenbus *xb, struct xdev *d)
 {
 	struct vbd_params vp = { .xp = xb->xp, .domid = d->domid,
 				 .devid = d->devid };
-	char err[ERR_BYTES];
+	char err[ERR_BYTES], nbd[108];
+	bool nbd_wanted = wants_nbd(xb, d);
 	int rc;
+
+	if (nbd_wanted &&
+	    export_nbd(xb, d, nbd, sizeof(nbd), err, sizeof(err))) {
+		dev_fail(xb, d, err);
+		return;
+	}
 
 	d->feat = (struct req_features){
 		.flush = true,
@@ -503,7 +544,7 @@ static void dev_disk_ready(struct xenbus *xb, struct xdev *d)
 	}
 	rc = vbd_xs_advertise(xb->xp, d->be, &d->cfg, &d->feat,
 			      xb->cfg.max_queues, d->kind->write_hotplug_status,
-			      err, sizeof(err));
+			      nbd_wanted ? nbd : NULL, err, sizeof(err));
 	if (rc == -ESTALE || rc == -ENOENT) {
 		/* Removed or made again while it opened: start afresh with
 		 * whatever is there now. */
@@ -1082,6 +1123,8 @@ static void one_disk(struct disk *disk, void *arg)
 	if (disk_cow(disk))
 		cow_get_stats(disk_cow(disk), &info->cow);
 	info->nbd_clients = disk_attachments(disk, ATTACH_NBD);
+	snprintf(info->nbd_path, sizeof(info->nbd_path), "%s",
+		 disk_nbd_path(disk));
 	for (d = w->xb->devs; d; d = d->next) {
 		if (d->disk != disk || info->nr_devs == XENBUS_MAX_DISK_DEVS)
 			continue;
@@ -1136,6 +1179,8 @@ int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 		xb->cfg.close_timeout_ms = 5000;
 	if (!xb->cfg.hook_path)
 		xb->cfg.hook_path = XENBUS_DEFAULT_HOOK;
+	if (!xb->cfg.nbd_dir)
+		xb->cfg.nbd_dir = XENBUS_DEFAULT_NBD_DIR;
 	if (!xb->cfg.publish_interval_ms)
 		xb->cfg.publish_interval_ms = 5000;
 	for (k = 0; k < cfg->nr_kinds; k++) {

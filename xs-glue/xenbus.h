@@ -41,7 +41,14 @@ struct xenbus_config {
 	disk_open_fn *open_disk;
 	/* How often overlay usage is published in xenstore (ms, 0: 5000). */
 	unsigned int publish_interval_ms;
+	/* Where HVM guests' NBD sockets go, <owner>.<devid>.sock: a
+	 * directory of ours, mode 0700 (NULL: XENBUS_DEFAULT_NBD_DIR). */
+	const char *nbd_dir;
 };
+
+#ifndef XENBUS_DEFAULT_NBD_DIR
+#define XENBUS_DEFAULT_NBD_DIR "/run/xen-ephemeral/nbd"
+#endif
 
 /*
  * Published under each served device's backend directory, for dom0 tools
@@ -117,6 +124,7 @@ struct xenbus_disk_info {
 	char error[256];         /* DISK_FAILED: why */
 	struct cow_stats cow;    /* DISK_OPEN */
 	unsigned int nbd_clients;
+	char nbd_path[108]; /* its NBD socket, "" if not exported */
 	unsigned int nr_devs;
 	struct xenbus_dev_info devs[XENBUS_MAX_DISK_DEVS];
 };
