@@ -36,6 +36,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -110,6 +111,8 @@ struct nbd_server {
 	int listen_fd, stop_fd, reap_fd;
 	atomic_bool stopping;
 	atomic_uint clients;
+	unsigned int peer_uid; /* may connect, besides root */
+	bool owns_path;        /* we bound it: unlink it at the end */
 	pthread_t acceptor;
 	bool acceptor_started;
 	pthread_mutex_t lock;
@@ -701,7 +704,7 @@ static void reap(struct nbd_server *s)
  * Only root may connect. The server's own euid too: in the daemon that is
  * root again, and it lets a test run by a user talk to its own server.
  */
-static bool peer_allowed(int fd, struct ucred *cred)
+static bool peer_allowed(int fd, unsigned int uid, struct ucred *cred)
 {
 	socklen_t len = sizeof(*cred);
 
@@ -709,7 +712,7 @@ static bool peer_allowed(int fd, struct ucred *cred)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) ||
 	    len != sizeof(*cred))
 		return false;
-	return cred->uid == 0 || cred->uid == geteuid();
+	return cred->uid == 0 || cred->uid == uid;
 }
 
 static void accept_one(struct nbd_server *s)
@@ -731,7 +734,7 @@ static void accept_one(struct nbd_server *s)
 		     100);
 		return;
 	}
-	if (!peer_allowed(fd, &cred)) {
+	if (!peer_allowed(fd, s->peer_uid, &cred)) {
 		if (log_ratelimit_ok(&s->rl, s->ctx.name))
 			log_msg(LOG_WARNING,
 				"%s: nbd: refused a client of uid %u pid %d: "
@@ -893,7 +896,8 @@ static void unlink_ours(struct nbd_server *s)
 {
 	struct stat st;
 
-	if (s->ino && !lstat(s->path, &st) && st.st_dev == s->dev &&
+	if (s->owns_path && s->ino && !lstat(s->path, &st) &&
+	    st.st_dev == s->dev &&
 	    st.st_ino == s->ino)
 		unlink(s->path);
 }
@@ -920,16 +924,23 @@ int nbd_server_new(const struct nbd_server_params *p, struct nbd_server **s_r)
 	if (!p->path || !p->cow) {
 		log_msg(LOG_ERR,
 			"nbd: a server needs a socket path and a view");
+		if (p->listen_fd_given)
+			close(p->listen_fd);
 		return -EINVAL;
 	}
 	if (strlen(p->path) >= sizeof(s->path)) {
 		log_msg(LOG_ERR, "nbd: socket path too long (%zu bytes): %s",
 			strlen(p->path), p->path);
+		if (p->listen_fd_given)
+			close(p->listen_fd);
 		return -ENAMETOOLONG;
 	}
 	s = calloc(1, sizeof(*s));
-	if (!s)
+	if (!s) {
+		if (p->listen_fd_given)
+			close(p->listen_fd);
 		return -ENOMEM;
+	}
 	ctx_init(&s->ctx, p);
 	strcpy(s->path, p->path);
 	s->max_clients =
@@ -937,14 +948,27 @@ int nbd_server_new(const struct nbd_server_params *p, struct nbd_server **s_r)
 	s->changed = p->changed;
 	s->arg = p->arg;
 	s->listen_fd = s->stop_fd = s->reap_fd = -1;
+	s->peer_uid = p->peer_uid_given ? p->peer_uid : (unsigned int)geteuid();
 	pthread_mutex_init(&s->lock, NULL);
 
-	rc = check_path(s->path, &why);
-	if (rc)
-		goto fail;
-	rc = server_listen(s, &why);
-	if (rc)
-		goto fail;
+	if (p->listen_fd_given) {
+		int fl = fcntl(p->listen_fd, F_GETFL);
+
+		s->listen_fd = p->listen_fd;
+		why = "the listening socket given";
+		if (fl < 0 || fcntl(s->listen_fd, F_SETFL, fl | O_NONBLOCK)) {
+			rc = -errno;
+			goto fail;
+		}
+	} else {
+		s->owns_path = true;
+		rc = check_path(s->path, &why);
+		if (rc)
+			goto fail;
+		rc = server_listen(s, &why);
+		if (rc)
+			goto fail;
+	}
 	why = "eventfd";
 	s->stop_fd = eventfd(0, EFD_CLOEXEC);
 	s->reap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -7,8 +7,9 @@
  * calls the view (cow/cow.h is thread-safe).
  *
  * Only root may connect: the socket is 0600 in a 0700 directory, and each
- * client's SO_PEERCRED uid must be 0 (or the server's own euid, which is 0 in
- * the daemon; it lets an unprivileged test talk to itself).
+ * client's SO_PEERCRED uid must be 0 (or the one uid the caller names, by
+ * default the server's own euid, which is 0 in the daemon; it lets an
+ * unprivileged test talk to itself).
  */
 #ifndef XE_BACKEND_NBD_H
 #define XE_BACKEND_NBD_H
@@ -51,6 +52,22 @@ struct nbd_server_params {
 	 */
 	unsigned int io_timeout_ms;
 	const char *name; /* log prefix, e.g. "7/51712"; NULL: the path */
+	/*
+	 * A socket already bound at path and listening (the supervisor made
+	 * it; a worker cannot): served instead of creating one, owned from
+	 * nbd_server_new() on (closed on failure too), and path is then
+	 * only its name: never checked nor unlinked here. -1 (or 0 fields:
+	 * set listen_fd_given) to create the socket at path.
+	 */
+	bool listen_fd_given;
+	int listen_fd;
+	/*
+	 * Who may connect besides root: peer_uid if peer_uid_given, else
+	 * this process's euid (a worker that dropped to nobody must name
+	 * the supervisor's uid, or nobody could connect).
+	 */
+	bool peer_uid_given;
+	unsigned int peer_uid;
 };
 
 struct nbd_server;

@@ -611,7 +611,7 @@ static int connect_rings(struct xenbus *xb, struct xdev *d)
 		return rc;
 	}
 	rc = vbd_connect(d->vbd, rings.abi, rings.order, rings.nr_queues,
-			 rings.queues, err, sizeof(err));
+			 rings.queues, NULL, err, sizeof(err));
 	if (rc) {
 		dev_error(xb, d, "cannot connect the rings: %s", err);
 		return rc;
