@@ -42,8 +42,10 @@ int cow_budget_new(uint64_t limit_blks, struct cow_budget **budget_r);
 /* Every view using the budget must be freed first. NULL is ok. */
 void cow_budget_free(struct cow_budget *budget);
 uint64_t cow_budget_used_blks(const struct cow_budget *budget);
-/* The cap from now on (0: none); blocks already charged stay charged. */
+/* The cap from now on, 0 included (nothing more fits); blocks already
+ * charged stay charged. */
 void cow_budget_set_limit(struct cow_budget *budget, uint64_t limit_blks);
+/* The cap now: UINT64_MAX for a budget made with no cap. */
 uint64_t cow_budget_limit_blks(const struct cow_budget *budget);
 /*
  * A charge that does not fit calls fn(arg, blocks it is short of) once,

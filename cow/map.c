@@ -29,7 +29,7 @@
 
 struct cow_budget {
 	_Atomic uint64_t used_blks;
-	_Atomic uint64_t limit_blks; /* 0: unlimited */
+	_Atomic uint64_t limit_blks; /* UINT64_MAX: no cap */
 	void (*refill)(void *arg, uint64_t short_blks);
 	void *refill_arg;
 };
@@ -43,7 +43,7 @@ int cow_budget_new(uint64_t limit_blks, struct cow_budget **budget_r)
 	if (!b)
 		return -ENOMEM;
 	atomic_init(&b->used_blks, 0);
-	atomic_init(&b->limit_blks, limit_blks);
+	atomic_init(&b->limit_blks, limit_blks ? limit_blks : UINT64_MAX);
 	*budget_r = b;
 	return 0;
 }
@@ -86,7 +86,7 @@ static uint64_t budget_try(struct cow_budget *b, uint64_t nr)
 	do {
 		limit = atomic_load_explicit(&b->limit_blks,
 					     memory_order_relaxed);
-		if (limit && (old > limit || nr > limit - old))
+		if (old > limit || nr > limit - old)
 			return old > limit ? nr + (old - limit) :
 					     nr - (limit - old);
 	} while (!atomic_compare_exchange_weak_explicit(

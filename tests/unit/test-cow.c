@@ -186,6 +186,10 @@ static void test_budget_refill(void)
 	CHECK_ERR(cow_write(a, buf, 32 * SPB, SPB), -ENOSPC);
 	CHECK(l.last_short == 3, "short %llu with 9 used of 7",
 	      (unsigned long long)l.last_short);
+	/* a cap of 0 is a cap (a lease of nothing), not "no cap" */
+	cow_budget_set_limit(l.budget, 0);
+	CHECK_ERR(cow_write(a, buf, 40 * SPB, SPB), -ENOSPC);
+	CHECK_OK(cow_write(a, buf, 0, SPB)); /* an overwrite needs no block */
 	cow_free(a);
 	CHECK(cow_budget_used_blks(l.budget) == 0, "budget leaked");
 	cow_budget_free(l.budget);
