@@ -356,8 +356,8 @@ static bool slow_released;
 static unsigned int slow_waiting;
 
 /* 3 MiB disks open as slowly as an NFS base whose server is gone. */
-static int slow_open(const struct diskspec *spec, struct cow_budget *budget,
-		     struct cow **cow_r, char *err, size_t err_len)
+static int slow_open(const struct diskspec *spec, struct disk_plan *dp,
+		     char *err, size_t err_len)
 {
 	if (spec->kind == DISKSPEC_BLANK && spec->size_bytes == 3u << 20) {
 		pthread_mutex_lock(&slow_lock);
@@ -367,7 +367,7 @@ static int slow_open(const struct diskspec *spec, struct cow_budget *budget,
 		slow_waiting--;
 		pthread_mutex_unlock(&slow_lock);
 	}
-	return disk_open(spec, budget, cow_r, err, err_len);
+	return disk_plan_open(spec, dp, err, err_len);
 }
 
 static void release_slow(bool released)
@@ -402,7 +402,7 @@ static void test_slow_open(struct rng *rng)
 	struct fe *fa;
 	char fifo[4200], spec[4300];
 
-	cfg.open_disk = slow_open;
+	cfg.plan_disk = slow_open;
 	bu_env_init_cfg(&e, &cfg);
 	bu_domain(&e, GUEST);
 	release_slow(false);
@@ -534,7 +534,7 @@ static void test_vbd3_claims(struct rng *rng)
 	/* destroy with I/O in flight: frontend first, then online=0 */
 	{
 		struct fe_req req = { .op = XE_BLKIF_OP_WRITE, .sector = 64 };
-		struct fe_seg seg = { .page = aligned_alloc(4096, 4096),
+		struct fe_seg seg = { .page = sim_page_alloc(1),
 				      .last_sect = 7 };
 
 		CHECK(seg.page, "out of memory");
@@ -548,7 +548,7 @@ static void test_vbd3_claims(struct rng *rng)
 		fe_domain_gone(d.fe);
 		fe_free(d.fe);
 		d.fe = NULL;
-		free(seg.page);
+		sim_page_free(seg.page);
 	}
 	CHECK(sim_domain_maps(e.sim, GUEST) == 0, "rings still mapped");
 	usleep(20000);

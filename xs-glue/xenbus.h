@@ -34,11 +34,14 @@ struct xenbus_config {
 	/* Overlay options for a target that is only a path (NULL: none). */
 	const char *default_overlay;
 	unsigned int max_queues;   /* multi-queue-max-queues, 1..16 */
-	struct cow_budget *budget; /* process-wide overlay cap, may be NULL */
+	uint64_t budget_blks;      /* all overlays together; 0: no cap */
+	/* How each guest's worker is started (xs-glue/workers.h). */
+	int (*spawn)(void *arg, uint16_t domid, int sock, pid_t *pid_r);
+	void *spawn_arg;
 	/* How long a frontend may take to close after online=0 (ms). */
 	unsigned int close_timeout_ms;
-	/* How disks are opened (NULL: disk_open; tests slow it down). */
-	disk_open_fn *open_disk;
+	/* How disks are opened (NULL: disk_plan_open; tests slow it down). */
+	disk_plan_fn *plan_disk;
 	/* How often overlay usage is published in xenstore (ms, 0: 5000). */
 	unsigned int publish_interval_ms;
 	/* Where HVM guests' NBD sockets go, <owner>.<devid>.sock: a
