@@ -347,6 +347,16 @@ unsigned int fe_daemon_disk_nbd_clients(struct fe_daemon *d, uint16_t owner,
 	return f.clients;
 }
 
+pid_t fe_daemon_worker_pid(struct fe_daemon *d, uint16_t owner)
+{
+	pid_t pid;
+
+	pthread_mutex_lock(&d->lock);
+	pid = registry_worker_pid(xenbus_registry(d->xb), owner);
+	pthread_mutex_unlock(&d->lock);
+	return pid;
+}
+
 int fe_daemon_forget(struct fe_daemon *d, const char *uuid)
 {
 	int rc;

@@ -97,6 +97,9 @@ check_PROGRAMS += tests/test-blkif tests/test-registry tests/test-hostile
 TESTS += tests/test-blkif tests/test-registry tests/test-hostile
 tests_test_blkif_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_registry_LDADD = $(BLKIF_TEST_LIBS)
+check_PROGRAMS += tests/test-workers
+TESTS += tests/test-workers
+tests_test_workers_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
 
 # ---- the daemon's control socket and the CLI, from outside ----

@@ -64,6 +64,7 @@ struct disk {
 	bool orphan;              /* every attachment went meanwhile */
 	/* in the worker */
 	bool in_worker;
+	pid_t worker; /* the process it is in */
 	unsigned int slot;
 	uint64_t tag; /* a disk number, never reused (high bits of tags) */
 	uint64_t sectors;
@@ -502,6 +503,7 @@ static void send_open(struct registry *reg, struct disk *d,
 		return;
 	}
 	d->in_worker = true; /* DISK_OPENING until it answers */
+	d->worker = workers_pid(reg->ws, d->owner);
 }
 
 static void jobs_done(struct registry *reg)
@@ -589,8 +591,8 @@ static bool on_answer(void *arg, uint16_t owner, const struct wire_msg *m)
 	}
 }
 
-/* owner's worker is gone, and its disks' views with it. */
-static void on_gone(void *arg, uint16_t owner, const char *why)
+/* owner's worker pid is gone, and its disks' views with it. */
+static void on_gone(void *arg, uint16_t owner, pid_t pid, const char *why)
 {
 	struct registry *reg = arg;
 	struct disk *d, *next;
@@ -599,7 +601,7 @@ static void on_gone(void *arg, uint16_t owner, const char *why)
 		bool was_open;
 
 		next = d->next;
-		if (d->owner != owner || !d->in_worker)
+		if (d->owner != owner || !d->in_worker || d->worker != pid)
 			continue;
 		was_open = d->state == DISK_OPEN;
 		d->in_worker = false;

@@ -50,6 +50,7 @@ struct proc {
 	uint64_t stats_asked, stats_done; /* tokens */
 	bool reaped; /* exited and waited for: freed at the end of a round */
 	uint64_t kill_at_ms; /* released: SIGKILL if still there by then */
+	bool hup; /* it hung up: its exit is awaited */
 	/* epoll tags: which fd woke us */
 	struct proc_tag {
 		struct proc *p;
@@ -74,7 +75,7 @@ static struct proc *live_proc(const struct workers *ws, uint16_t domid)
 	struct proc *p;
 
 	for (p = ws->procs; p; p = p->next)
-		if (p->domid == domid && p->sock >= 0)
+		if (p->domid == domid && p->sock >= 0 && !p->hup)
 			return p;
 	return NULL;
 }
@@ -102,7 +103,8 @@ static void proc_gone(struct workers *ws, struct proc *p, const char *why)
 {
 	if (p->sock < 0)
 		return;
-	epoll_ctl(ws->epfd, EPOLL_CTL_DEL, p->sock, NULL);
+	if (!p->hup)
+		epoll_ctl(ws->epfd, EPOLL_CTL_DEL, p->sock, NULL);
 	close(p->sock);
 	p->sock = -1;
 	ws->leased -= p->lease_blks;
@@ -115,7 +117,7 @@ static void proc_gone(struct workers *ws, struct proc *p, const char *why)
 				 "are closed",
 			p->domid, (long)p->pid, why);
 		if (ws->cfg.gone)
-			ws->cfg.gone(ws->cfg.arg, p->domid, why);
+			ws->cfg.gone(ws->cfg.arg, p->domid, p->pid, why);
 	}
 }
 
@@ -349,9 +351,16 @@ static void proc_read(struct workers *ws, struct proc *p)
 
 		if (rc == -EAGAIN)
 			return;
+		if (rc == -EPIPE && !p->hup) {
+			/* It is ending: its exit status (from the pidfd)
+			 * will say how. One that lingers is killed. */
+			epoll_ctl(ws->epfd, EPOLL_CTL_DEL, p->sock, NULL);
+			p->hup = true;
+			p->kill_at_ms = xp_now_ms() + 1000;
+			return;
+		}
 		if (rc) {
 			proc_gone(ws, p,
-				  rc == -EPIPE	  ? "hung up" :
 				  rc == -EBADMSG ? "sent a malformed message" :
 						   "its socket failed");
 			return;
@@ -402,7 +411,7 @@ void workers_process(struct workers *ws)
 
 		if (t->what == TAG_PID)
 			proc_exited(ws, t->p); /* marks it reaped */
-		else if (t->p->sock >= 0)
+		else if (t->p->sock >= 0 && !t->p->hup)
 			proc_read(ws, t->p);
 	}
 	for (p = ws->procs; p; p = next) {

@@ -37,8 +37,9 @@ struct workers_config {
 	 * asked): the worker is then killed as broken.
 	 */
 	bool (*answer)(void *arg, uint16_t domid, const struct wire_msg *m);
-	/* domid's worker is gone (died, killed, or could not start). */
-	void (*gone)(void *arg, uint16_t domid, const char *why);
+	/* domid's worker pid is gone (died, or killed): the disks it had
+	 * are lost (a newer worker of domid may be running already). */
+	void (*gone)(void *arg, uint16_t domid, pid_t pid, const char *why);
 	void *arg;
 };
 
