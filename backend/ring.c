@@ -350,6 +350,8 @@ static int16_t serve(struct ring *r, const struct req *req)
 
 	if (v != REQ_OK)
 		return refuse(r, req, v, "refused");
+	if (!r->cow)
+		return io_failed(r, req, -EIO); /* the disk is gone */
 
 	switch (op) {
 	case XE_BLKIF_OP_DISCARD:

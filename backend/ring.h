@@ -28,7 +28,8 @@ struct ring_params {
 	unsigned int order; /* ring pages = 1 << order, already validated */
 	const uint32_t *refs;  /* 1 << order grant refs of the ring pages */
 	uint32_t remote_port;  /* the frontend's event channel */
-	struct cow *cow;       /* not owned; outlives the ring */
+	struct cow *cow;       /* not owned; outlives the ring. NULL: a disk
+				  that is gone, every request an I/O error */
 	struct req_features feat;
 	/* The event-channel handle to bind on (a worker's, imported from
 	 * the supervisor), owned by the ring from ring_new() on, even on

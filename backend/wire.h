@@ -42,7 +42,10 @@ enum wire_op {
 			    val: as WIRE_LEASE */
 	WIRE_OPEN,       /* slot, plan; fds: the base, then the scratch */
 	WIRE_CLOSE,      /* slot: free the view (overlay and key wiped) */
-	WIRE_CONNECT,    /* slot, att, rings; fds: one event channel a queue */
+	WIRE_CONNECT,    /* slot, att, rings; fds: one event channel a queue.
+			    val = 1: the disk is gone (its worker died): the
+			    slot, unused, becomes a dead one, and every
+			    request on these rings is answered with an error */
 	WIRE_DISCONNECT, /* slot, att: stop and unmap the rings */
 	WIRE_EXPORT,     /* slot, att = 1: a full overlay is NBD_ENOSPC, val:
 			    the uid that may connect besides root, u.err: the

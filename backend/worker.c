@@ -39,6 +39,7 @@
 
 struct slot {
 	bool used;
+	bool dead; /* no view: its rings answer every request with an error */
 	char name[WIRE_NAME_BYTES];
 	struct cow *cow;
 	struct vbd *vbd[WIRE_MAX_ATT];
@@ -151,7 +152,10 @@ static void stats_slot(struct worker *w, unsigned int i)
 
 	atomic_fetch_add_explicit(&ws->seq, 1, memory_order_acq_rel);
 	if (s->used) {
-		cow_get_stats(s->cow, &ws->cow);
+		if (s->cow)
+			cow_get_stats(s->cow, &ws->cow);
+		else
+			memset(&ws->cow, 0, sizeof(ws->cow));
 		for (a = 0; a < WIRE_MAX_ATT; a++) {
 			struct ring_stats rs = { 0 };
 
@@ -286,6 +290,15 @@ static void do_connect(struct worker *w, const struct wire_msg *m, int *fds,
 	unsigned int q;
 	int rc = 0;
 
+	/* A disk whose worker died: its frontends get errors, not silence. */
+	if (m->val == 1 && !s && m->slot < WIRE_MAX_SLOTS && m->att < WIRE_MAX_ATT &&
+	    !w->slots[m->slot].used) {
+		s = &w->slots[m->slot];
+		s->used = s->dead = true;
+		s->tag = m->tag;
+		snprintf(s->name, sizeof(s->name), "dead %u", m->slot);
+	}
+
 	if (!s || r->nr_queues < 1 || r->nr_queues > VBD_MAX_QUEUES ||
 	    nfds != r->nr_queues || r->domid > UINT16_MAX ||
 	    (s->vbd[m->att] && s->fe_domid[m->att] != r->domid)) {
@@ -357,7 +370,7 @@ static void do_export(struct worker *w, const struct wire_msg *m, int *fds,
 	struct nbd_server_params p;
 	int rc;
 
-	if (!s || s->nbd || nfds != 1) {
+	if (!s || s->dead || s->nbd || nfds != 1) {
 		close_fds(fds, nfds);
 		reply(w, m, WIRE_EXPORTED, -EINVAL, 0,
 		      "no such disk, already exported, or no socket");
@@ -387,8 +400,10 @@ static void do_export(struct worker *w, const struct wire_msg *m, int *fds,
 static void do_close(struct worker *w, const struct wire_msg *m)
 {
 	if (m->slot < WIRE_MAX_SLOTS && w->slots[m->slot].used) {
-		log_msg(LOG_INFO, "%s: disk closed, overlay and key wiped",
-			w->slots[m->slot].name);
+		if (!w->slots[m->slot].dead)
+			log_msg(LOG_INFO, "%s: disk closed, overlay and key "
+					  "wiped",
+				w->slots[m->slot].name);
 		slot_free(w, m->slot);
 	}
 	reply(w, m, WIRE_CLOSED, 0, 0, NULL);

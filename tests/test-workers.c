@@ -7,9 +7,10 @@
  * - each guest has a worker of its own, running as nobody with only
  *   CAP_IPC_LOCK (when the tests run as root), non-dumpable, in seccomp;
  * - a worker that crashes closes only its guest's disks (the device says
- *   why and goes Closing); another guest's I/O goes on, checked byte by
- *   byte, in the same worker process as before; the crashed guest's next
- *   disk gets a new worker and an empty overlay;
+ *   why and goes Closing, and its frontend's requests fail at once rather
+ *   than hang); another guest's I/O goes on, checked byte by byte, in the
+ *   same worker process as before; the crashed guest's next disk gets a
+ *   new worker and an empty overlay;
  * - a worker that makes a forbidden system call is killed by its sandbox
  *   (SIGSYS), with the same outcome;
  * - a "worker" that answers what was never asked is killed as broken.
@@ -133,6 +134,20 @@ static void trouble(struct rng *rng, int sig, const char *words)
 	CHECK(kill(pa, sig) == 0, "kill: %s", strerror(errno));
 	expect_error(&e, A, words);
 	CHECK_OK(fe_wait_backend_state(a.fe, 5, 5000));
+	/* its frontend's requests now fail, at once, instead of hanging:
+	 * the same rings, served by a new worker with no view */
+	{
+		static uint8_t buf[8 * SECTOR];
+		int rs = fe_rw(a.fe, 0, XE_BLKIF_OP_READ, 0, buf, 8, FE_PACKED,
+			       rng);
+
+		CHECK(rs == XE_BLKIF_RSP_ERROR,
+		      "a read on the dead disk: status %d, not an error", rs);
+		rs = fe_rw(a.fe, 1, XE_BLKIF_OP_WRITE, 8, buf, 8, FE_PACKED,
+			   rng);
+		CHECK(rs == XE_BLKIF_RSP_ERROR,
+		      "a write on the dead disk: status %d, not an error", rs);
+	}
 
 	/* B never noticed: same worker, every byte right */
 	bu_random_ops(&b, rng, 200);
@@ -141,8 +156,7 @@ static void trouble(struct rng *rng, int sig, const char *words)
 
 	/* A's toolstack tears down and attaches again: a new worker, and
 	 * nothing of the old overlay */
-	fe_free(a.fe);
-	a.fe = NULL;
+	bu_disk_close(&a); /* Closed only once the dead rings are unmapped */
 	CHECK_OK(ts_vbd3_remove(fe_daemon_xp(e.d), A, XVDA, TS_REMOVE_FORCE));
 	attach(&e, &a2, A);
 	CHECK(fe_daemon_worker_pid(e.d, A) != pa, "A kept a dead worker");

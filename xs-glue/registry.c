@@ -171,6 +171,8 @@ static int job_start(struct registry *reg, struct disk *d)
 	return 0;
 }
 
+static unsigned int free_slot(const struct registry *reg, uint16_t owner);
+
 /* ---- disks ---- */
 
 static struct disk *find_disk(struct registry *reg, uint16_t owner,
@@ -381,6 +383,39 @@ int registry_connect(struct registry *reg, struct disk *d,
 		return rc;
 	}
 	d->connecting[att] = true;
+	return 0;
+}
+
+int registry_serve_errors(struct registry *reg, struct disk *d,
+			  enum attach_kind att, const struct wire_rings *rings,
+			  const int *evt_fds, char *err, size_t err_len)
+{
+	struct wire_msg m = { .op = WIRE_CONNECT, .att = att, .val = 1 };
+	int rc;
+
+	if (att >= WIRE_MAX_ATT || d->state != DISK_FAILED ||
+	    rings->nr_queues < 1 || rings->nr_queues > VBD_MAX_QUEUES) {
+		snprintf(err, err_len, "not a failed disk");
+		return -EINVAL;
+	}
+	if (!d->in_worker) {
+		d->slot = free_slot(reg, d->owner);
+		if (d->slot == WIRE_MAX_SLOTS) {
+			snprintf(err, err_len, "no slot left in the worker");
+			return -ENOSPC;
+		}
+	}
+	m.slot = d->slot;
+	m.u.rings = *rings;
+	m.tag = d->tag << TAG_SHIFT | ++d->conn_seq[att];
+	rc = workers_send(reg->ws, d->owner, &m, evt_fds, rings->nr_queues);
+	if (rc) {
+		snprintf(err, err_len, "cannot start a worker: %s",
+			 strerror(-rc));
+		return rc;
+	}
+	d->in_worker = true; /* a dead slot: the CLOSE at the end frees it */
+	d->worker = workers_pid(reg->ws, d->owner);
 	return 0;
 }
 

@@ -117,6 +117,16 @@ int registry_connect(struct registry *reg, struct disk *disk,
 		     enum attach_kind att, const struct wire_rings *rings,
 		     const int *evt_fds, char *err, size_t err_len);
 
+/*
+ * A failed disk whose worker died had rings connected: serve them in a
+ * new worker with no view, every request answered with an I/O error, so
+ * that the frontend's requests fail instead of hanging until it closes.
+ * Arguments as registry_connect(); no connected() follows.
+ */
+int registry_serve_errors(struct registry *reg, struct disk *disk,
+			  enum attach_kind att, const struct wire_rings *rings,
+			  const int *evt_fds, char *err, size_t err_len);
+
 /* Stop attachment att's rings (in order: before any later connect). */
 void registry_disconnect(struct registry *reg, struct disk *disk,
 			 enum attach_kind att);

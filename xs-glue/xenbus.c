@@ -88,6 +88,8 @@ enum dev_conn {
 	CONN_PENDING, /* asked the worker; its answer not yet in */
 	CONN_UP,      /* the worker serves them */
 	CONN_FAILED,  /* the worker could not: conn_err says why */
+	CONN_DEAD,    /* the disk's worker died: a new one answers every
+			 request with an error until the frontend closes */
 };
 
 struct xdev {
@@ -640,7 +642,7 @@ static void dev_fail(struct xenbus *xb, struct xdev *d, const char *why)
  * frontend's domain, goes with the request. The answer comes through
  * disk_connected(). 0 if the request went out.
  */
-static int connect_rings(struct xenbus *xb, struct xdev *d)
+static int connect_rings_how(struct xenbus *xb, struct xdev *d, bool dead)
 {
 	struct vbd_xs_rings rings;
 	struct wire_rings w = { 0 };
@@ -679,8 +681,10 @@ static int connect_rings(struct xenbus *xb, struct xdev *d)
 		w.sector_size = d->feat.sector_size;
 		w.sectors = d->feat.sectors;
 		memcpy(w.queues, rings.queues, sizeof(w.queues));
-		rc = registry_connect(xb->reg, d->disk, d->role, &w, fds, err,
-				      sizeof(err));
+		rc = dead ? registry_serve_errors(xb->reg, d->disk, d->role, &w,
+						  fds, err, sizeof(err)) :
+			    registry_connect(xb->reg, d->disk, d->role, &w, fds,
+					     err, sizeof(err));
 		if (rc)
 			dev_error(xb, d, "cannot connect the rings: %s", err);
 	} else {
@@ -692,10 +696,15 @@ static int connect_rings(struct xenbus *xb, struct xdev *d)
 		close(fds[q]);
 	if (rc)
 		return rc;
-	d->conn = CONN_PENDING;
+	d->conn = dead ? CONN_DEAD : CONN_PENDING;
 	d->conn_abi = rings.abi;
 	d->conn_order = rings.order;
 	return 0;
+}
+
+static int connect_rings(struct xenbus *xb, struct xdev *d)
+{
+	return connect_rings_how(xb, d, false);
 }
 
 /* The worker answered a connect. */
@@ -943,6 +952,12 @@ static void update_dev(struct xenbus *xb, struct xdev *d)
 	}
 	if (d->life == DEV_READY)
 		dev_frontend_changed(xb, d, fe);
+	/* A failed device whose frontend has closed: Closed too. */
+	if (d->life == DEV_FAILED && d->be_state == XENBUS_STATE_CLOSING &&
+	    (fe == XENBUS_STATE_CLOSED || !fe_present)) {
+		drop_disk(xb, d);
+		set_state(xb, d, XENBUS_STATE_CLOSED);
+	}
 }
 
 /* ---- usage, for dom0 tools ---- */
@@ -1106,12 +1121,18 @@ static void disk_failed(void *arg, struct disk *disk)
 	struct xdev *d;
 
 	for (d = xb->devs; d; d = d->next) {
+		bool had_rings;
+
 		if (d->disk != disk)
 			continue;
 		dev_error(xb, d, "%s", disk_error(disk));
-		d->conn = CONN_NONE;
+		had_rings = d->conn == CONN_UP || d->conn == CONN_PENDING;
+		d->conn = CONN_NONE; /* those rings died with the worker */
 		d->nr_rings = 0;
-		drop_disk(xb, d);
+		/* Its frontend's requests get errors, not silence, until it
+		 * closes: the same rings, served by a new worker. */
+		if (!had_rings || connect_rings_how(xb, d, true))
+			drop_disk(xb, d);
 		d->life = DEV_FAILED;
 		if (d->be_state != XENBUS_STATE_CLOSED)
 			set_state(xb, d, XENBUS_STATE_CLOSING);
