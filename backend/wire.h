@@ -54,6 +54,7 @@ enum wire_op {
 	WIRE_LEASE,      /* att = 1: there is a budget, and val is the
 			    worker's share of it in blocks; att = 0: none */
 	WIRE_STATS,      /* val: a token; refresh the stats page now */
+	WIRE_SET_LIMIT,  /* slot, val: the overlay's new limit in blocks */
 	/* worker -> supervisor */
 	WIRE_HELLO = 64,   /* val: WIRE_VERSION, after WIRE_INIT */
 	WIRE_OPENED,       /* slot, rc, val: sectors; err */
@@ -65,6 +66,9 @@ enum wire_op {
 	WIRE_WANT_LEASE,   /* val: blocks more wanted (a write waits) */
 	WIRE_RETURN_LEASE, /* val: blocks given back */
 	WIRE_STATS_DONE,   /* val: the token of the WIRE_STATS it answers */
+	WIRE_LIMIT_SET,    /* slot, rc */
+	WIRE_FULL,         /* slot: on-full=pause, a write waits for room */
+	WIRE_ROOM,         /* slot: no write waits any more */
 };
 
 /* How the worker builds a disk's view (the supervisor read the spec). */
@@ -79,6 +83,8 @@ struct wire_plan {
 	uint64_t size_sectors; /* BLANK */
 	uint64_t overlay_blks; /* slots of the overlay store */
 	uint64_t limit_blks;
+	uint32_t on_full_pause; /* hold writes that find no room */
+	uint32_t pad;
 	char name[WIRE_NAME_BYTES]; /* log prefix, "5/51712" */
 };
 

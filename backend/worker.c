@@ -47,6 +47,12 @@ struct slot {
 	struct nbd_server *nbd;
 	unsigned int nbd_reported;
 	uint64_t tag; /* the OPEN's: NBD_CLIENTS reports carry it */
+	bool pause_when_full;
+	/* on-full=pause: writes waiting for room, from every ring */
+	pthread_mutex_t full_lock;
+	unsigned int full_waiters;
+	struct worker *w;
+	unsigned int idx;
 };
 
 struct worker {
@@ -222,6 +228,27 @@ static void nbd_report(struct worker *w)
 
 /* ---- requests ---- */
 
+/* From a ring's thread: a write starts or stops waiting for room. The
+ * supervisor pauses the guest while any does. */
+static void slot_full(void *arg, bool waiting)
+{
+	struct slot *s = arg;
+	struct wire_msg m = { .slot = s->idx, .tag = s->tag };
+	bool say;
+
+	pthread_mutex_lock(&s->full_lock);
+	if (waiting)
+		say = s->full_waiters++ == 0;
+	else
+		say = --s->full_waiters == 0;
+	/* under the lock: FULL and ROOM never overtake each other */
+	if (say) {
+		m.op = waiting ? WIRE_FULL : WIRE_ROOM;
+		wire_send(s->w->sock, &m, NULL, 0);
+	}
+	pthread_mutex_unlock(&s->full_lock);
+}
+
 static void slot_free(struct worker *w, unsigned int i)
 {
 	struct slot *s = &w->slots[i];
@@ -231,6 +258,7 @@ static void slot_free(struct worker *w, unsigned int i)
 	for (a = 0; a < WIRE_MAX_ATT; a++)
 		vbd_free(s->vbd[a]);
 	cow_free(s->cow); /* overlay and key wiped */
+	pthread_mutex_destroy(&s->full_lock);
 	memset(s, 0, sizeof(*s));
 	stats_slot(w, i);
 }
@@ -266,6 +294,10 @@ static void do_open(struct worker *w, const struct wire_msg *m, int *fds,
 	}
 	s->used = true;
 	s->tag = m->tag;
+	s->pause_when_full = plan.on_full_pause != 0;
+	s->w = w;
+	s->idx = m->slot;
+	pthread_mutex_init(&s->full_lock, NULL);
 	snprintf(s->name, sizeof(s->name), "%s", plan.name);
 	stats_slot(w, m->slot);
 	reply(w, m, WIRE_OPENED, 0, cow_size_sectors(s->cow), NULL);
@@ -296,6 +328,9 @@ static void do_connect(struct worker *w, const struct wire_msg *m, int *fds,
 		s = &w->slots[m->slot];
 		s->used = s->dead = true;
 		s->tag = m->tag;
+		s->w = w;
+		s->idx = m->slot;
+		pthread_mutex_init(&s->full_lock, NULL);
 		snprintf(s->name, sizeof(s->name), "dead %u", m->slot);
 	}
 
@@ -330,6 +365,8 @@ static void do_connect(struct worker *w, const struct wire_msg *m, int *fds,
 					  (uint16_t)r->max_indirect_segs,
 				  .sectors = r->sectors,
 				  .sector_size = r->sector_size },
+			.full = s->pause_when_full ? slot_full : NULL,
+			.full_arg = s,
 		};
 
 		rc = vbd_new(&vp, &s->vbd[m->att]);
@@ -397,6 +434,19 @@ static void do_export(struct worker *w, const struct wire_msg *m, int *fds,
 	      rc ? "cannot serve the NBD socket" : NULL);
 }
 
+static void do_set_limit(struct worker *w, const struct wire_msg *m)
+{
+	struct slot *s = slot_of(w, m, false);
+	int rc = !s || !s->cow ? -EINVAL : cow_set_limit(s->cow, m->val);
+
+	if (!rc) {
+		log_msg(LOG_INFO, "%s: overlay limit now %" PRIu64 " MiB",
+			s->name, m->val >> 8);
+		stats_slot(w, m->slot);
+	}
+	reply(w, m, WIRE_LIMIT_SET, rc, 0, NULL);
+}
+
 static void do_close(struct worker *w, const struct wire_msg *m)
 {
 	if (m->slot < WIRE_MAX_SLOTS && w->slots[m->slot].used) {
@@ -439,6 +489,9 @@ static int handle(struct worker *w)
 		break;
 	case WIRE_DISCONNECT:
 		do_disconnect(w, &m);
+		break;
+	case WIRE_SET_LIMIT:
+		do_set_limit(w, &m);
 		break;
 	case WIRE_LEASE:
 		on_lease(w, &m);

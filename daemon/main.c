@@ -289,9 +289,39 @@ static int cmd_forget(void *arg, char *const *args, struct control_out *out)
 	return rc;
 }
 
+/* set-limit DOMID DEV SIZE: a new limit for a disk's overlay. */
+static int cmd_set_limit(void *arg, char *const *args,
+			 struct control_out *out)
+{
+	char err[256], *end;
+	uint64_t bytes;
+	unsigned long domid;
+	int rc;
+
+	domid = strtoul(args[0], &end, 10);
+	if (*end || end == args[0] || domid > 0x7fef) {
+		control_printf(out, "not a domain id: %.16s\n", args[0]);
+		return -EINVAL;
+	}
+	if (diskspec_parse_size(args[2], strlen(args[2]), &bytes)) {
+		control_printf(out, "not a size (4K, 512M, 8G): %.32s\n",
+			       args[2]);
+		return -EINVAL;
+	}
+	rc = xenbus_set_limit(arg, (uint16_t)domid, args[1], bytes, err,
+			      sizeof(err));
+	if (rc)
+		control_printf(out, "%s\n", err);
+	else
+		control_printf(out, "domain %lu's disk %s: limit %s\n", domid,
+			       args[1], args[2]);
+	return rc;
+}
+
 static const struct control_cmd commands[] = {
 	{ "status", 0, cmd_status },
 	{ "forget", 1, cmd_forget },
+	{ "set-limit", 3, cmd_set_limit },
 };
 
 /* The sooner of two poll() timeouts, where -1 means none. */

@@ -347,6 +347,20 @@ unsigned int fe_daemon_disk_nbd_clients(struct fe_daemon *d, uint16_t owner,
 	return f.clients;
 }
 
+int fe_daemon_set_limit(struct fe_daemon *d, uint16_t domid, const char *dev,
+			uint64_t bytes)
+{
+	char err[256];
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	rc = xenbus_set_limit(d->xb, domid, dev, bytes, err, sizeof(err));
+	pthread_mutex_unlock(&d->lock);
+	if (rc)
+		fprintf(stderr, "set-limit: %s\n", err);
+	return rc;
+}
+
 pid_t fe_daemon_worker_pid(struct fe_daemon *d, uint16_t owner)
 {
 	pid_t pid;

@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +44,33 @@ static int check_scratch(const char *path, char *err, size_t err_len)
 	return 0;
 }
 
+/*
+ * A scratch block device bounds the overlay; one smaller than the limit
+ * is refused, as before (the limit would be a lie).
+ */
+static int scratch_blks(int fd, uint64_t *overlay_blks, uint64_t limit_blks,
+			const char *path, char *err, size_t err_len)
+{
+	struct stat st;
+	uint64_t bytes;
+
+	if (fstat(fd, &st) < 0 || !S_ISBLK(st.st_mode))
+		return 0;
+	if (ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
+		snprintf(err, err_len, "scratch %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (bytes / STORE_BLK_BYTES < limit_blks) {
+		snprintf(err, err_len,
+			 "scratch %s: %llu MiB, smaller than the limit", path,
+			 (unsigned long long)(bytes >> 20));
+		return -ENOSPC;
+	}
+	if (bytes / STORE_BLK_BYTES < *overlay_blks)
+		*overlay_blks = bytes / STORE_BLK_BYTES;
+	return 0;
+}
+
 void disk_plan_close(struct disk_plan *dp)
 {
 	if (dp->base_fd >= 0)
@@ -60,10 +89,7 @@ int disk_plan_open(const struct diskspec *spec, struct disk_plan *dp,
 
 	memset(dp, 0, sizeof(*dp));
 	dp->base_fd = dp->scratch_fd = -1;
-	if (spec->on_full == DISKSPEC_ON_FULL_PAUSE) {
-		snprintf(err, err_len, "on-full=pause is not supported yet");
-		return -EOPNOTSUPP;
-	}
+	p->on_full_pause = spec->on_full == DISKSPEC_ON_FULL_PAUSE;
 	if (spec->kind == DISKSPEC_BLANK &&
 	    spec->size_bytes > COW_MAX_DISK_BYTES) {
 		snprintf(err, err_len,
@@ -112,16 +138,21 @@ int disk_plan_open(const struct diskspec *spec, struct disk_plan *dp,
 	}
 
 	if (p->kind != COW_KIND_READONLY) {
-		/* A limit above the disk's size is the disk's size: the
-		 * overlay never holds more blocks than the disk has. */
+		/* The overlay store can hold the whole disk (RAM is only
+		 * reserved, a scratch file is sparse), so that set-limit may
+		 * raise the limit up to the disk's size; a limit above that
+		 * is the disk's size. */
 		uint64_t cap = spec->limit_bytes && spec->limit_bytes < disk_bytes ?
 				       spec->limit_bytes :
 				       disk_bytes;
 
-		p->overlay_blks = (cap + STORE_BLK_BYTES - 1) / STORE_BLK_BYTES;
+		p->overlay_blks =
+			(disk_bytes + STORE_BLK_BYTES - 1) / STORE_BLK_BYTES;
 		if (p->overlay_blks > COW_MAX_OVERLAY_BLKS)
 			p->overlay_blks = COW_MAX_OVERLAY_BLKS;
-		p->limit_blks = p->overlay_blks;
+		p->limit_blks = (cap + STORE_BLK_BYTES - 1) / STORE_BLK_BYTES;
+		if (p->limit_blks > p->overlay_blks)
+			p->limit_blks = p->overlay_blks;
 		if (spec->store == DISKSPEC_STORE_RAM) {
 			p->store = WIRE_STORE_RAM;
 		} else {
@@ -139,6 +170,14 @@ int disk_plan_open(const struct diskspec *spec, struct disk_plan *dp,
 			}
 			dp->scratch_fd = rc;
 			p->has_scratch = 1;
+			/* A scratch device holds what it holds: no more. */
+			rc = scratch_blks(dp->scratch_fd, &p->overlay_blks,
+					  p->limit_blks, spec->scratch, err,
+					  err_len);
+			if (rc) {
+				disk_plan_close(dp);
+				return rc;
+			}
 		}
 	}
 	return 0;

@@ -72,6 +72,8 @@ struct disk {
 	bool connecting[WIRE_MAX_ATT];
 	uint16_t conn_seq[WIRE_MAX_ATT];
 	char nbd_path[108]; /* the socket we made, "" if none */
+	uint64_t capacity_blks; /* the overlay store's, from the plan */
+	bool paused; /* its owner is paused for it (on-full=pause) */
 };
 
 struct open_job {
@@ -233,11 +235,34 @@ static void send_simple(struct registry *reg, struct disk *d, uint32_t op,
 	workers_send(reg->ws, d->owner, &m, NULL, 0);
 }
 
+static void set_paused(struct registry *reg, struct disk *d, bool pause)
+{
+	int rc;
+
+	if (d->paused == pause || !reg->cfg.pause)
+		return;
+	rc = reg->cfg.pause(reg->cfg.arg, d->owner, pause);
+	if (rc) {
+		log_msg(LOG_ERR, "%u/%u: cannot %spause domain %u: %s",
+			d->owner, d->devid, pause ? "" : "un", d->owner,
+			strerror(-rc));
+		if (pause)
+			return;
+	}
+	d->paused = pause;
+	log_msg(pause ? LOG_WARNING : LOG_INFO,
+		pause ? "%u/%u: overlay full (on-full=pause): domain %u "
+			"paused until there is room (xen-ephemeral set-limit)" :
+			"%u/%u: room again: domain %u resumed",
+		d->owner, d->devid, d->owner);
+}
+
 /* Out of the list, out of its worker (wiped there), freed. */
 static void drop_disk(struct registry *reg, struct disk *d)
 {
 	uint16_t owner = d->owner;
 
+	set_paused(reg, d, false);
 	unlink_disk(reg, d);
 	if (d->in_worker)
 		send_simple(reg, d, WIRE_CLOSE, 0);
@@ -419,6 +444,44 @@ int registry_serve_errors(struct registry *reg, struct disk *d,
 	return 0;
 }
 
+int registry_set_limit(struct registry *reg, struct disk *d,
+		       uint64_t limit_bytes, char *err, size_t err_len)
+{
+	struct wire_msg m = { .op = WIRE_SET_LIMIT };
+	uint64_t blks = (limit_bytes + STORE_BLK_BYTES - 1) / STORE_BLK_BYTES;
+
+	if (d->state != DISK_OPEN || !d->in_worker || !d->capacity_blks) {
+		snprintf(err, err_len, "the disk is not open, or read-only");
+		return -EINVAL;
+	}
+	if (blks < 1 || blks > d->capacity_blks) {
+		snprintf(err, err_len,
+			 "a limit from 4K to the disk's size (%llu MiB)",
+			 (unsigned long long)(d->capacity_blks >> 8));
+		return -ERANGE;
+	}
+	m.slot = d->slot;
+	m.val = blks;
+	m.tag = d->tag << TAG_SHIFT;
+	if (workers_send(reg->ws, d->owner, &m, NULL, 0)) {
+		snprintf(err, err_len, "its worker is gone");
+		return -EPIPE;
+	}
+	log_msg(LOG_INFO, "%u/%u: overlay limit set to %llu MiB", d->owner,
+		d->devid, (unsigned long long)(blks >> 8));
+	return 0;
+}
+
+uint64_t disk_capacity_bytes(const struct disk *d)
+{
+	return d->state == DISK_OPEN ? d->capacity_blks * STORE_BLK_BYTES : 0;
+}
+
+bool disk_paused(const struct disk *d)
+{
+	return d->paused;
+}
+
 void registry_disconnect(struct registry *reg, struct disk *d,
 			 enum attach_kind att)
 {
@@ -515,6 +578,7 @@ static void send_open(struct registry *reg, struct disk *d,
 	int rc;
 
 	d->kind = (enum cow_kind)dp->plan.kind;
+	d->capacity_blks = dp->plan.overlay_blks;
 	d->slot = free_slot(reg, d->owner);
 	if (d->slot == WIRE_MAX_SLOTS) {
 		disk_plan_close(dp);
@@ -621,6 +685,17 @@ static bool on_answer(void *arg, uint16_t owner, const struct wire_msg *m)
 		if (!total_attached(d))
 			close_disk(reg, d);
 		return true;
+	case WIRE_FULL:
+	case WIRE_ROOM:
+		if (d->state == DISK_OPEN && d->spec.on_full ==
+						     DISKSPEC_ON_FULL_PAUSE)
+			set_paused(reg, d, m->op == WIRE_FULL);
+		return true;
+	case WIRE_LIMIT_SET:
+		if (m->rc)
+			log_msg(LOG_ERR, "%u/%u: set-limit failed: %s",
+				d->owner, d->devid, strerror(-m->rc));
+		return true;
 	default: /* CLOSED, DISCONNECTED: nothing waits for them */
 		return true;
 	}
@@ -639,6 +714,7 @@ static void on_gone(void *arg, uint16_t owner, pid_t pid, const char *why)
 		if (d->owner != owner || !d->in_worker || d->worker != pid)
 			continue;
 		was_open = d->state == DISK_OPEN;
+		set_paused(reg, d, false); /* its writes are errors now */
 		d->in_worker = false;
 		d->nbd_clients = 0;
 		d->connecting[0] = d->connecting[1] = false;
@@ -869,6 +945,7 @@ void registry_free(struct registry *reg)
 	jobs_done(reg);
 	while ((d = reg->disks)) {
 		reg->disks = d->next;
+		set_paused(reg, d, false); /* its held writes fail now */
 		if (d->job)
 			job_put(d->job); /* still running: only our reference */
 		if (d->nbd_path[0])

@@ -69,6 +69,12 @@ struct registry_config {
 	void (*connected)(void *arg, struct disk *disk, enum attach_kind att,
 			  int rc, unsigned int nr_rings, const char *err);
 	void (*failed)(void *arg, struct disk *disk);
+	/*
+	 * on-full=pause: pause (true) or unpause (false) domid, as `xl
+	 * pause` does. Called once when one of its disks has a write
+	 * waiting for room, once when none has any more (or the disk goes).
+	 */
+	int (*pause)(void *arg, uint16_t domid, bool pause);
 	void *arg;
 };
 
@@ -126,6 +132,19 @@ int registry_connect(struct registry *reg, struct disk *disk,
 int registry_serve_errors(struct registry *reg, struct disk *disk,
 			  enum attach_kind att, const struct wire_rings *rings,
 			  const int *evt_fds, char *err, size_t err_len);
+
+/*
+ * A new limit on the disk's overlay (xen-ephemeral set-limit), up to its
+ * capacity (disk_capacity_bytes). A paused guest whose writes then fit
+ * resumes. 0, or -errno with a sentence in err.
+ */
+int registry_set_limit(struct registry *reg, struct disk *disk,
+		       uint64_t limit_bytes, char *err, size_t err_len);
+/* The most the overlay may ever hold (0 before the disk opened, or for a
+ * read-only disk). */
+uint64_t disk_capacity_bytes(const struct disk *disk);
+/* Whether the owner is paused because this disk is full. */
+bool disk_paused(const struct disk *disk);
 
 /* Stop attachment att's rings (in order: before any later connect). */
 void registry_disconnect(struct registry *reg, struct disk *disk,

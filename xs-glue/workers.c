@@ -319,6 +319,9 @@ static const char *check_form(const struct proc *p, const struct wire_msg *m,
 	case WIRE_CLOSED:
 	case WIRE_EXPORTED:
 	case WIRE_NBD_CLIENTS:
+	case WIRE_LIMIT_SET:
+	case WIRE_FULL:
+	case WIRE_ROOM:
 		return m->slot < WIRE_MAX_SLOTS ? NULL : "named no slot";
 	case WIRE_CONNECTED:
 	case WIRE_DISCONNECTED:

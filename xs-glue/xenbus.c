@@ -1114,6 +1114,15 @@ static void disk_connected(void *arg, struct disk *disk, enum attach_kind att,
 	}
 }
 
+/* on-full=pause: the registry pauses and resumes a guest through us. */
+static int disk_pause(void *arg, uint16_t domid, bool pause)
+{
+	struct xenbus *xb = arg;
+
+	return pause ? xp_dom_pause(xb->xp, domid) :
+		       xp_dom_unpause(xb->xp, domid);
+}
+
 /* An open disk's worker is gone: its devices cannot be served any more. */
 static void disk_failed(void *arg, struct disk *disk)
 {
@@ -1211,6 +1220,23 @@ int xenbus_fd(struct xenbus *xb)
 	return xb->epfd;
 }
 
+int xenbus_set_limit(struct xenbus *xb, uint16_t domid, const char *dev,
+		     uint64_t limit_bytes, char *err, size_t err_len)
+{
+	struct xdev *d;
+	char num[16];
+
+	for (d = xb->devs; d; d = d->next) {
+		snprintf(num, sizeof(num), "%u", d->devid);
+		if (d->owner == domid && d->disk &&
+		    (!strcmp(dev, d->cfg.vdev) || !strcmp(dev, num)))
+			return registry_set_limit(xb->reg, d->disk, limit_bytes,
+						  err, err_len);
+	}
+	snprintf(err, err_len, "domain %u has no disk %.16s", domid, dev);
+	return -ENOENT;
+}
+
 struct registry *xenbus_registry(struct xenbus *xb)
 {
 	return xb->reg;
@@ -1296,6 +1322,8 @@ static void one_disk(struct disk *disk, void *arg)
 	info->nbd_clients = disk_attachments(disk, ATTACH_NBD);
 	snprintf(info->nbd_path, sizeof(info->nbd_path), "%s",
 		 disk_nbd_path(disk));
+	info->paused = disk_paused(disk);
+	info->capacity_bytes = disk_capacity_bytes(disk);
 	for (d = w->xb->devs; d; d = d->next) {
 		if (d->disk != disk || info->nr_devs == XENBUS_MAX_DISK_DEVS)
 			continue;
@@ -1336,7 +1364,8 @@ int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 					  .plan = cfg->plan_disk,
 					  .opened = disk_opened,
 					  .connected = disk_connected,
-					  .failed = disk_failed };
+					  .failed = disk_failed,
+					  .pause = disk_pause };
 	struct xenbus *xb;
 	unsigned int k;
 	int rc;

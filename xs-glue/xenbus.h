@@ -128,6 +128,8 @@ struct xenbus_disk_info {
 	struct cow_stats cow;    /* DISK_OPEN */
 	unsigned int nbd_clients;
 	char nbd_path[108]; /* its NBD socket, "" if not exported */
+	bool paused;             /* its guest is paused: the overlay is full */
+	uint64_t capacity_bytes; /* the most set-limit may allow */
 	unsigned int nr_devs;
 	struct xenbus_dev_info devs[XENBUS_MAX_DISK_DEVS];
 };
@@ -137,6 +139,14 @@ void xenbus_for_each_disk(struct xenbus *xb,
 			  void (*fn)(const struct xenbus_disk_info *info,
 				     void *arg),
 			  void *arg);
+
+/*
+ * xen-ephemeral set-limit: a new limit for the overlay of domain domid's
+ * disk dev (its vdev, "xvdb", or its device number). 0, or -errno with a
+ * sentence in err.
+ */
+int xenbus_set_limit(struct xenbus *xb, uint16_t domid, const char *dev,
+		     uint64_t limit_bytes, char *err, size_t err_len);
 
 /* The registry of disks behind the devices (for status and NBD). */
 struct registry *xenbus_registry(struct xenbus *xb);
