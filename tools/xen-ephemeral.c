@@ -424,8 +424,9 @@ static void list_disk(const char *line)
 	       field(line, "devid"),
 	       sfield(line, "disk_kind", kind, sizeof(kind)),
 	       sfield(line, "store", store, sizeof(store)),
-	       sfield(line, "disk_state", st, sizeof(st)), used, peak, limit,
-	       att);
+	       flag(line, "paused") ? "paused" :
+					 sfield(line, "disk_state", st, sizeof(st)),
+	       used, peak, limit, att);
 }
 
 static void status_disk(const char *line)
@@ -453,6 +454,9 @@ static void status_disk(const char *line)
 		printf("  error: %s\n", err);
 	printf("  disk %s, overlay %s used of %s (peak %s)\n", size, used,
 	       limit, peak);
+	if (flag(line, "paused"))
+		printf("  PAUSED: the overlay is full (on-full=pause); "
+		       "xen-ephemeral set-limit resumes it\n");
 	printf("  reads %" PRIu64 " (%s), writes %" PRIu64 " (%s), flushes %"
 	       PRIu64 ", discards %" PRIu64 "; errors %" PRIu64 " (%" PRIu64
 	       " out of space)\n",
