@@ -100,6 +100,10 @@ tests_test_registry_LDADD = $(BLKIF_TEST_LIBS)
 check_PROGRAMS += tests/test-workers
 TESTS += tests/test-workers
 tests_test_workers_LDADD = $(BLKIF_TEST_LIBS)
+# A scratch filesystem that fills up for real (root: a small tmpfs).
+check_PROGRAMS += tests/test-scratch-full
+TESTS += tests/test-scratch-full
+tests_test_scratch_full_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
 
 # ---- the daemon's control socket and the CLI, from outside ----
