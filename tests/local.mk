@@ -114,7 +114,8 @@ tests_test_control_SOURCES = tests/test-control.c daemon/control.c \
 	daemon/status.c
 tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 
-TESTS += tests/test-cli.sh
+TESTS += tests/test-cli.sh tests/test-hook.sh
+EXTRA_DIST += tests/test-hook.sh
 EXTRA_DIST += tests/test-cli.sh
 
 # ---- the NBD export, against a client here and against QEMU and libnbd ----

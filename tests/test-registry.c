@@ -16,7 +16,8 @@
  *   target fails with its reason at InitWait, libxl's directory is never
  *   deleted, and its teardown orders (frontend first) end in Closed;
  * - an HVM guest's vbd3 disk is also exported over NBD, named in
- *   physical-device-path, for its dom0 QEMU: one view with the blkif
+ *   ephemeral-nbd-socket (the hook copies it into physical-device-path)
+ *   for its dom0 QEMU: one view with the blkif
  *   device, and the disk lives until the last of both is gone.
  */
 #include "config.h"
@@ -36,6 +37,7 @@
 #include "tests/testlib.h"
 #include "tests/toolstack.h"
 #include "xs-glue/attach.h"
+#include "xs-glue/vbd-xs.h"
 
 #define SECTOR XE_BLKIF_SECTOR_BYTES
 #define GUEST 5
@@ -836,10 +838,10 @@ static void test_hvm_nbd_export(struct rng *rng)
 	dk = tap(GUEST, XVDA, "hda", spec);
 	CHECK_OK(ts_vbd3_add(tool, &dk));
 	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(GUEST, XVDA), 2, 5000));
-	v = be_node(tool, GUEST, XVDA, "physical-device-path");
+	v = be_node(tool, GUEST, XVDA, VBD_XS_NODE_NBD);
 	snprintf(sock, sizeof(sock), "%s/%u.%u.sock", bu_nbd_dir(), GUEST,
 		 XVDA);
-	CHECK(v && !strcmp(v, sock), "physical-device-path is %s, want %s", v,
+	CHECK(v && !strcmp(v, sock), VBD_XS_NODE_NBD " is %s, want %s", v,
 	      sock);
 	free(v);
 	CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) &&
@@ -882,7 +884,7 @@ static void test_hvm_nbd_export(struct rng *rng)
 	pv = tap(THIRD, XVDA, "xvda", "blank:size=1M");
 	CHECK_OK(ts_vbd3_add(tool, &pv));
 	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(THIRD, XVDA), 2, 5000));
-	v = be_node(tool, THIRD, XVDA, "physical-device-path");
+	v = be_node(tool, THIRD, XVDA, VBD_XS_NODE_NBD);
 	CHECK(!v, "a PV guest's disk exported at %s", v);
 	CHECK_OK(ts_vbd3_remove(tool, THIRD, XVDA, TS_REMOVE_FORCE));
 	CHECK(nr_disks_soon(&e, 0) == 0, "PV disk not closed");
