@@ -1003,6 +1003,42 @@ static void test_on_full_pause(struct rng *rng)
 	       "lets the write through and the guest resumes: ok\n");
 }
 
+/*
+ * pygrub: before a PV guest's disks exist, libxl attaches its boot disk
+ * to dom0 itself (backend/vbd3/0/<devid>, frontend dom0) for the boot
+ * loader to read, waits for Connected, and detaches it. That attachment
+ * is a disk of its own, owned by dom0: it shows the base (the guest has
+ * written nothing yet) and is wiped when libxl detaches it.
+ */
+static void test_pygrub_local_attach(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	static unsigned char img[256 * 1024];
+	struct ts_disk dk;
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	char spec[512], *base;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	rng_fill(rng, img, sizeof(img));
+	base = test_write_file("pygrub-base.img", img, sizeof(img));
+	snprintf(spec, sizeof(spec), "cow:base=%s,store=ram", base);
+	dk = tap(0, XVDA, "xvda", spec);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	bu_disk_connect(&e, &d, 0, XVDA, "pygrub", &o, img, sizeof(img));
+	bu_verify_all(&d); /* the base, as the guest will see it */
+	bu_disk_close(&d);
+	CHECK_OK(ts_vbd3_remove(tool, 0, XVDA, TS_REMOVE_SAFE));
+	CHECK(nr_disks_soon(&e, 0) == 0, "pygrub's disk outlived its detach");
+	bu_disk_free(&d);
+	free(base);
+	bu_env_fini(&e);
+	printf("  pygrub: dom0's own attachment of the boot disk reads the "
+	       "base and is wiped at detach: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-registry") };
@@ -1018,6 +1054,7 @@ int main(void)
 	test_usage_published(&rng);
 	test_hvm_nbd_export(&rng);
 	test_on_full_pause(&rng);
+	test_pygrub_local_attach(&rng);
 	printf("test-registry: OK\n");
 	return 0;
 }
