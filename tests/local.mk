@@ -61,6 +61,12 @@ check_PROGRAMS += tests/unit/test-req
 TESTS += tests/unit/test-req
 tests_unit_test_req_LDADD = backend/libbackend.a
 
+check_PROGRAMS += tests/unit/test-worker-wire
+TESTS += tests/unit/test-worker-wire
+tests_unit_test_worker_wire_LDADD = tests/libtestlib.a backend/libbackend.a \
+	cow/libcow.a cow/libstore.a crypto/libxecrypto.a platform/libxp.a \
+	$(CRYPTO_LIBS) -lpthread
+
 check_PROGRAMS += tests/unit/test-nbd-proto
 TESTS += tests/unit/test-nbd-proto
 tests_unit_test_nbd_proto_LDADD = backend/libbackend.a
