@@ -211,8 +211,97 @@ static uint64_t plan_copies(struct ring *r, const struct req_seg *segs,
 	return sectors;
 }
 
-static int16_t do_write(struct ring *r, const struct req *req,
-			const struct req_seg *segs, unsigned int n)
+/* Total sectors of n segments. */
+static uint64_t segs_sectors(const struct req_seg *segs, unsigned int n)
+{
+	uint64_t sectors = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		sectors += segs[i].last_sect - segs[i].first_sect + 1u;
+	return sectors;
+}
+
+/*
+ * The grant copies of a request whose bytes lie in consecutive 4 KiB
+ * blocks (blks[0] holding its first byte at first_off): one per piece of a
+ * segment inside one block, so a segment of an unaligned request is two.
+ * With blks NULL, only counts them (local is left NULL).
+ */
+static unsigned int plan_blk_copies(struct ring *r, const struct req_seg *segs,
+				    unsigned int n, uint32_t first_off,
+				    bool to_foreign,
+				    const unsigned char *const *blks)
+{
+	uint64_t pos = first_off;
+	unsigned int i, nc = 0;
+
+	for (i = 0; i < n; i++) {
+		uint32_t foff = segs[i].first_sect * XE_BLKIF_SECTOR_BYTES;
+		uint32_t len = (segs[i].last_sect - segs[i].first_sect + 1u) *
+			       XE_BLKIF_SECTOR_BYTES;
+
+		while (len) {
+			uint64_t bi = pos / XE_BLKIF_PAGE_BYTES;
+			uint32_t off = (uint32_t)(pos % XE_BLKIF_PAGE_BYTES);
+			uint32_t take = XE_BLKIF_PAGE_BYTES - off;
+
+			if (take > len)
+				take = len;
+			assert(nc < r->nr_copies);
+			r->copies[nc++] = (struct xp_gnt_copy){
+				.to_foreign = to_foreign,
+				.domid = r->domid,
+				.ref = segs[i].gref,
+				.offset = (uint16_t)foff,
+				.len = (uint16_t)take,
+				/* written only by copies from the guest,
+				 * whose blks the view handed out writable */
+				.local = blks ? (void *)(blks[bi] + off) : NULL,
+			};
+			pos += take;
+			foff += take;
+			len -= take;
+		}
+	}
+	return nc;
+}
+
+/* A request's data segments against the blocks the view hands out. */
+struct blk_plan {
+	struct ring *r;
+	const struct req_seg *segs;
+	unsigned int n;
+	uint32_t first_off; /* byte offset of the request in its first block */
+	bool grant_failed;
+};
+
+/*
+ * Under the blocks' locks: grant-copy the guest's data straight into the
+ * destinations the view handed out (new overlay slots, or scratch it
+ * writes to the overlay afterwards). Any failed segment fails the lot, and
+ * the view then keeps every block as it was (XSA-365).
+ */
+static int write_copy_in(void *arg, unsigned char *const *blks,
+			 uint32_t nr_blks)
+{
+	struct blk_plan *pl = arg;
+	unsigned int nc = plan_blk_copies(pl->r, pl->segs, pl->n,
+					  pl->first_off, false,
+					  (const unsigned char *const *)blks);
+
+	(void)nr_blks;
+	if (copy_grants(pl->r, nc)) {
+		pl->grant_failed = true;
+		return -EFAULT;
+	}
+	return 0;
+}
+
+/* Bounce the data, then cow_write(): the rare write wider than one
+ * cow_write_apply() call (a maximal request at an unaligned sector). */
+static int16_t do_write_bounce(struct ring *r, const struct req *req,
+			       const struct req_seg *segs, unsigned int n)
 {
 	uint64_t sectors = plan_copies(r, segs, n, false);
 	int rc;
@@ -224,6 +313,42 @@ static int16_t do_write(struct ring *r, const struct req *req,
 	}
 	rc = cow_write(r->cow, r->bounce, req->sector_number,
 		       (uint32_t)sectors);
+	if (rc)
+		return io_failed(r, req, rc);
+	INC(r, wr_req);
+	ADD(r, wr_sect, sectors);
+	return XE_BLKIF_RSP_OKAY;
+}
+
+/*
+ * One copy: the guest's pages go straight to where the view wants them.
+ * A request that is a single grant-copy op lands whole or not at all, so
+ * the view may let it overwrite a RAM block in place.
+ */
+static int16_t do_write(struct ring *r, const struct req *req,
+			const struct req_seg *segs, unsigned int n)
+{
+	struct blk_plan pl = { .r = r, .segs = segs, .n = n };
+	uint64_t sectors = segs_sectors(segs, n);
+	uint64_t first_blk = req->sector_number / COW_SECTORS_PER_BLK;
+	uint64_t last_blk = (req->sector_number + sectors - 1) /
+			    COW_SECTORS_PER_BLK;
+	unsigned int flags = 0;
+	int rc;
+
+	if (last_blk - first_blk + 1 > COW_APPLY_MAX_BLKS)
+		return do_write_bounce(r, req, segs, n);
+	pl.first_off = (uint32_t)(req->sector_number % COW_SECTORS_PER_BLK) *
+		       XE_BLKIF_SECTOR_BYTES;
+	if (plan_blk_copies(r, segs, n, pl.first_off, false, NULL) == 1)
+		flags |= COW_FILL_ALL_OR_NOTHING;
+	/* The bounce buffer (max_segs + 1 pages) is the scratch. */
+	rc = cow_write_apply(r->cow, req->sector_number, (uint32_t)sectors,
+			     flags, r->bounce, write_copy_in, &pl);
+	if (pl.grant_failed) {
+		INC(r, grant_err);
+		return refuse(r, req, REQ_ERROR, "grant copy from guest failed");
+	}
 	if (rc)
 		return io_failed(r, req, rc);
 	INC(r, wr_req);
@@ -250,14 +375,6 @@ static int16_t do_read_bounce(struct ring *r, const struct req *req,
 	return XE_BLKIF_RSP_OKAY;
 }
 
-struct read_plan {
-	struct ring *r;
-	const struct req_seg *segs;
-	unsigned int n;
-	uint32_t first_off; /* byte offset of the request in its first block */
-	bool grant_failed;
-};
-
 /*
  * Under the blocks' locks: one grant copy per piece of a segment that lies
  * in one block, straight from the block's bytes (the RAM overlay itself
@@ -266,39 +383,12 @@ struct read_plan {
 static int read_copy_out(void *arg, const unsigned char *const *blks,
 			 uint32_t nr_blks)
 {
-	struct read_plan *pl = arg;
-	struct ring *r = pl->r;
-	uint64_t pos = pl->first_off;
-	unsigned int i, nc = 0;
+	struct blk_plan *pl = arg;
+	unsigned int nc = plan_blk_copies(pl->r, pl->segs, pl->n,
+					  pl->first_off, true, blks);
 
-	for (i = 0; i < pl->n; i++) {
-		uint32_t foff = pl->segs[i].first_sect * XE_BLKIF_SECTOR_BYTES;
-		uint32_t len = (pl->segs[i].last_sect - pl->segs[i].first_sect +
-				1u) * XE_BLKIF_SECTOR_BYTES;
-
-		while (len) {
-			uint64_t bi = pos / XE_BLKIF_PAGE_BYTES;
-			uint32_t off = (uint32_t)(pos % XE_BLKIF_PAGE_BYTES);
-			uint32_t take = XE_BLKIF_PAGE_BYTES - off;
-
-			if (take > len)
-				take = len;
-			assert(bi < nr_blks && nc < r->nr_copies);
-			r->copies[nc++] = (struct xp_gnt_copy){
-				.to_foreign = true,
-				.domid = r->domid,
-				.ref = pl->segs[i].gref,
-				.offset = (uint16_t)foff,
-				.len = (uint16_t)take,
-				/* only read: the copy goes to the guest */
-				.local = (void *)(blks[bi] + off),
-			};
-			pos += take;
-			foff += take;
-			len -= take;
-		}
-	}
-	if (copy_grants(r, nc)) {
+	(void)nr_blks;
+	if (copy_grants(pl->r, nc)) {
 		pl->grant_failed = true;
 		return -EFAULT;
 	}
@@ -308,13 +398,10 @@ static int read_copy_out(void *arg, const unsigned char *const *blks,
 static int16_t do_read(struct ring *r, const struct req *req,
 		       const struct req_seg *segs, unsigned int n)
 {
-	struct read_plan pl = { .r = r, .segs = segs, .n = n };
-	uint64_t sectors = 0, first_blk, last_blk;
-	unsigned int i;
+	struct blk_plan pl = { .r = r, .segs = segs, .n = n };
+	uint64_t sectors = segs_sectors(segs, n), first_blk, last_blk;
 	int rc;
 
-	for (i = 0; i < n; i++)
-		sectors += segs[i].last_sect - segs[i].first_sect + 1u;
 	first_blk = req->sector_number / COW_SECTORS_PER_BLK;
 	last_blk = (req->sector_number + sectors - 1) / COW_SECTORS_PER_BLK;
 	pl.first_off = (uint32_t)(req->sector_number % COW_SECTORS_PER_BLK) *

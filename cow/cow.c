@@ -532,6 +532,134 @@ out:
 	return rc;
 }
 
+/* Where cow_write_apply() lets fill write a block. */
+enum wa_dest {
+	WA_NEW_SLOT, /* a fresh slot's memory: published after fill */
+	WA_IN_PLACE, /* the block's own slot's memory (all-or-nothing fill) */
+	WA_STAGED,   /* scratch: written to the overlay after fill */
+};
+
+/*
+ * Write the staged blocks of a cow_write_apply() to the overlay, batching
+ * consecutive slots (their scratch is consecutive too), and publish the new
+ * ones. On a store error the blocks before it are written, and the new
+ * slots not yet published stay in fresh[] for the caller to give back.
+ */
+static int wa_commit(struct cow *cow, uint64_t blk, uint32_t n,
+		     const enum wa_dest *dest, const uint32_t *slots,
+		     bool *fresh, unsigned char *scratch)
+{
+	uint32_t i, j, k;
+	int rc = 0;
+
+	for (i = 0; i < n && !rc; i += k) {
+		k = 1;
+		if (dest[i] == WA_STAGED) {
+			while (i + k < n && dest[i + k] == WA_STAGED &&
+			       slots[i + k] == slots[i + k - 1] + 1)
+				k++;
+			rc = store_write(cow->overlay,
+					 scratch + (size_t)i * STORE_BLK_BYTES,
+					 slots[i], k);
+		}
+		for (j = i; j < i + k && !rc; j++)
+			if (fresh[j] && !(rc = map_set(&cow->map, blk + j,
+						       MAP_SLOT0 + slots[j])))
+				fresh[j] = false; /* published */
+	}
+	return rc;
+}
+
+int cow_write_apply(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
+		    unsigned int flags, unsigned char *scratch,
+		    int (*fill)(void *arg, unsigned char *const *blks,
+				uint32_t nr_blks),
+		    void *arg)
+{
+	unsigned char *blks[COW_APPLY_MAX_BLKS];
+	uint32_t state[COW_APPLY_MAX_BLKS], slots[COW_APPLY_MAX_BLKS];
+	uint32_t fresh_slots[COW_APPLY_MAX_BLKS];
+	enum wa_dest dest[COW_APPLY_MAX_BLKS];
+	bool fresh[COW_APPLY_MAX_BLKS];
+	uint64_t pos, end, blk;
+	uint32_t i, j, n, nr_fresh = 0;
+	int rc = cow->kind == COW_KIND_READONLY ?
+			 -EROFS :
+			 check_range(cow, sector, nr_sectors);
+
+	if (rc)
+		goto out;
+	pos = sector * COW_SECTOR_BYTES;
+	end = pos + (uint64_t)nr_sectors * COW_SECTOR_BYTES;
+	blk = pos / STORE_BLK_BYTES;
+	n = (uint32_t)((end - 1) / STORE_BLK_BYTES - blk + 1);
+	if (n > COW_APPLY_MAX_BLKS) {
+		rc = -ERANGE;
+		goto out;
+	}
+	/* At most one block per stripe: ascending stripe order, as always. */
+	run_stripes(cow, blk, n, pthread_mutex_lock);
+	for (i = 0; i < n; i++) {
+		state[i] = map_get(&cow->map, blk + i);
+		fresh[i] = state[i] < MAP_SLOT0;
+		if (fresh[i])
+			nr_fresh++;
+		else
+			slots[i] = state[i] - MAP_SLOT0;
+	}
+	rc = slots_alloc(&cow->map, nr_fresh, fresh_slots);
+	if (rc)
+		goto unlock;
+	for (i = 0, j = 0; i < n; i++)
+		if (fresh[i])
+			slots[i] = fresh_slots[j++];
+	for (i = 0; i < n; i++) {
+		uint64_t b0 = (blk + i) * STORE_BLK_BYTES;
+		bool partial = b0 < pos || b0 + STORE_BLK_BYTES > end;
+		unsigned char *mem = store_direct(cow->overlay, slots[i]);
+
+		/* Old data is overwritten in place only by a fill that
+		 * cannot fail halfway; else it stays until fill is done. */
+		if (mem && (fresh[i] || (flags & COW_FILL_ALL_OR_NOTHING))) {
+			dest[i] = fresh[i] ? WA_NEW_SLOT : WA_IN_PLACE;
+			blks[i] = mem;
+		} else {
+			dest[i] = WA_STAGED;
+			blks[i] = scratch + (size_t)i * STORE_BLK_BYTES;
+		}
+		/* Copy up what the request leaves of the block, unless the
+		 * destination is the block itself. */
+		if (partial && dest[i] != WA_IN_PLACE) {
+			const unsigned char *old;
+
+			rc = blk_bytes(cow, blk + i, state[i], blks[i], &old);
+			if (rc)
+				goto give_back;
+			if (old != blks[i])
+				memcpy(blks[i], old, STORE_BLK_BYTES);
+		}
+	}
+	rc = fill(arg, blks, n);
+	if (!rc)
+		rc = wa_commit(cow, blk, n, dest, slots, fresh, scratch);
+give_back:
+	/* Every new slot not published goes back: nothing ever mapped it,
+	 * and it is rewritten whole before it is published again. */
+	for (i = 0; i < n; i++)
+		if (fresh[i])
+			slot_free(&cow->map, slots[i]);
+	if (nr_fresh)
+		map_note_peak(&cow->map);
+unlock:
+	run_stripes(cow, blk, n, pthread_mutex_unlock);
+out:
+	COUNT(cow, wr_reqs, 1);
+	if (!rc)
+		COUNT(cow, wr_sectors, nr_sectors);
+	count_error(cow, rc);
+	return rc;
+}
+
 /*
  * Discard has the same shape: the head and tail are partial blocks and
  * left alone (discard is advisory there), the body's whole blocks read
