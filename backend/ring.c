@@ -5,8 +5,10 @@
  * The thread sleeps in poll() on its event channel and a stop eventfd. On a
  * kick it takes requests off the ring, at most one ring's worth per round
  * (bounded work per wake-up), serves each synchronously and answers it in
- * the slot its response belongs in, pushes the responses, notifies the
- * frontend only if it asked (rsp_event), and unmasks the event channel only
+ * the slot its response belongs in, pushes the responses every 8, notifies
+ * the frontend only if it asked (rsp_event) and then at most once every
+ * RING_NOTIFY_BATCH responses until the round ends, and unmasks the event
+ * channel only
  * once the final check says the ring is empty (XSA-332: the unmask is the
  * EOI, so a frontend that kicks in a loop gets at most one wake-up per
  * drained ring).
@@ -44,6 +46,8 @@
 #include "crypto/key.h"
 
 #define RING_MAX_PAGES (1u << XE_BLKIF_MAX_RING_ORDER)
+/* Responses between two kicks of the frontend inside one round. */
+#define RING_NOTIFY_BATCH 32u
 
 struct ring_counters {
 #define RING_COUNTER_FIELD(name) _Atomic uint64_t name;
@@ -72,6 +76,8 @@ struct ring {
 	/* Private ring indices (only the ring thread touches them). */
 	uint32_t req_cons;
 	uint32_t rsp_prod_pvt;
+	uint32_t notified_at; /* rsp_prod at the last kick */
+	bool notify_owed;     /* the frontend asked, the kick was put off */
 
 	struct cow *cow;
 	struct req_features feat;
@@ -485,22 +491,35 @@ static int16_t serve(struct ring *r, const struct req *req)
 
 /* ---- the ring loop ---- */
 
-/* Publish responses; kick the frontend only if it asked (rsp_event). */
-static void push_responses(struct ring *r)
+/*
+ * Publish responses; kick the frontend only if it asked (rsp_event lies in
+ * the newly published range). In the middle of a round (defer) a kick it
+ * asked for waits until RING_NOTIFY_BATCH responses have gone out since
+ * the last one, or the round ends: the frontend sees every response as
+ * soon as it is pushed, it is only woken less often. A kick put off is
+ * owed, and paid at the next push that may kick: skipping it would lose
+ * it, because rsp_event is then behind the published range.
+ */
+static void push_responses(struct ring *r, bool defer)
 {
 	uint32_t old = load32(r->sring + XE_BLKIF_RING_OFF_RSP_PROD);
 	uint32_t new = r->rsp_prod_pvt, event;
 
-	if (old == new)
-		return;
-	__atomic_thread_fence(__ATOMIC_RELEASE); /* slots before index */
-	store32(r->sring + XE_BLKIF_RING_OFF_RSP_PROD, new);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* index before rsp_event */
-	event = load32(r->sring + XE_BLKIF_RING_OFF_RSP_EVENT);
-	if ((uint32_t)(new - event) < (uint32_t)(new - old)) {
-		xp_evt_notify(r->evt, r->local_port);
-		INC(r, notifies);
+	if (old != new) {
+		__atomic_thread_fence(__ATOMIC_RELEASE); /* slots first */
+		store32(r->sring + XE_BLKIF_RING_OFF_RSP_PROD, new);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* then rsp_event */
+		event = load32(r->sring + XE_BLKIF_RING_OFF_RSP_EVENT);
+		if ((uint32_t)(new - event) < (uint32_t)(new - old))
+			r->notify_owed = true;
 	}
+	if (!r->notify_owed ||
+	    (defer && (uint32_t)(new - r->notified_at) < RING_NOTIFY_BATCH))
+		return;
+	xp_evt_notify(r->evt, r->local_port);
+	INC(r, notifies);
+	r->notify_owed = false;
+	r->notified_at = new;
 }
 
 static void halt(struct ring *r, uint32_t rp)
@@ -544,9 +563,9 @@ static bool ring_work(struct ring *r)
 		/* Answer in batches so that early requests do not wait for
 		 * the whole ring. */
 		if ((served & 7) == 0)
-			push_responses(r);
+			push_responses(r, true);
 	}
-	push_responses(r);
+	push_responses(r, false);
 	if (r->req_cons != rp)
 		return true;
 	/* Final check: ask for a kick at the next request, then look again
@@ -566,6 +585,12 @@ static bool stop_requested(struct ring *r)
 static void *ring_main(void *arg)
 {
 	struct ring *r = arg;
+	char name[16];
+
+	/* "ring D/V/qQ" in top and perf (15 bytes at most: cut if longer). */
+	snprintf(name, sizeof(name), "ring %u/%u/q%u", r->domid, r->devid,
+		 r->qid);
+	pthread_setname_np(pthread_self(), name);
 
 	/* Requests may be waiting from before we were bound. */
 	while (ring_work(r) && !stop_requested(r))
@@ -719,7 +744,7 @@ int ring_new(const struct ring_params *p, struct ring **ring_r, char *err,
 		rc = -EIO;
 		goto fail;
 	}
-	r->req_cons = r->rsp_prod_pvt = rsp_prod;
+	r->req_cons = r->rsp_prod_pvt = r->notified_at = rsp_prod;
 	step = "cannot bind the frontend's event channel";
 	rc = xp_evt_bind(r->evt, p->domid, p->remote_port, &r->local_port);
 	if (rc)
