@@ -10,7 +10,7 @@ XE_DAEMON_LIBS = xs-glue/libxsglue.a xs-glue/libxsparse.a \
 	platform/libxp-xen.a platform/libxp.a
 daemon_xen_ephemerald_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
 daemon_xen_ephemerald_LDADD = $(XE_DAEMON_LIBS) $(XEN_LIBS) $(CRYPTO_LIBS) \
-	$(SYSTEMD_LIBS)
+	$(URING_LIBS) $(SYSTEMD_LIBS)
 
 # The systemd unit, with this build's paths.
 if HAVE_SYSTEMD_UNIT

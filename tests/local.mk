@@ -19,14 +19,15 @@ tests_libfrontend_a_SOURCES = \
 
 CRYPTO_TEST_LIBS = tests/libtestlib.a crypto/libxecrypto.a $(CRYPTO_LIBS)
 STORE_TEST_LIBS = tests/libtestlib.a cow/libstore.a crypto/libxecrypto.a \
-	$(CRYPTO_LIBS)
+	$(CRYPTO_LIBS) $(URING_LIBS)
 COW_TEST_LIBS = tests/libtestlib.a cow/libcow.a cow/libstore.a \
-	crypto/libxecrypto.a $(CRYPTO_LIBS)
+	crypto/libxecrypto.a $(CRYPTO_LIBS) $(URING_LIBS)
 # The daemon core against the simulated Xen, in dependency order.
 BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
 	xs-glue/libxsglue.a xs-glue/libxsparse.a backend/libbackend.a \
 	cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
-	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) -lpthread
+	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) $(URING_LIBS) \
+	-lpthread
 
 # ---- the tree: includes point down (docs/architecture.md) ----
 
@@ -42,12 +43,15 @@ tests_unit_test_key_LDADD = $(CRYPTO_TEST_LIBS)
 tests_unit_test_xts_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_xts_LDADD = $(CRYPTO_TEST_LIBS)
 
-check_PROGRAMS += tests/unit/test-store tests/unit/test-store-xts-leak
-TESTS += tests/unit/test-store tests/unit/test-store-xts-leak
+check_PROGRAMS += tests/unit/test-store tests/unit/test-store-xts-leak \
+	tests/unit/test-store-file
+TESTS += tests/unit/test-store tests/unit/test-store-xts-leak \
+	tests/unit/test-store-file
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_store_LDADD = $(STORE_TEST_LIBS)
 tests_unit_test_store_xts_leak_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_store_xts_leak_LDADD = $(STORE_TEST_LIBS)
+tests_unit_test_store_file_LDADD = $(STORE_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-cow
 TESTS += tests/unit/test-cow

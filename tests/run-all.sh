@@ -17,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # the tests drive from outside, and what the package is built and checked
 # with.
 "$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
-	libxen-dev libsystemd-dev mandoc groff-base systemd dash \
+	libxen-dev liburing-dev libsystemd-dev mandoc groff-base systemd dash \
 	debhelper dh-autoreconf lintian git
 
 cd "$top"
