@@ -507,7 +507,7 @@ int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
 		   void *arg)
 {
 	const unsigned char *ptrs[COW_APPLY_MAX_BLKS];
-	uint32_t i;
+	uint32_t i, j, k;
 	int rc = 0;
 
 	if (nr_blks == 0 || nr_blks > COW_APPLY_MAX_BLKS ||
@@ -517,10 +517,34 @@ int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
 	}
 	/* At most one block per stripe: ascending stripe order, as always. */
 	run_stripes(cow, first_blk, nr_blks, pthread_mutex_lock);
-	for (i = 0; i < nr_blks && !rc; i++)
-		rc = blk_bytes(cow, first_blk + i,
-			       map_get(&cow->map, first_blk + i),
-			       scratch + (size_t)i * STORE_BLK_BYTES, &ptrs[i]);
+	for (i = 0; i < nr_blks && !rc; i += k) {
+		uint32_t state = map_get(&cow->map, first_blk + i), next;
+		unsigned char *p = scratch + (size_t)i * STORE_BLK_BYTES;
+
+		k = 1;
+		if (state >= MAP_SLOT0 && !store_direct(cow->overlay,
+							state - MAP_SLOT0)) {
+			/* Overlay blocks in consecutive slots: one read. */
+			while (i + k < nr_blks &&
+			       (next = map_get(&cow->map, first_blk + i + k)) ==
+				       state + k)
+				k++;
+			rc = store_read(cow->overlay, p, state - MAP_SLOT0, k);
+			for (j = 0; j < k; j++)
+				ptrs[i + j] = p + (size_t)j * STORE_BLK_BYTES;
+		} else if (state == MAP_BASE && cow->base) {
+			/* Base blocks in a row: one read. */
+			while (i + k < nr_blks &&
+			       map_get(&cow->map, first_blk + i + k) ==
+				       MAP_BASE)
+				k++;
+			rc = store_read(cow->base, p, first_blk + i, k);
+			for (j = 0; j < k; j++)
+				ptrs[i + j] = p + (size_t)j * STORE_BLK_BYTES;
+		} else {
+			rc = blk_bytes(cow, first_blk + i, state, p, &ptrs[i]);
+		}
+	}
 	if (!rc)
 		rc = fn(arg, ptrs, nr_blks);
 	run_stripes(cow, first_blk, nr_blks, pthread_mutex_unlock);

@@ -7,8 +7,8 @@
  * runs seeded random reads, writes and discards at 512-byte granularity,
  * unaligned and spanning blocks, split into several requests (each written
  * by cow_write() or by cow_write_apply(), some of whose fills scribble over
- * their destinations and fail, which must change nothing), and checks every
- * read byte and the overlay's block count against the model. Then several
+ * their destinations and fail, which must change nothing; read by cow_read()
+ * or cow_read_apply()), and checks every read byte and the overlay's block count against the model. Then several
  * threads do the same at once on interleaved ranges: each thread owns runs of
  * G sectors (G < 8 makes threads share blocks, so their partial writes race
  * on copy-up; G >= 8 gives each thread whole blocks it may discard).
@@ -199,14 +199,51 @@ static void write_pieces(struct rng *r, struct run *run,
 	}
 }
 
-static int read_pieces(struct cow *cow, unsigned char *buf,
-		       const struct piece *pc, int n)
+/* cow_read_apply()'s fn: the piece's bytes out of the blocks' pointers. */
+struct apply_dst {
+	unsigned char *buf;
+	uint32_t first_off, len;
+};
+
+static int apply_out(void *arg, const unsigned char *const *blks,
+		     uint32_t nr_blks)
+{
+	const struct apply_dst *a = arg;
+	uint32_t done = 0, off = a->first_off, i;
+
+	for (i = 0; i < nr_blks && done < a->len; i++, off = 0) {
+		uint32_t take = STORE_BLK_BYTES - off;
+
+		if (take > a->len - done)
+			take = a->len - done;
+		memcpy(a->buf + done, blks[i] + off, take);
+		done += take;
+	}
+	CHECK(done == a->len, "read_apply gave %u of %u bytes", done, a->len);
+	return 0;
+}
+
+/* Read the pieces, each through cow_read() or cow_read_apply(). */
+static int read_pieces(struct rng *r, struct cow *cow, unsigned char *buf,
+		       const struct piece *pc, int n, unsigned char *scratch)
 {
 	int i, rc = 0;
 
-	for (i = 0; i < n && !rc; i++)
-		rc = cow_read(cow, buf + pc[i].off, pc[i].sector,
-			      (uint32_t)pc[i].nr);
+	for (i = 0; i < n && !rc; i++) {
+		uint64_t first = pc[i].sector / 8;
+		uint64_t last = (pc[i].sector + pc[i].nr - 1) / 8;
+		struct apply_dst a = { buf + pc[i].off,
+				       (uint32_t)(pc[i].sector % 8) * 512,
+				       (uint32_t)pc[i].nr * 512 };
+
+		if (rng_below(r, 2))
+			rc = cow_read(cow, buf + pc[i].off, pc[i].sector,
+				      (uint32_t)pc[i].nr);
+		else
+			rc = cow_read_apply(cow, first,
+					    (uint32_t)(last - first + 1),
+					    pc[i].nr, scratch, apply_out, &a);
+	}
 	return rc;
 }
 
@@ -289,7 +326,7 @@ static void single_thread(struct run *run, struct rng *r, uint64_t nr_ops)
 		} else if (p < 88) {
 			memset(buf, 0xa5, nr * 512);
 			n = split_req(r, sector, nr, pc);
-			CHECK_OK(read_pieces(run->cow, buf, pc, n));
+			CHECK_OK(read_pieces(r, run->cow, buf, pc, n, scratch));
 			compare(run, run->ops, sector, buf, nr);
 		} else if (p < 97) {
 			CHECK_OK(cow_discard(run->cow, sector, nr));
@@ -352,7 +389,7 @@ static void *worker_main(void *arg)
 			write_pieces(&r, run, buf, pc, n, scratch);
 		} else if (p < 90) {
 			n = split_req(&r, a, nr, pc);
-			CHECK_OK(read_pieces(run->cow, buf, pc, n));
+			CHECK_OK(read_pieces(&r, run->cow, buf, pc, n, scratch));
 			compare(run, i, a, buf, nr);
 		} else if (a + nr < size) {
 			/* Never reach the disk's end: its partial last block
