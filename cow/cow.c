@@ -806,6 +806,11 @@ void cow_free(struct cow *cow)
 	free(cow);
 }
 
+const char *cow_io_mode(struct cow *cow)
+{
+	return cow->overlay ? store_io_mode(cow->overlay) : NULL;
+}
+
 uint64_t cow_size_sectors(const struct cow *cow)
 {
 	return cow->size_sectors;

@@ -74,6 +74,10 @@ int cow_new(const struct cow_params *params, struct cow **cow_r);
 void cow_free(struct cow *cow);
 
 uint64_t cow_size_sectors(const struct cow *cow);
+
+/* How the overlay does its I/O ("io_uring, O_DIRECT"...), for the log;
+ * NULL for an overlay in memory or none. */
+const char *cow_io_mode(struct cow *cow);
 enum cow_kind cow_kind(const struct cow *cow);
 
 /*

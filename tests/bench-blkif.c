@@ -434,6 +434,11 @@ int main(int argc, char **argv)
 				if (!cow) {
 					cow = engine_view(xts);
 					engine_seq(cow, true, 0.5); /* fill */
+					if (cow_io_mode(cow))
+						printf("  (%s scratch in %s: "
+						       "%s)\n",
+						       store, test_tmpdir(),
+						       cow_io_mode(cow));
 				}
 				if (!en[k])
 					en[k] = seq ? engine_seq(cow, write,

@@ -316,8 +316,13 @@ void registry_process(struct registry *reg)
 			d->state = DISK_FAILED;
 			snprintf(d->error, sizeof(d->error), "%s", job->err);
 		} else {
+			const char *mode = cow_io_mode(job->cow);
+
 			d->state = DISK_OPEN;
 			d->cow = job->cow;
+			if (mode)
+				log_msg(LOG_INFO, "%u/%u: scratch I/O: %s",
+					d->owner, d->devid, mode);
 		}
 		job_put(job);
 		if (d->orphan) {
