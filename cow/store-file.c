@@ -7,20 +7,20 @@
  * n * 4 KiB. There is no shared file offset, so any number of threads can
  * use one store at once.
  *
- * Scratch I/O: O_DIRECT where the filesystem takes it (probed with one
- * aligned read at open; refused, it falls back to the page cache), so the
- * ciphertext the xts store hands down goes from its aligned buffers to the
- * device with no copy and no dom0 page cache spent on it. Calls go through
- * a small pool of io_uring instances (trylock round robin, each used by one
- * thread at a time), cut into chunks of FILE_CHUNK_BLKS with up to FILE_QD
- * in flight; where io_uring cannot be had (old kernel, seccomp, sysctl) or
- * is not built in, through pread/pwrite. write_fill and read_each let the
- * caller (the xts store) encrypt the next chunk, or decrypt the last one,
- * while the others are in flight. A short read or write is resubmitted for
- * the rest; end of file inside the scratch (it shrank) and a write that
- * makes no progress are -EIO. Every call returns only once nothing it
- * submitted is in flight. O_DIRECT needs aligned memory: a caller's
- * unaligned buffer is bounced (rare: the view's buffers are aligned).
+ * Scratch I/O goes through a small pool of io_uring instances (trylock
+ * round robin, each used by one thread at a time), cut into chunks of
+ * FILE_CHUNK_BLKS with up to FILE_QD in flight; where io_uring cannot be had
+ * (old kernel, seccomp, sysctl) or is not built in, through pread/pwrite.
+ * write_fill and read_each let the caller (the xts store) encrypt the next
+ * chunk, or decrypt the last one, while the others are in flight. With
+ * STORE_FILE_DIRECT the file is O_DIRECT where the filesystem takes it
+ * (probed with one aligned read at open; refused, it stays on the page
+ * cache): the ciphertext then goes from the aligned buffers to the device
+ * with no copy. A short read or write is resubmitted for the rest; end of
+ * file inside the scratch (it shrank) and a write that makes no progress
+ * are -EIO. Every call returns only once nothing it submitted is in
+ * flight. O_DIRECT needs aligned memory: a caller's unaligned buffer is
+ * bounced (rare: the view's buffers are aligned).
  *
  * Scratch: a directory gets an anonymous O_TMPFILE file (mode 0600) that
  * never has a name, so nothing can open it and it vanishes with the fd even
@@ -422,7 +422,9 @@ static int job_run(struct file_store *f, struct chunk_job *job)
 		job->buf = tmp;
 	}
 #ifdef HAVE_LIBURING
-	{
+	/* One chunk has nothing to overlap: a plain syscall is cheaper
+	 * (io_uring may hand a buffered write to a worker thread). */
+	if (job_chunks(job) > 1) {
 		struct file_ring *fr = ring_get(f);
 
 		if (fr) {
@@ -751,7 +753,7 @@ static int file_new_fd(int fd, uint64_t nr_blks, unsigned int flags,
 	if (rc)
 		return rc;
 	f = to_file(s);
-	f->direct = !(flags & STORE_FILE_NO_DIRECT) && try_direct(fd);
+	f->direct = (flags & STORE_FILE_DIRECT) && try_direct(fd);
 	if (!(flags & STORE_FILE_NO_URING))
 		uring_start(f);
 	*store_r = s;

@@ -129,21 +129,26 @@ int store_ram_new(uint64_t nr_blks, struct store **store_r);
  * File store over a scratch file or block device at path, nr_blks slots.
  * A regular file is created if missing (0600) and sized (sparse); a block
  * device must be large enough; anything else is -ENOTBLK (checked without
- * blocking, as for the base). Opened O_RDWR | O_CLOEXEC and, where the
- * filesystem takes it, O_DIRECT (no copy through the page cache; where it
- * is refused, tmpfs on older kernels, the page cache is used). I/O goes
- * through io_uring where the kernel allows it, several chunks in flight,
- * else pread/pwrite. Discard punches holes (files) or BLKDISCARDs
- * (devices), best effort. store_io_mode() says which is in use.
+ * blocking, as for the base). Opened O_RDWR | O_CLOEXEC. I/O goes through
+ * io_uring where the kernel allows it, several chunks in flight, else
+ * pread/pwrite; through the page cache unless STORE_FILE_DIRECT. Discard
+ * punches holes (files) or BLKDISCARDs (devices), best effort.
+ * store_io_mode() says which is in use.
  */
 int store_file_new(const char *path, uint64_t nr_blks, struct store **store_r);
 
 /* The same over an already open fd (which the store then owns). */
 int store_file_new_fd(int fd, uint64_t nr_blks, struct store **store_r);
 
-/* store_file_new_flags() flags (tests and benchmarks). */
-#define STORE_FILE_NO_DIRECT 0x1u /* never O_DIRECT: the page cache */
-#define STORE_FILE_NO_URING 0x2u  /* never io_uring: pread/pwrite */
+/*
+ * store_file_new_flags() flags. STORE_FILE_DIRECT: O_DIRECT where the
+ * filesystem takes it (no copy through the page cache, no dom0 memory
+ * spent caching scratch; where it is refused, tmpfs on older kernels, the
+ * page cache). Not the default: a ring serves one request at a time, so
+ * every request would wait for the device (docs/performance.md).
+ */
+#define STORE_FILE_DIRECT 0x1u
+#define STORE_FILE_NO_URING 0x2u /* never io_uring: pread/pwrite */
 
 int store_file_new_flags(const char *path, uint64_t nr_blks,
 			 unsigned int flags, struct store **store_r);

@@ -8,9 +8,9 @@
  *   - memcpy of 1 MiB, and of 4 KiB to random places of a buffer as large as
  *     the overlay (the work a RAM overlay cannot avoid).
  * Then sequential 1 MiB and random 4 KiB reads and writes through views on
- * ram, on xts over a scratch file as the daemon opens it (O_DIRECT and
- * io_uring where it can), on xts over the same through the page cache, and
- * on a plain scratch file (no cipher: how fast the scratch itself is), and
+ * ram, on xts over a scratch file as the daemon opens it (page cache,
+ * io_uring where it can), on xts over the same with O_DIRECT, and on plain
+ * scratch files both ways (no cipher: how fast the scratch itself is), and
  * the ratios against the baselines. The xts store cannot go faster than
  * the cipher nor than its scratch: the lower of the two is printed too.
  *
@@ -160,14 +160,16 @@ static double bench_memcpy_4k_random(uint64_t size_bytes, double seconds)
 
 enum overlay {
 	OV_RAM,
-	OV_XTS_FILE,     /* as the daemon makes it: O_DIRECT, io_uring */
-	OV_XTS_BUFFERED, /* the same through the page cache */
-	OV_FILE,         /* no cipher: how fast the scratch itself is */
+	OV_XTS_FILE,   /* as the daemon makes it: page cache, io_uring */
+	OV_XTS_DIRECT, /* the same with O_DIRECT */
+	OV_FILE,       /* no cipher: how fast the scratch itself is */
+	OV_FILE_DIRECT,
 	OV_NR
 };
 
 static const char *const ov_name[OV_NR] = { "ram", "xts-over-file",
-					    "xts-buffered", "plain file" };
+					    "xts-direct", "plain file",
+					    "plain direct" };
 static const char *ov_mode[OV_NR];
 
 static struct cow *make_view(const struct opts *o, enum overlay ov)
@@ -186,14 +188,15 @@ static struct cow *make_view(const struct opts *o, enum overlay ov)
 			die("store_ram_new", rc);
 	} else {
 		rc = store_file_new_flags(o->scratch, nr_blks,
-					  ov == OV_XTS_BUFFERED ?
-						  STORE_FILE_NO_DIRECT :
+					  ov == OV_XTS_DIRECT ||
+							  ov == OV_FILE_DIRECT ?
+						  STORE_FILE_DIRECT :
 						  0,
 					  &lower);
 		if (rc)
 			die("store_file_new", rc);
 		ov_mode[ov] = store_io_mode(lower);
-		if (ov == OV_FILE) {
+		if (ov == OV_FILE || ov == OV_FILE_DIRECT) {
 			p.overlay = lower;
 		} else {
 			rc = key_new_random(&key);
@@ -321,16 +324,16 @@ int main(int argc, char **argv)
 		bench_view(&o, k, &r[k]);
 
 	printf("\nscratch in %s: xts-over-file and plain file: %s; "
-	       "xts-buffered: %s\n",
-	       o.scratch, ov_mode[OV_XTS_FILE], ov_mode[OV_XTS_BUFFERED]);
+	       "*-direct: %s\n",
+	       o.scratch, ov_mode[OV_XTS_FILE], ov_mode[OV_XTS_DIRECT]);
 	printf("\n%-30s", "through the view");
 	for (k = 0; k < OV_NR; k++)
-		printf(" %14s", ov_name[k]);
+		printf(" %13s", ov_name[k]);
 #define ROW(label, field)                                                      \
 	do {                                                                   \
 		printf("\n  %-28s", label);                                    \
 		for (k = 0; k < OV_NR; k++)                                    \
-			printf(" %14.0f", r[k].field);                         \
+			printf(" %13.0f", r[k].field);                         \
 	} while (0)
 	ROW("seq 1 MiB write (MiB/s)", seq_wr_mibs);
 	ROW("seq 1 MiB read (MiB/s)", seq_rd_mibs);
@@ -341,23 +344,24 @@ int main(int argc, char **argv)
 	printf("\n");
 
 	/* The xts store cannot beat the cipher, nor the scratch under it. */
-	bound_wr = r[OV_FILE].seq_wr_mibs < xts_mibs ? r[OV_FILE].seq_wr_mibs :
-						       xts_mibs;
-	bound_rd = r[OV_FILE].seq_rd_mibs < xts_mibs ? r[OV_FILE].seq_rd_mibs :
-						       xts_mibs;
 	printf("\nratios (target)\n");
 	printf("  xts-over-file seq write / openssl xts   %5.2fx  (>= 0.80x)\n",
 	       r[OV_XTS_FILE].seq_wr_mibs / xts_mibs);
 	printf("  xts-over-file seq read / openssl xts    %5.2fx  (>= 0.80x)\n",
 	       r[OV_XTS_FILE].seq_rd_mibs / xts_mibs);
-	printf("  xts-over-file seq write / min(openssl, plain file) %5.2fx\n",
-	       r[OV_XTS_FILE].seq_wr_mibs / bound_wr);
-	printf("  xts-over-file seq read / min(openssl, plain file)  %5.2fx\n",
-	       r[OV_XTS_FILE].seq_rd_mibs / bound_rd);
-	printf("  xts-buffered seq write / openssl xts    %5.2fx\n",
-	       r[OV_XTS_BUFFERED].seq_wr_mibs / xts_mibs);
-	printf("  xts-buffered seq read / openssl xts     %5.2fx\n",
-	       r[OV_XTS_BUFFERED].seq_rd_mibs / xts_mibs);
+	for (k = OV_XTS_FILE; k <= OV_XTS_DIRECT; k++) {
+		const struct result *plain = &r[k == OV_XTS_FILE ? OV_FILE :
+								   OV_FILE_DIRECT];
+
+		bound_wr = plain->seq_wr_mibs < xts_mibs ? plain->seq_wr_mibs :
+							   xts_mibs;
+		bound_rd = plain->seq_rd_mibs < xts_mibs ? plain->seq_rd_mibs :
+							   xts_mibs;
+		printf("  %s seq write / min(openssl, %s) %5.2fx\n",
+		       ov_name[k], ov_name[k + 2], r[k].seq_wr_mibs / bound_wr);
+		printf("  %s seq read / min(openssl, %s)  %5.2fx\n",
+		       ov_name[k], ov_name[k + 2], r[k].seq_rd_mibs / bound_rd);
+	}
 	printf("  ram rand 4 KiB write, new / memcpy 4 KiB   %5.2fx  (>= 0.50x)\n",
 	       r[OV_RAM].rnd_wr_new_iops / cp4k);
 	printf("  ram rand 4 KiB overwrite / memcpy 4 KiB    %5.2fx  (>= 0.50x)\n",

@@ -34,8 +34,8 @@ static struct rng rng;
 static const unsigned int modes[] = {
 	0,
 	STORE_FILE_NO_URING,
-	STORE_FILE_NO_DIRECT,
-	STORE_FILE_NO_DIRECT | STORE_FILE_NO_URING,
+	STORE_FILE_DIRECT,
+	STORE_FILE_DIRECT | STORE_FILE_NO_URING,
 };
 
 static struct store *open_mode(unsigned int flags)
@@ -162,7 +162,7 @@ static void test_modes(void)
 		const char *mode = store_io_mode(s);
 
 		CHECK(mode, "a file store says how it does I/O");
-		if (modes[i] & STORE_FILE_NO_DIRECT)
+		if (!(modes[i] & STORE_FILE_DIRECT))
 			CHECK(strstr(mode, "page cache"), "mode %s", mode);
 		if (modes[i] & STORE_FILE_NO_URING)
 			CHECK(strstr(mode, "pread/pwrite"), "mode %s", mode);
