@@ -672,7 +672,8 @@ static int ring_alloc_buffers(struct ring *r)
 	if (mem == MAP_FAILED)
 		return -errno;
 	r->mem = mem;
-	rc = key_protect_memory(mem, r->mem_bytes);
+	/* Locked page by page as used: an idle ring costs no memory. */
+	rc = key_protect_memory_lazy(mem, r->mem_bytes);
 	if (rc)
 		return rc;
 	r->bounce = r->mem;

@@ -833,6 +833,8 @@ void cow_get_stats(const struct cow *cow, struct cow_stats *st)
 					     memory_order_relaxed);
 	st->limit_blks = c->map.limit_blks;
 	st->used_bytes = st->used_blks * STORE_BLK_BYTES;
+	st->map_bytes = atomic_load_explicit(&c->map.map_bytes,
+					     memory_order_relaxed);
 #define COW_STAT_GET(name)                                                     \
 	st->name = atomic_load_explicit(&c->ctr.name, memory_order_relaxed);
 	COW_COUNTERS(COW_STAT_GET)

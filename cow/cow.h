@@ -171,6 +171,7 @@ struct cow_stats {
 	uint64_t peak_blks;  /* the most ever held */
 	uint64_t limit_blks; /* this disk's cap */
 	uint64_t used_bytes; /* used_blks * 4096 */
+	uint64_t map_bytes;  /* the block map's own memory */
 #define COW_STAT_FIELD(name) uint64_t name;
 	COW_COUNTERS(COW_STAT_FIELD)
 #undef COW_STAT_FIELD

@@ -28,7 +28,7 @@
 #define MAP_ZERO 1u
 #define MAP_SLOT0 2u
 
-#define MAP_LEAF_SHIFT 14
+#define MAP_LEAF_SHIFT 10 /* 4 KiB leaves, each mapping 4 MiB */
 #define MAP_LEAF_BLKS (1u << MAP_LEAF_SHIFT)
 
 _Static_assert(COW_MAX_OVERLAY_BLKS <= UINT32_MAX - MAP_SLOT0 + 1,
@@ -48,6 +48,7 @@ struct cow_map {
 	uint64_t limit_blks;
 	_Atomic uint64_t used_blks; /* slots taken and not given back */
 	_Atomic uint64_t peak_blks; /* the most blocks ever published */
+	_Atomic uint64_t map_bytes; /* leaves, their pointers, the free stack */
 	struct cow_budget *budget;  /* may be NULL */
 };
 

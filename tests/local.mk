@@ -126,3 +126,11 @@ tests_bench_blkif_LDADD = $(BLKIF_TEST_LIBS)
 bench-blkif: tests/bench-blkif$(EXEEXT)
 	./tests/bench-blkif$(EXEEXT) $(BENCH_SECONDS)
 .PHONY: bench-blkif
+
+# make bench-scale: 64 disks in the simulated Xen: idle memory per disk,
+# block-map overhead, attach to InitWait with 63 others attached.
+noinst_PROGRAMS += tests/bench-scale
+tests_bench_scale_LDADD = $(BLKIF_TEST_LIBS)
+bench-scale: tests/bench-scale$(EXEEXT)
+	./tests/bench-scale$(EXEEXT) $(BENCH_ROUNDS)
+.PHONY: bench-scale
