@@ -56,6 +56,11 @@
 #ifdef HAVE_LIBURING
 #include <liburing.h>
 #endif
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
 
 #include "cow/store-local.h"
 
@@ -389,13 +394,18 @@ static int job_uring(struct file_store *f, struct file_ring *fr,
 			 * shrank); writing 0: no progress. */
 			if (!rc)
 				rc = res < 0 ? res : -EIO;
-		} else if ((io[q].done += (size_t)res) < io[q].len) {
-			if (!rc) {
+		} else {
+			/* memcheck cannot see the kernel fill a buffer */
+			if (!job->write)
+				VALGRIND_MAKE_MEM_DEFINED(io[q].p + io[q].done,
+							  (size_t)res);
+			io[q].done += (size_t)res;
+			if (io[q].done < io[q].len && !rc) {
 				queue_io(f, fr, job, &io[q], q); /* the rest */
 				continue;
 			}
-		} else if (!rc && job->done) {
-			rc = job->done(job, io[q].chunk, io[q].p);
+			if (io[q].done == io[q].len && !rc && job->done)
+				rc = job->done(job, io[q].chunk, io[q].p);
 		}
 		busy[q] = false;
 		inflight--;
