@@ -283,25 +283,32 @@ struct blk_plan {
 };
 
 /*
- * Under the blocks' locks: grant-copy the guest's data straight into the
- * destinations the view handed out (new overlay slots, or scratch it
- * writes to the overlay afterwards). Any failed segment fails the lot, and
- * the view then keeps every block as it was (XSA-365).
+ * Under the blocks' locks: the request's grant copies, between the guest's
+ * pages and the blocks' bytes. Any failed segment fails the lot.
  */
-static int write_copy_in(void *arg, unsigned char *const *blks,
-			 uint32_t nr_blks)
+static int copy_planned(struct blk_plan *pl, bool to_foreign,
+			const unsigned char *const *blks)
 {
-	struct blk_plan *pl = arg;
 	unsigned int nc = plan_blk_copies(pl->r, pl->segs, pl->n,
-					  pl->first_off, false,
-					  (const unsigned char *const *)blks);
+					  pl->first_off, to_foreign, blks);
 
-	(void)nr_blks;
 	if (copy_grants(pl->r, nc)) {
 		pl->grant_failed = true;
 		return -EFAULT;
 	}
 	return 0;
+}
+
+/*
+ * The guest's data straight into the destinations the view handed out (new
+ * overlay slots, or scratch it writes to the overlay afterwards); if it
+ * fails, the view keeps every block as it was (XSA-365).
+ */
+static int write_copy_in(void *arg, unsigned char *const *blks,
+			 uint32_t nr_blks)
+{
+	(void)nr_blks;
+	return copy_planned(arg, false, (const unsigned char *const *)blks);
 }
 
 /* Bounce the data, then cow_write(): the rare write wider than one
@@ -382,23 +389,14 @@ static int16_t do_read_bounce(struct ring *r, const struct req *req,
 }
 
 /*
- * Under the blocks' locks: one grant copy per piece of a segment that lies
- * in one block, straight from the block's bytes (the RAM overlay itself
- * where it can be) to the guest's page.
+ * Straight from the blocks' bytes (the RAM overlay itself where it can be)
+ * to the guest's pages.
  */
 static int read_copy_out(void *arg, const unsigned char *const *blks,
 			 uint32_t nr_blks)
 {
-	struct blk_plan *pl = arg;
-	unsigned int nc = plan_blk_copies(pl->r, pl->segs, pl->n,
-					  pl->first_off, true, blks);
-
 	(void)nr_blks;
-	if (copy_grants(pl->r, nc)) {
-		pl->grant_failed = true;
-		return -EFAULT;
-	}
-	return 0;
+	return copy_planned(arg, true, blks);
 }
 
 static int16_t do_read(struct ring *r, const struct req *req,

@@ -266,6 +266,38 @@ static bool direct_copy(struct cow *cow, const uint32_t *slots,
 }
 
 /*
+ * Under the blocks' locks: the map state of each block of [blk, blk + n)
+ * and its slot, its own or (fresh[i]) a new one, reserved for the whole run
+ * at once. -ENOSPC, and nothing taken, if they do not all fit. The caller
+ * publishes the new slots it wrote and gives back the others.
+ */
+static int run_slots(struct cow *cow, uint64_t blk, unsigned int n,
+		     uint32_t *state, uint32_t *slots, bool *fresh,
+		     unsigned int *nr_fresh_r)
+{
+	uint32_t fresh_slots[COW_APPLY_MAX_BLKS];
+	unsigned int i, j, nr_fresh = 0;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		state[i] = map_get(&cow->map, blk + i);
+		fresh[i] = state[i] < MAP_SLOT0;
+		if (fresh[i])
+			nr_fresh++;
+		else
+			slots[i] = state[i] - MAP_SLOT0;
+	}
+	rc = slots_alloc(&cow->map, nr_fresh, fresh_slots);
+	if (rc)
+		return rc;
+	for (i = 0, j = 0; i < n; i++)
+		if (fresh[i])
+			slots[i] = fresh_slots[j++];
+	*nr_fresh_r = nr_fresh;
+	return 0;
+}
+
+/*
  * Write n whole blocks from src. Blocks already in the overlay are
  * overwritten in place; the others get slots, reserved for the whole run at
  * once (a run that does not fit fails with -ENOSPC and changes nothing),
@@ -276,27 +308,15 @@ static bool direct_copy(struct cow *cow, const uint32_t *slots,
 static int run_write(struct cow *cow, uint64_t blk, unsigned int n,
 		     const unsigned char *src)
 {
-	uint32_t slots[COW_RUN_MAX], fresh_slots[COW_RUN_MAX];
+	uint32_t state[COW_RUN_MAX], slots[COW_RUN_MAX];
 	bool fresh[COW_RUN_MAX];
 	unsigned int i, j, k, nr_fresh = 0;
 	int rc;
 
 	run_stripes(cow, blk, n, pthread_mutex_lock);
-	for (i = 0; i < n; i++) {
-		uint32_t state = map_get(&cow->map, blk + i);
-
-		fresh[i] = state < MAP_SLOT0;
-		if (fresh[i])
-			nr_fresh++;
-		else
-			slots[i] = state - MAP_SLOT0;
-	}
-	rc = slots_alloc(&cow->map, nr_fresh, fresh_slots);
+	rc = run_slots(cow, blk, n, state, slots, fresh, &nr_fresh);
 	if (rc)
 		goto out;
-	for (i = 0, j = 0; i < n; i++)
-		if (fresh[i])
-			slots[i] = fresh_slots[j++];
 	for (i = 0; i < n && !rc; i += k) {
 		unsigned char *p = (unsigned char *)src +
 				   (size_t)i * STORE_BLK_BYTES;
@@ -602,11 +622,11 @@ int cow_write_apply(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
 {
 	unsigned char *blks[COW_APPLY_MAX_BLKS];
 	uint32_t state[COW_APPLY_MAX_BLKS], slots[COW_APPLY_MAX_BLKS];
-	uint32_t fresh_slots[COW_APPLY_MAX_BLKS];
 	enum wa_dest dest[COW_APPLY_MAX_BLKS];
 	bool fresh[COW_APPLY_MAX_BLKS];
 	uint64_t pos, end, blk;
-	uint32_t i, j, n, nr_fresh = 0;
+	uint32_t i, n;
+	unsigned int nr_fresh = 0;
 	int rc = cow->kind == COW_KIND_READONLY ?
 			 -EROFS :
 			 check_range(cow, sector, nr_sectors);
@@ -623,20 +643,9 @@ int cow_write_apply(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
 	}
 	/* At most one block per stripe: ascending stripe order, as always. */
 	run_stripes(cow, blk, n, pthread_mutex_lock);
-	for (i = 0; i < n; i++) {
-		state[i] = map_get(&cow->map, blk + i);
-		fresh[i] = state[i] < MAP_SLOT0;
-		if (fresh[i])
-			nr_fresh++;
-		else
-			slots[i] = state[i] - MAP_SLOT0;
-	}
-	rc = slots_alloc(&cow->map, nr_fresh, fresh_slots);
+	rc = run_slots(cow, blk, n, state, slots, fresh, &nr_fresh);
 	if (rc)
 		goto unlock;
-	for (i = 0, j = 0; i < n; i++)
-		if (fresh[i])
-			slots[i] = fresh_slots[j++];
 	for (i = 0; i < n; i++) {
 		uint64_t b0 = (blk + i) * STORE_BLK_BYTES;
 		bool partial = b0 < pos || b0 + STORE_BLK_BYTES > end;

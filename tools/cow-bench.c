@@ -47,6 +47,11 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static double min_d(double a, double b)
+{
+	return a < b ? a : b;
+}
+
 static uint64_t xorshift(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -353,10 +358,8 @@ int main(int argc, char **argv)
 		const struct result *plain = &r[k == OV_XTS_FILE ? OV_FILE :
 								   OV_FILE_DIRECT];
 
-		bound_wr = plain->seq_wr_mibs < xts_mibs ? plain->seq_wr_mibs :
-							   xts_mibs;
-		bound_rd = plain->seq_rd_mibs < xts_mibs ? plain->seq_rd_mibs :
-							   xts_mibs;
+		bound_wr = min_d(plain->seq_wr_mibs, xts_mibs);
+		bound_rd = min_d(plain->seq_rd_mibs, xts_mibs);
 		printf("  %s seq write / min(openssl, %s) %5.2fx\n",
 		       ov_name[k], ov_name[k + 2], r[k].seq_wr_mibs / bound_wr);
 		printf("  %s seq read / min(openssl, %s)  %5.2fx\n",
