@@ -580,8 +580,35 @@ out:
 enum wa_dest {
 	WA_NEW_SLOT, /* a fresh slot's memory: published after fill */
 	WA_IN_PLACE, /* the block's own slot's memory (all-or-nothing fill) */
+	WA_REDIRECT, /* an overwrite into another slot's memory: published
+		      * after fill, when the old slot goes */
 	WA_STAGED,   /* scratch: written to the overlay after fill */
 };
+
+/*
+ * Overwrites of memory blocks by a fill that may fail halfway: take a new
+ * slot for each (redir[i], new slot in rslots[i]), all or none; none if
+ * the overlay has no room now, and they are staged instead.
+ */
+static void wa_redirect(struct cow *cow, uint32_t n, const uint32_t *slots,
+			const bool *fresh, uint32_t *rslots, bool *redir)
+{
+	uint32_t want[COW_APPLY_MAX_BLKS], i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		redir[i] = !fresh[i] && store_direct(cow->overlay, slots[i]);
+		k += redir[i];
+	}
+	if (!k)
+		return;
+	if (slots_alloc_redirect(&cow->map, k, want)) {
+		memset(redir, 0, n * sizeof(*redir));
+		return;
+	}
+	for (i = 0, j = 0; i < n; i++)
+		if (redir[i])
+			rslots[i] = want[j++];
+}
 
 /*
  * Write the staged blocks of a cow_write_apply() to the overlay, batching
@@ -622,8 +649,9 @@ int cow_write_apply(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
 {
 	unsigned char *blks[COW_APPLY_MAX_BLKS];
 	uint32_t state[COW_APPLY_MAX_BLKS], slots[COW_APPLY_MAX_BLKS];
+	uint32_t rslots[COW_APPLY_MAX_BLKS];
 	enum wa_dest dest[COW_APPLY_MAX_BLKS];
-	bool fresh[COW_APPLY_MAX_BLKS];
+	bool fresh[COW_APPLY_MAX_BLKS], redir[COW_APPLY_MAX_BLKS] = { false };
 	uint64_t pos, end, blk;
 	uint32_t i, n;
 	unsigned int nr_fresh = 0;
@@ -643,19 +671,32 @@ int cow_write_apply(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
 	}
 	/* At most one block per stripe: ascending stripe order, as always. */
 	run_stripes(cow, blk, n, pthread_mutex_lock);
+	/* New blocks' slots first: that may wait for others' redirects,
+	 * never for our own. */
 	rc = run_slots(cow, blk, n, state, slots, fresh, &nr_fresh);
 	if (rc)
 		goto unlock;
+	if (!(flags & COW_FILL_ALL_OR_NOTHING))
+		wa_redirect(cow, n, slots, fresh, rslots, redir);
 	for (i = 0; i < n; i++) {
 		uint64_t b0 = (blk + i) * STORE_BLK_BYTES;
 		bool partial = b0 < pos || b0 + STORE_BLK_BYTES > end;
 		unsigned char *mem = store_direct(cow->overlay, slots[i]);
+		unsigned char *rmem =
+			redir[i] ? store_direct(cow->overlay, rslots[i]) : NULL;
 
+		if (redir[i] && !rmem) {
+			slot_redirect_undo(&cow->map, rslots[i]);
+			redir[i] = false;
+		}
 		/* Old data is overwritten in place only by a fill that
 		 * cannot fail halfway; else it stays until fill is done. */
 		if (mem && (fresh[i] || (flags & COW_FILL_ALL_OR_NOTHING))) {
 			dest[i] = fresh[i] ? WA_NEW_SLOT : WA_IN_PLACE;
 			blks[i] = mem;
+		} else if (rmem) {
+			dest[i] = WA_REDIRECT;
+			blks[i] = rmem;
 		} else {
 			dest[i] = WA_STAGED;
 			blks[i] = scratch + (size_t)i * STORE_BLK_BYTES;
@@ -673,14 +714,24 @@ int cow_write_apply(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
 		}
 	}
 	rc = fill(arg, blks, n);
+	/* The redirected blocks now live in their new slots. */
+	for (i = 0; i < n && !rc; i++)
+		if (redir[i] && !(rc = map_set(&cow->map, blk + i,
+					       MAP_SLOT0 + rslots[i]))) {
+			slot_redirect_done(&cow->map, slots[i]);
+			redir[i] = false;
+		}
 	if (!rc)
 		rc = wa_commit(cow, blk, n, dest, slots, fresh, scratch);
 give_back:
 	/* Every new slot not published goes back: nothing ever mapped it,
 	 * and it is rewritten whole before it is published again. */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (fresh[i])
 			slot_free(&cow->map, slots[i]);
+		if (redir[i])
+			slot_redirect_undo(&cow->map, rslots[i]);
+	}
 	if (nr_fresh)
 		map_note_peak(&cow->map);
 unlock:

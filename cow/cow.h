@@ -131,6 +131,9 @@ int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
  *     that is memory: mapped only once fill succeeded;
  *   - the block's own slot, for a block in such an overlay when flags has
  *     COW_FILL_ALL_OR_NOTHING;
+ *   - else, for a block in such an overlay, another slot the block moves to
+ *     once fill succeeded (redirect-on-write; its old slot is given back),
+ *     where the overlay has a slot to spare;
  *   - else scratch (nr_blks x 4 KiB, page-aligned, the caller's), which
  *     the view then writes to the overlay (the xts store encrypts it).
  * If fill fails, its error is returned and every block is as it was.

@@ -627,6 +627,79 @@ static void test_write_apply_space(void)
 	free(out);
 }
 
+/*
+ * Redirect-on-write takes a slot the limit does not count; a new block's
+ * write that fits the limit but finds that slot out waits for it to come
+ * back, and neither fails nor runs past the store.
+ */
+struct redirect_arg {
+	struct cow *cow;
+	unsigned char *scratch;
+	struct slow_fill *f;
+	int rc;
+};
+
+static void *fresh_writer(void *arg)
+{
+	struct redirect_arg *a = arg;
+	unsigned char buf[BLK];
+
+	while (!atomic_load(&a->f->halfway))
+		usleep(100);
+	fill(buf, 0x99, BLK);
+	a->rc = cow_write(a->cow, buf, 6 * SPB, SPB); /* a new block */
+	atomic_store(&a->f->reader_ran, true);
+	return NULL;
+}
+
+static void test_write_apply_redirect_waits(void)
+{
+	unsigned char *scratch = aligned_alloc(4096, 4 * BLK), buf[BLK];
+	struct slow_fill f = { .v = 0x42 };
+	struct redirect_arg a;
+	struct cow_stats st;
+	struct cow *cow;
+	pthread_t t;
+	unsigned int b;
+
+	CHECK(scratch, "aligned_alloc");
+	/* 4 slots, 3 written: the overwrite below redirects into the 4th. */
+	cow = blank_view(test_overlay_new(TEST_RAM, 4), 16 * SPB, 0, NULL);
+	fill(buf, 0x11, BLK);
+	for (b = 0; b < 3; b++)
+		CHECK_OK(cow_write(cow, buf, b * SPB, SPB));
+	atomic_init(&f.halfway, false);
+	atomic_init(&f.reader_ran, false);
+	a = (struct redirect_arg){ .cow = cow, .scratch = scratch, .f = &f };
+	CHECK(pthread_create(&t, NULL, fresh_writer, &a) == 0,
+	      "pthread_create");
+	CHECK_OK(cow_write_apply(cow, 0, SPB, 0, scratch, slow_fill_fn, &f));
+	pthread_join(t, NULL);
+	CHECK(a.rc == 0, "a new block that fits failed with %d while an "
+			 "overwrite was redirected",
+	      a.rc);
+	cow_get_stats(cow, &st);
+	CHECK(st.used_blks == 4, "used %llu", (unsigned long long)st.used_blks);
+	CHECK_OK(cow_read(cow, buf, 0, SPB));
+	CHECK(buf[0] == 0x42 && buf[BLK - 1] == 0x42, "redirected block");
+	CHECK_OK(cow_read(cow, buf, 6 * SPB, SPB));
+	CHECK(buf[0] == 0x99, "the new block");
+	/* Full now: an overwrite cannot redirect and is staged instead. */
+	{
+		unsigned char *src = malloc(2 * BLK);
+
+		CHECK(src, "malloc");
+		fill(src, 0x43, 2 * BLK);
+		CHECK_OK(write_apply(cow, scratch, src, SPB + 1, SPB));
+		free(src);
+	}
+	CHECK_OK(cow_read(cow, buf, SPB, SPB));
+	CHECK(buf[0] == 0x11 && buf[511] == 0x11 && buf[512] == 0x43,
+	      "staged overwrite of a full overlay");
+	cow_free(cow);
+	free(scratch);
+}
+
 int main(void)
 {
 	struct rng r = { test_seed("test-cow") };
@@ -642,6 +715,7 @@ int main(void)
 	test_faults(&r);
 	test_write_apply_visibility();
 	test_write_apply_space();
+	test_write_apply_redirect_waits();
 	printf("test-cow: OK\n");
 	return 0;
 }
