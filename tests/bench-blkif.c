@@ -11,6 +11,8 @@
  *          queue's ring kept full (512 slots, order 4);
  *   seq-*: INDIRECT requests of 256 segments (1 MiB), 32 in flight per
  *          queue, each queue walking its own part of the disk.
+ * Both in the first 64 MiB of a 128 MiB disk, written whole first: reads
+ * are of data, writes overwrite, and the overlay has room to spare.
  *
  * Figures are named OP-STORE-NQ (4k-write-ram-1q, seq-read-xts-2q...). The
  * 2-queue figures are next to the same one-thread engine: their ratio says
@@ -48,8 +50,12 @@
 #include "tests/check.h"
 #include "tests/testlib.h"
 
+/* The region written and read: the first 64 MiB of a 128 MiB disk, so the
+ * overlay is half full as real ones are and has room (redirected
+ * overwrites need a free slot while they copy). */
 #define DISK_BYTES (64ull << 20)
 #define DISK_SECTORS (DISK_BYTES / 512)
+#define DISK_SPEC_SIZE "128M"
 #define SEQ_SEGS 256u
 #define SEQ_INFLIGHT 32u
 #define MAX_Q 2u
@@ -72,7 +78,7 @@ static double now(void)
 static struct cow *engine_view(bool xts)
 {
 	struct cow_params p = { .kind = COW_KIND_BLANK,
-				.size_sectors = DISK_SECTORS };
+				.size_sectors = 2 * DISK_SECTORS };
 	struct cow *cow;
 
 	if (xts) {
@@ -80,12 +86,12 @@ static struct cow *engine_view(bool xts)
 		struct key *key;
 
 		/* the same as the daemon's xts disk: scratch in tmpdir */
-		CHECK_OK(store_file_new(test_tmpdir(), DISK_BYTES / 4096,
+		CHECK_OK(store_file_new(test_tmpdir(), 2 * DISK_BYTES / 4096,
 					&lower));
 		CHECK_OK(key_new_random(&key));
 		CHECK_OK(store_xts_new(lower, key, &p.overlay));
 	} else {
-		CHECK_OK(store_ram_new(DISK_BYTES / 4096, &p.overlay));
+		CHECK_OK(store_ram_new(2 * DISK_BYTES / 4096, &p.overlay));
 	}
 	CHECK_OK(cow_new(&p, &cow));
 	return cow;
@@ -370,9 +376,10 @@ static struct bu_disk *disk_get(struct disks *d, bool xts, unsigned int nq)
 		return disk;
 	if (xts)
 		snprintf(spec, sizeof(spec),
-			 "blank:size=64M,store=xts,scratch=%s", test_tmpdir());
+			 "blank:size=" DISK_SPEC_SIZE ",store=xts,scratch=%s",
+			 test_tmpdir());
 	else
-		snprintf(spec, sizeof(spec), "blank:size=64M");
+		snprintf(spec, sizeof(spec), "blank:size=" DISK_SPEC_SIZE);
 	bu_disk_open(d->e, disk, 1, 51712 + 16 * (2 * xts + nq - 1), spec,
 		     false, &o, NULL, 0);
 	CHECK(fe_nr_queues(disk->fe) == nq, "asked for %u queues, got %u", nq,
