@@ -99,15 +99,7 @@ static struct xts_bounce *bounce_get(struct xts_store *x)
 static int encrypt_blks(struct xts_store *x, const unsigned char *src,
 			unsigned char *out, uint64_t slot, uint32_t n)
 {
-	uint32_t i;
-	int rc = 0;
-
-	for (i = 0; i < n && !rc; i++)
-		rc = xts_encrypt(x->xts, slot + i,
-				 src + (size_t)i * STORE_BLK_BYTES,
-				 out + (size_t)i * STORE_BLK_BYTES,
-				 STORE_BLK_BYTES);
-	return rc;
+	return xts_encrypt_units(x->xts, slot, src, out, STORE_BLK_BYTES, n);
 }
 
 /* write_fill's producer: the ciphertext of the slots asked for. */
@@ -190,18 +182,28 @@ static bool blk_is_zero(const unsigned char *p)
 	return p[0] == 0 && !memcmp(p, p + 1, STORE_BLK_BYTES - 1);
 }
 
-/* Decrypt n slots from slot on in place; holes (all zeros) stay zeros. */
+/* Decrypt n slots from slot on in place; holes (all zeros) stay zeros.
+ * Runs of ciphertext blocks are decrypted with one call. */
 static int decrypt_blks(void *arg, void *buf, uint64_t slot, uint32_t n)
 {
 	struct xts_store *x = arg;
 	unsigned char *p = buf;
-	uint32_t i;
+	uint32_t i, k;
 	int rc = 0;
 
-	for (i = 0; i < n && !rc; i++, p += STORE_BLK_BYTES)
-		if (!blk_is_zero(p))
-			rc = xts_decrypt(x->xts, slot + i, p, p,
-					 STORE_BLK_BYTES);
+	for (i = 0; i < n && !rc; i += k) {
+		unsigned char *run = p + (size_t)i * STORE_BLK_BYTES;
+
+		for (k = 0; i + k < n &&
+			    !blk_is_zero(run + (size_t)k * STORE_BLK_BYTES);
+		     k++)
+			;
+		if (k)
+			rc = xts_decrypt_units(x->xts, slot + i, run, run,
+					       STORE_BLK_BYTES, k);
+		else
+			k = 1; /* a hole */
+	}
 	return rc;
 }
 
