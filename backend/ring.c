@@ -80,6 +80,8 @@ struct ring {
 	bool notify_owed;     /* the frontend asked, the kick was put off */
 
 	struct cow *cow;
+	void (*full)(void *arg, bool waiting);
+	void *full_arg;
 	struct req_features feat;
 
 	/* Locked, non-dumpable private memory: guest data passes here. */
@@ -217,6 +219,27 @@ static uint64_t plan_copies(struct ring *r, const struct req_seg *segs,
 	return sectors;
 }
 
+static bool stop_requested(struct ring *r);
+
+/*
+ * on-full=pause: hold a write the overlay has no room for until it fits
+ * (a raised limit, a discard, a bigger share of the budget) or the ring
+ * is told to stop; its guest is paused meanwhile (the full callback).
+ */
+static int write_held(struct ring *r, uint64_t sector, uint32_t sectors)
+{
+	struct pollfd p = { .fd = r->stop_fd, .events = POLLIN };
+	int rc = -ENOSPC;
+
+	r->full(r->full_arg, true);
+	while (rc == -ENOSPC && !stop_requested(r)) {
+		poll(&p, 1, RING_FULL_RETRY_MS);
+		rc = cow_write(r->cow, r->bounce, sector, sectors);
+	}
+	r->full(r->full_arg, false);
+	return rc;
+}
+
 /* Total sectors of n segments. */
 static uint64_t segs_sectors(const struct req_seg *segs, unsigned int n)
 {
@@ -312,7 +335,8 @@ static int write_copy_in(void *arg, unsigned char *const *blks,
 }
 
 /* Bounce the data, then cow_write(): the rare write wider than one
- * cow_write_apply() call (a maximal request at an unaligned sector). */
+ * cow_write_apply() call (a maximal request at an unaligned sector), and a
+ * write held for room (on-full=pause). */
 static int16_t do_write_bounce(struct ring *r, const struct req *req,
 			       const struct req_seg *segs, unsigned int n)
 {
@@ -326,6 +350,8 @@ static int16_t do_write_bounce(struct ring *r, const struct req *req,
 	}
 	rc = cow_write(r->cow, r->bounce, req->sector_number,
 		       (uint32_t)sectors);
+	if (rc == -ENOSPC && r->full)
+		rc = write_held(r, req->sector_number, (uint32_t)sectors);
 	if (rc)
 		return io_failed(r, req, rc);
 	INC(r, wr_req);
@@ -358,6 +384,10 @@ static int16_t do_write(struct ring *r, const struct req *req,
 	/* The bounce buffer (max_segs + 1 pages) is the scratch. */
 	rc = cow_write_apply(r->cow, req->sector_number, (uint32_t)sectors,
 			     flags, r->bounce, write_copy_in, &pl);
+	/* on-full=pause: nothing was copied or changed; hold it through the
+	 * bounce buffer, which keeps the data while it waits. */
+	if (rc == -ENOSPC && r->full)
+		return do_write_bounce(r, req, segs, n);
 	if (pl.grant_failed) {
 		INC(r, grant_err);
 		return refuse(r, req, REQ_ERROR, "grant copy from guest failed");
@@ -441,6 +471,8 @@ static int16_t serve(struct ring *r, const struct req *req)
 
 	if (v != REQ_OK)
 		return refuse(r, req, v, "refused");
+	if (!r->cow)
+		return io_failed(r, req, -EIO); /* the disk is gone */
 
 	switch (op) {
 	case XE_BLKIF_OP_DISCARD:
@@ -693,11 +725,16 @@ int ring_new(const struct ring_params *p, struct ring **ring_r, char *err,
 	uint32_t rsp_prod, req_prod;
 	int rc;
 
-	if (p->order > XE_BLKIF_MAX_RING_ORDER)
+	if (p->order > XE_BLKIF_MAX_RING_ORDER) {
+		xp_evt_close(p->evt);
 		return -EINVAL;
+	}
 	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		xp_evt_close(p->evt);
 		return -ENOMEM;
+	}
+	r->evt = p->evt; /* ours now: ring_free() closes it */
 	r->xp = p->xp;
 	r->domid = p->domid;
 	r->devid = p->devid;
@@ -709,6 +746,8 @@ int ring_new(const struct ring_params *p, struct ring **ring_r, char *err,
 	r->nr_pages = 1u << p->order;
 	r->nr_ents = XE_BLKIF_RING_ENTRIES(p->order);
 	r->cow = p->cow;
+	r->full = p->full;
+	r->full_arg = p->full_arg;
 	r->feat = p->feat;
 	r->max_segs = p->feat.max_indirect_segs > XE_BLKIF_MAX_SEGS ?
 			      p->feat.max_indirect_segs :
@@ -720,9 +759,11 @@ int ring_new(const struct ring_params *p, struct ring **ring_r, char *err,
 	if (rc)
 		goto fail;
 	step = "cannot open an event-channel handle";
-	rc = xp_evt_open(p->xp, &r->evt);
-	if (rc)
-		goto fail;
+	if (!r->evt) {
+		rc = xp_evt_open(p->xp, &r->evt);
+		if (rc)
+			goto fail;
+	}
 	step = "cannot allocate locked buffers";
 	rc = ring_alloc_buffers(r);
 	if (rc)

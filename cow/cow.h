@@ -42,6 +42,22 @@ int cow_budget_new(uint64_t limit_blks, struct cow_budget **budget_r);
 /* Every view using the budget must be freed first. NULL is ok. */
 void cow_budget_free(struct cow_budget *budget);
 uint64_t cow_budget_used_blks(const struct cow_budget *budget);
+/* The cap from now on, 0 included (nothing more fits); blocks already
+ * charged stay charged. */
+void cow_budget_set_limit(struct cow_budget *budget, uint64_t limit_blks);
+/* The cap now: UINT64_MAX for a budget made with no cap. */
+uint64_t cow_budget_limit_blks(const struct cow_budget *budget);
+/*
+ * A charge that does not fit calls fn(arg, blocks it is short of) once,
+ * which may raise the cap (cow_budget_set_limit) before it returns; then
+ * the charge is tried once more. fn runs on the writing thread with that
+ * view's allocation lock held: it may wait briefly (a worker asks its
+ * supervisor for a bigger share), never call into a view. Set it before
+ * any view uses the budget.
+ */
+void cow_budget_set_refill(struct cow_budget *budget,
+			   void (*fn)(void *arg, uint64_t short_blks),
+			   void *arg);
 
 struct cow_params {
 	enum cow_kind kind;
@@ -179,6 +195,16 @@ struct cow_stats {
 	COW_COUNTERS(COW_STAT_FIELD)
 #undef COW_STAT_FIELD
 };
+
+/*
+ * A new limit on the overlay's blocks (xen-ephemeral set-limit): from 1 to
+ * the overlay store's capacity (cow_capacity_blks). A limit below what is
+ * held keeps every block written; only new ones wait for room. -EROFS for
+ * a read-only view, -ERANGE out of bounds. Any thread.
+ */
+int cow_set_limit(struct cow *cow, uint64_t limit_blks);
+/* Blocks the overlay store can hold at most (0: read-only view). */
+uint64_t cow_capacity_blks(const struct cow *cow);
 
 /* A consistent-enough snapshot of the counters (each read atomically). */
 void cow_get_stats(const struct cow *cow, struct cow_stats *stats);

@@ -797,6 +797,50 @@ static int open_nonblock(const char *path, int flags, mode_t mode)
 	return fd;
 }
 
+int store_scratch_open(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	/* A directory: scratch space for a file that never has a name. */
+	fd = open_nonblock(path, O_TMPFILE | O_RDWR, 0600);
+	if (fd == -ENOTDIR || fd == -EISDIR)
+		fd = open_nonblock(path, O_RDWR, 0);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		close(fd);
+		return -ENOTBLK;
+	}
+	return fd;
+}
+
+int store_base_fd_open(const char *path, uint64_t *bytes_r)
+{
+	struct stat st;
+	int fd = open_nonblock(path, O_RDONLY, 0), rc;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = fd_size(fd, &st, bytes_r);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int store_file_new_flags(const char *path, uint64_t nr_blks,
 			 unsigned int flags, struct store **store_r)
 {
@@ -856,16 +900,27 @@ static const struct store_ops base_ops = {
 
 int store_base_open(const char *path, struct store **store_r, uint64_t *bytes_r)
 {
+	int fd = open_nonblock(path, O_RDONLY, 0);
+
+	if (fd < 0)
+		return fd;
+	return store_base_open_fd(fd, store_r, bytes_r);
+}
+
+int store_base_open_fd(int fd, struct store **store_r, uint64_t *bytes_r)
+{
 	struct store *s = NULL;
 	struct stat st;
 	uint64_t bytes;
-	int fd, rc;
+	int fl, rc;
 
-	fd = open_nonblock(path, O_RDONLY, 0);
-	if (fd < 0)
-		return fd;
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
+		goto out;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY) {
+		rc = fl < 0 ? -errno : -EINVAL; /* a base is never writable */
 		goto out;
 	}
 	rc = fd_size(fd, &st, &bytes);

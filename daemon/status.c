@@ -109,6 +109,13 @@ static void one_disk(const struct xenbus_disk_info *d, void *arg)
 		       c->rd_reqs, c->wr_reqs, c->rd_sectors * 512,
 		       c->wr_sectors * 512, c->flush_reqs, c->discard_reqs,
 		       c->errors + c->enospc, c->enospc);
+	if (d->nbd_path[0]) {
+		control_printf(b, ", ");
+		json_field(b, "nbd_socket", d->nbd_path);
+	}
+	control_printf(b,
+		       ", \"paused\": %s, \"overlay_capacity_bytes\": %" PRIu64,
+		       d->paused ? "true" : "false", d->capacity_bytes);
 	control_printf(b, ", \"nbd_clients\": %u, \"attachments\": [",
 		       d->nbd_clients);
 	for (i = 0; i < d->nr_devs; i++) {

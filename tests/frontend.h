@@ -47,6 +47,9 @@ void fe_daemon_free(struct fe_daemon *d);
 /* The dom0 xp the daemon uses (for toolstack actions from the test; its
  * xenstore calls are serialised with the daemon's by the sim). */
 struct xp *fe_daemon_xp(struct fe_daemon *d);
+/* The daemon dies: it reaches xenstore no more (its devices stay as they
+ * were), its workers are hung up on, and d is freed. */
+void fe_daemon_crash(struct fe_daemon *d);
 /* The xp the daemon core itself uses (to aim sim_xs_before_write at it). */
 struct xp *fe_daemon_core_xp(struct fe_daemon *d);
 /* The daemon's view of one device (-ENOENT if it has none). */
@@ -60,6 +63,14 @@ void fe_daemon_watch_stats(struct fe_daemon *d, struct sim_watch_stats *st);
 unsigned int fe_daemon_nr_devs(struct fe_daemon *d);
 /* Number of disks in the daemon's registry. */
 unsigned int fe_daemon_nr_disks(struct fe_daemon *d);
+/* The operator's `xen-ephemeral set-limit DOMID DEV SIZE`. */
+int fe_daemon_set_limit(struct fe_daemon *d, uint16_t domid, const char *dev,
+			uint64_t bytes);
+/* The pid of owner's worker process, or -1. */
+pid_t fe_daemon_worker_pid(struct fe_daemon *d, uint16_t owner);
+/* NBD clients of disk (owner, devid) now; 0 if there is no such disk. */
+unsigned int fe_daemon_disk_nbd_clients(struct fe_daemon *d, uint16_t owner,
+					uint32_t devid);
 
 /* Write the toolstack's nodes for a device (attach_device()); spec is the
  * disk spec. Returns attach_device()'s result. */

@@ -9,7 +9,7 @@ TESTS_ENVIRONMENT = top_builddir=$(top_builddir); export top_builddir; \
 
 check_LIBRARIES = tests/libtestlib.a tests/libfrontend.a
 tests_libtestlib_a_SOURCES = tests/testlib.c tests/testlib.h tests/check.h \
-	tests/testlib-store.c
+	tests/testlib-store.c tests/nbd-client.c tests/nbd-client.h
 tests_libtestlib_a_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 # A blkfront look-alike, a libxl look-alike and the suites' shared host.
 tests_libfrontend_a_SOURCES = \
@@ -28,6 +28,10 @@ BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
 	cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
 	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) $(URING_LIBS) \
 	-lpthread
+
+# The daemon core's workers in the tests are this program.
+AM_TESTS_ENVIRONMENT += XE_SIM_WORKER=$(abs_top_builddir)/tests/sim/sim-worker; \
+	export XE_SIM_WORKER;
 
 # ---- the tree: includes point down (docs/architecture.md) ----
 
@@ -61,18 +65,29 @@ check_PROGRAMS += tests/unit/test-req
 TESTS += tests/unit/test-req
 tests_unit_test_req_LDADD = backend/libbackend.a
 
+check_PROGRAMS += tests/unit/test-worker-wire
+TESTS += tests/unit/test-worker-wire
+tests_unit_test_worker_wire_LDADD = tests/libtestlib.a backend/libbackend.a \
+	cow/libcow.a cow/libstore.a crypto/libxecrypto.a platform/libxp.a \
+	$(CRYPTO_LIBS) $(URING_LIBS) -lpthread
+
+check_PROGRAMS += tests/unit/test-nbd-proto
+TESTS += tests/unit/test-nbd-proto
+tests_unit_test_nbd_proto_LDADD = backend/libbackend.a
+
 check_PROGRAMS += tests/unit/test-parse tests/unit/test-diskspec \
 	tests/unit/test-attach
 TESTS += tests/unit/test-parse tests/unit/test-diskspec tests/unit/test-attach
 tests_unit_test_parse_LDADD = xs-glue/libxsparse.a
 tests_unit_test_diskspec_LDADD = xs-glue/libxsparse.a
 tests_unit_test_attach_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
-	platform/libxp.a
+	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
+	platform/libxp.a $(CRYPTO_LIBS) $(URING_LIBS)
 
 check_PROGRAMS += tests/unit/test-disk
 TESTS += tests/unit/test-disk
 tests_unit_test_disk_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
-	$(COW_TEST_LIBS)
+	backend/libbackend.a $(COW_TEST_LIBS)
 
 # The simulated Xen itself, beside it (and the real seam links).
 check_PROGRAMS += tests/sim/test-sim
@@ -92,6 +107,13 @@ check_PROGRAMS += tests/test-blkif tests/test-registry tests/test-hostile
 TESTS += tests/test-blkif tests/test-registry tests/test-hostile
 tests_test_blkif_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_registry_LDADD = $(BLKIF_TEST_LIBS)
+check_PROGRAMS += tests/test-workers
+TESTS += tests/test-workers
+tests_test_workers_LDADD = $(BLKIF_TEST_LIBS)
+# A scratch filesystem that fills up for real (root: a small tmpfs).
+check_PROGRAMS += tests/test-scratch-full
+TESTS += tests/test-scratch-full
+tests_test_scratch_full_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
 
 # ---- the daemon's control socket and the CLI, from outside ----
@@ -102,8 +124,26 @@ tests_test_control_SOURCES = tests/test-control.c daemon/control.c \
 	daemon/status.c
 tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 
-TESTS += tests/test-cli.sh
+TESTS += tests/test-cli.sh tests/test-hook.sh
+EXTRA_DIST += tests/test-hook.sh
 EXTRA_DIST += tests/test-cli.sh
+
+# ---- the NBD export, against a client here and against QEMU and libnbd ----
+
+NBD_TEST_LIBS = tests/libtestlib.a backend/libbackend.a cow/libcow.a \
+	cow/libstore.a crypto/libxecrypto.a platform/libxp.a $(CRYPTO_LIBS) \
+	$(URING_LIBS) -lpthread
+check_PROGRAMS += tests/test-nbd
+TESTS += tests/test-nbd
+tests_test_nbd_LDADD = $(NBD_TEST_LIBS)
+
+# A disk spec served over NBD, on a socket or on stdin (noinst: by hand too).
+noinst_PROGRAMS += tests/nbd-serve
+tests_nbd_serve_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
+	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
+	platform/libxp.a $(CRYPTO_LIBS) $(URING_LIBS) -lpthread
+TESTS += tests/test-nbd-interop.sh
+EXTRA_DIST += tests/test-nbd-interop.sh
 
 # ---- what make install puts on a system: man pages, unit, hook ----
 
@@ -114,7 +154,7 @@ check_DATA = daemon/xen-ephemerald.service
 # ---- replay of the fuzz corpora (tests/fuzz/local.mk builds them) ----
 
 TESTS += tests/fuzz/replay-req.sh tests/fuzz/replay-frontend.sh \
-	tests/fuzz/replay-diskspec.sh
+	tests/fuzz/replay-diskspec.sh tests/fuzz/replay-nbd.sh
 
 # ---- benchmarks (not tests) ----
 

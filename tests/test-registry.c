@@ -14,7 +14,11 @@
  * - an open that hangs never stalls another disk;
  * - vbd3 devices: only our hook's are served, aio: is stripped, a bad
  *   target fails with its reason at InitWait, libxl's directory is never
- *   deleted, and its teardown orders (frontend first) end in Closed.
+ *   deleted, and its teardown orders (frontend first) end in Closed;
+ * - an HVM guest's vbd3 disk is also exported over NBD, named in
+ *   ephemeral-nbd-socket (the hook copies it into physical-device-path)
+ *   for its dom0 QEMU: one view with the blkif
+ *   device, and the disk lives until the last of both is gone.
  */
 #include "config.h"
 
@@ -28,9 +32,12 @@
 
 #include "tests/blkif-util.h"
 #include "tests/check.h"
+#include "tests/nbd-client.h"
+#include "tests/sim/sim.h"
 #include "tests/testlib.h"
 #include "tests/toolstack.h"
 #include "xs-glue/attach.h"
+#include "xs-glue/vbd-xs.h"
 
 #define SECTOR XE_BLKIF_SECTOR_BYTES
 #define GUEST 5
@@ -351,8 +358,8 @@ static bool slow_released;
 static unsigned int slow_waiting;
 
 /* 3 MiB disks open as slowly as an NFS base whose server is gone. */
-static int slow_open(const struct diskspec *spec, struct cow_budget *budget,
-		     struct cow **cow_r, char *err, size_t err_len)
+static int slow_open(const struct diskspec *spec, struct disk_plan *dp,
+		     char *err, size_t err_len)
 {
 	if (spec->kind == DISKSPEC_BLANK && spec->size_bytes == 3u << 20) {
 		pthread_mutex_lock(&slow_lock);
@@ -362,7 +369,7 @@ static int slow_open(const struct diskspec *spec, struct cow_budget *budget,
 		slow_waiting--;
 		pthread_mutex_unlock(&slow_lock);
 	}
-	return disk_open(spec, budget, cow_r, err, err_len);
+	return disk_plan_open(spec, dp, err, err_len);
 }
 
 static void release_slow(bool released)
@@ -397,7 +404,7 @@ static void test_slow_open(struct rng *rng)
 	struct fe *fa;
 	char fifo[4200], spec[4300];
 
-	cfg.open_disk = slow_open;
+	cfg.plan_disk = slow_open;
 	bu_env_init_cfg(&e, &cfg);
 	bu_domain(&e, GUEST);
 	release_slow(false);
@@ -529,7 +536,7 @@ static void test_vbd3_claims(struct rng *rng)
 	/* destroy with I/O in flight: frontend first, then online=0 */
 	{
 		struct fe_req req = { .op = XE_BLKIF_OP_WRITE, .sector = 64 };
-		struct fe_seg seg = { .page = aligned_alloc(4096, 4096),
+		struct fe_seg seg = { .page = sim_page_alloc(1),
 				      .last_sect = 7 };
 
 		CHECK(seg.page, "out of memory");
@@ -543,7 +550,7 @@ static void test_vbd3_claims(struct rng *rng)
 		fe_domain_gone(d.fe);
 		fe_free(d.fe);
 		d.fe = NULL;
-		free(seg.page);
+		sim_page_free(seg.page);
 	}
 	CHECK(sim_domain_maps(e.sim, GUEST) == 0, "rings still mapped");
 	usleep(20000);
@@ -789,6 +796,249 @@ static void test_usage_published(struct rng *rng)
 	printf("  overlay usage published in the backend directory: ok\n");
 }
 
+
+/* An NBD client (the dom0 QEMU) has gone: the daemon notices. */
+static unsigned int nbd_clients_soon(struct bu_env *e, uint16_t domid,
+				     uint32_t devid, unsigned int n)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (fe_daemon_disk_nbd_clients(e->d, domid, devid) == n)
+			return n;
+		usleep(1000);
+	}
+	return fe_daemon_disk_nbd_clients(e->d, domid, devid);
+}
+
+/*
+ * HVM: libxl starts QEMU with -drive file=nbd+unix:///?socket=<physical-
+ * device-path> after the disk's hook ran; the guest's firmware reads and
+ * writes through it, then its PV drivers take over on the blkif device.
+ */
+static void test_hvm_nbd_export(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	static unsigned char img[512 * 1024];
+	unsigned char buf[8192], want[8192];
+	char spec[512], sock[256], *v;
+	struct ts_disk dk, pv;
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	struct stat st;
+	char *base;
+	int c;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(sim_domain_set_hvm(e.sim, GUEST, true));
+	rng_fill(rng, img, sizeof(img));
+	base = test_write_file("hvm-base.img", img, sizeof(img));
+	snprintf(spec, sizeof(spec), "cow:base=%s,store=ram", base);
+	dk = tap(GUEST, XVDA, "hda", spec);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(GUEST, XVDA), 2, 5000));
+	v = be_node(tool, GUEST, XVDA, VBD_XS_NODE_NBD);
+	snprintf(sock, sizeof(sock), "%s/%u.%u.sock", bu_nbd_dir(), GUEST,
+		 XVDA);
+	CHECK(v && !strcmp(v, sock), VBD_XS_NODE_NBD " is %s, want %s", v,
+	      sock);
+	free(v);
+	CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		      (st.st_mode & 0777) == 0600,
+	      "%s: not a 0600 socket", sock);
+
+	/* the firmware, through QEMU: reads the base, writes the overlay */
+	c = nbdc_open(sock, sizeof(img), FLAGS_RW);
+	CHECK(nbdc_read(c, 4096, 4096, buf) == 0, "NBD read");
+	CHECK(!memcmp(buf, img + 4096, 4096), "NBD read is not the base");
+	rng_fill(rng, want, sizeof(want));
+	CHECK(nbdc_write(c, 0, 8192, sizeof(want), want) == 0, "NBD write");
+	memcpy(img + 8192, want, sizeof(want)); /* the guest's view now */
+	CHECK(nbd_clients_soon(&e, GUEST, XVDA, 1) == 1, "client not counted");
+
+	/* the PV drivers take over: the same view */
+	bu_disk_connect(&e, &d, GUEST, XVDA, "hvm pv", &o, img, sizeof(img));
+	bu_verify_all(&d);
+	bu_write(&d, 0, 64, 8, FE_PACKED, rng);
+	CHECK(nbdc_read(c, 64 * SECTOR, 4096, buf) == 0, "NBD read");
+	CHECK(!memcmp(buf, d.model + 64 * SECTOR, 4096),
+	      "QEMU does not see the PV driver's write");
+
+	/* libxl removes the vbd3 device first: QEMU still has the disk */
+	bu_disk_close(&d);
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	CHECK(nr_disks_soon(&e, 1) == 1, "the disk went with QEMU attached");
+	CHECK(nbdc_read(c, 8192, sizeof(buf), buf) == 0, "NBD read");
+	CHECK(!memcmp(buf, want, sizeof(want)), "the overlay was lost");
+
+	/* QEMU exits: the disk closes, its socket goes */
+	nbdc_disc(c);
+	CHECK(nr_disks_soon(&e, 0) == 0, "the disk outlived its last client");
+	CHECK(stat(sock, &st) == -1 && errno == ENOENT, "%s left behind",
+	      sock);
+	bu_disk_free(&d);
+
+	/* a PV guest's disk has no export */
+	bu_domain(&e, THIRD);
+	pv = tap(THIRD, XVDA, "xvda", "blank:size=1M");
+	CHECK_OK(ts_vbd3_add(tool, &pv));
+	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(THIRD, XVDA), 2, 5000));
+	v = be_node(tool, THIRD, XVDA, VBD_XS_NODE_NBD);
+	CHECK(!v, "a PV guest's disk exported at %s", v);
+	CHECK_OK(ts_vbd3_remove(tool, THIRD, XVDA, TS_REMOVE_FORCE));
+	CHECK(nr_disks_soon(&e, 0) == 0, "PV disk not closed");
+	free(base);
+	bu_env_fini(&e);
+	printf("  HVM: NBD export for the dom0 QEMU, one view with blkif, "
+	       "lives until both are gone: ok\n");
+}
+
+/* Wait until domid's pause count is want. */
+static int paused_soon(struct bu_env *e, uint16_t domid, int want)
+{
+	for (int i = 0; i < 5000 && sim_domain_paused(e->sim, domid) != want;
+	     i++)
+		usleep(1000);
+	return sim_domain_paused(e->sim, domid);
+}
+
+/*
+ * on-full=pause: a write that finds the overlay full is held, not failed,
+ * and its guest is paused; a raised limit (set-limit) or a discard lets it
+ * through, and the guest resumes; no held write is lost.
+ */
+static void test_on_full_pause(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct ts_disk dk = tap(GUEST, XVDA, "xvda",
+				"blank:size=1M,limit=64K,on-full=pause");
+	struct xenbus_dev_info info;
+	struct fe_seg seg[2];
+	struct fe_req req = { 0 };
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	int i;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	bu_disk_connect(&e, &d, GUEST, XVDA, "pause", &o, NULL, 0);
+	for (i = 0; i < 16; i++) /* the 16 blocks the limit allows */
+		bu_write(&d, 0, (uint64_t)i * 8, 8, FE_PACKED, rng);
+	CHECK(sim_domain_paused(e.sim, GUEST) == 0, "paused too early");
+
+	/* block 16 does not fit: held, and the guest paused */
+	for (i = 0; i < 2; i++) {
+		seg[i].page = sim_page_alloc(1);
+		rng_fill(rng, seg[i].page, 4096);
+		seg[i].first_sect = 0;
+		seg[i].last_sect = 7;
+	}
+	req = (struct fe_req){ .op = XE_BLKIF_OP_WRITE, .sector = 16 * 8,
+			       .nr_segs = 1, .segs = seg };
+	CHECK_OK(fe_submit(d.fe, 0, &req));
+	fe_kick(d.fe, 0);
+	CHECK(paused_soon(&e, GUEST, 1) == 1, "the guest was not paused");
+	CHECK(fe_wait(d.fe, 0, 300) == -ETIMEDOUT && !req.done,
+	      "a write with no room was answered (status %d)", req.status);
+	CHECK_OK(fe_daemon_dev(e.d, GUEST, XVDA, &info));
+	CHECK(info.ring.io_err == 0, "a held write counted as an error");
+
+	/* the operator raises the limit: it goes through, the guest runs */
+	CHECK_ERR(fe_daemon_set_limit(e.d, GUEST, "xvda", 2u << 20), -ERANGE);
+	CHECK_OK(fe_daemon_set_limit(e.d, GUEST, "xvda", 128u << 10));
+	CHECK(fe_wait(d.fe, 0, 5000) > 0, "no answer to the held write");
+	CHECK(req.done && req.status == XE_BLKIF_RSP_OKAY,
+	      "the held write: status %d", req.status);
+	memcpy(d.model + 16 * 4096, seg[0].page, 4096);
+	CHECK(paused_soon(&e, GUEST, 0) == 0, "the guest stayed paused");
+	bu_verify_all(&d);
+
+	/* full again at 32 blocks; this time a discard makes room */
+	for (i = 17; i < 32; i++)
+		bu_write(&d, 0, (uint64_t)i * 8, 8, FE_PACKED, rng);
+	req = (struct fe_req){ .op = XE_BLKIF_OP_WRITE, .sector = 40 * 8,
+			       .nr_segs = 1, .segs = &seg[1] };
+	CHECK_OK(fe_submit(d.fe, 0, &req));
+	fe_kick(d.fe, 0);
+	CHECK(paused_soon(&e, GUEST, 1) == 1, "not paused the second time");
+	bu_discard(&d, 1, 0, 8); /* the other queue frees block 0 */
+	CHECK(fe_wait(d.fe, 0, 5000) > 0, "no answer to the held write");
+	CHECK(req.done && req.status == XE_BLKIF_RSP_OKAY,
+	      "the held write after a discard: status %d", req.status);
+	memcpy(d.model + 40 * 4096, seg[1].page, 4096);
+	CHECK(paused_soon(&e, GUEST, 0) == 0, "paused after the discard");
+	bu_verify_all(&d);
+	CHECK_OK(fe_daemon_dev(e.d, GUEST, XVDA, &info));
+	CHECK(info.cow.limit_blks == 32 && info.ring.io_err == 0,
+	      "limit %llu blocks, %llu I/O errors",
+	      (unsigned long long)info.cow.limit_blks,
+	      (unsigned long long)info.ring.io_err);
+
+	/* full and paused, then the toolstack takes the disk away (the
+	 * paused guest cannot close it): the held write is answered with an
+	 * error, and the guest is not left paused */
+	req = (struct fe_req){ .op = XE_BLKIF_OP_WRITE, .sector = 50 * 8,
+			       .nr_segs = 1, .segs = &seg[0] };
+	CHECK_OK(fe_submit(d.fe, 0, &req));
+	fe_kick(d.fe, 0);
+	CHECK(paused_soon(&e, GUEST, 1) == 1, "not paused the third time");
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	CHECK(paused_soon(&e, GUEST, 0) == 0,
+	      "a guest whose full disk went stays paused");
+	CHECK(fe_wait(d.fe, 0, 5000) > 0 && req.done &&
+		      req.status == XE_BLKIF_RSP_ERROR,
+	      "the write held when the disk went: done %d status %d",
+	      req.done, req.status);
+	fe_free(d.fe);
+	d.fe = NULL;
+	bu_disk_free(&d);
+	sim_page_free(seg[0].page);
+	sim_page_free(seg[1].page);
+	bu_env_fini(&e);
+	printf("  on-full=pause: held, guest paused, set-limit or a discard "
+	       "lets the write through and the guest resumes: ok\n");
+}
+
+/*
+ * pygrub: before a PV guest's disks exist, libxl attaches its boot disk
+ * to dom0 itself (backend/vbd3/0/<devid>, frontend dom0) for the boot
+ * loader to read, waits for Connected, and detaches it. That attachment
+ * is a disk of its own, owned by dom0: it shows the base (the guest has
+ * written nothing yet) and is wiped when libxl detaches it.
+ */
+static void test_pygrub_local_attach(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	static unsigned char img[256 * 1024];
+	struct ts_disk dk;
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	char spec[512], *base;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	rng_fill(rng, img, sizeof(img));
+	base = test_write_file("pygrub-base.img", img, sizeof(img));
+	snprintf(spec, sizeof(spec), "cow:base=%s,store=ram", base);
+	dk = tap(0, XVDA, "xvda", spec);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	bu_disk_connect(&e, &d, 0, XVDA, "pygrub", &o, img, sizeof(img));
+	bu_verify_all(&d); /* the base, as the guest will see it */
+	bu_disk_close(&d);
+	CHECK_OK(ts_vbd3_remove(tool, 0, XVDA, TS_REMOVE_SAFE));
+	CHECK(nr_disks_soon(&e, 0) == 0, "pygrub's disk outlived its detach");
+	bu_disk_free(&d);
+	free(base);
+	bu_env_fini(&e);
+	printf("  pygrub: dom0's own attachment of the boot disk reads the "
+	       "base and is wiped at detach: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-registry") };
@@ -802,6 +1052,9 @@ int main(void)
 	test_save_restore_guard(&rng);
 	test_toolstack_races(&rng);
 	test_usage_published(&rng);
+	test_hvm_nbd_export(&rng);
+	test_on_full_pause(&rng);
+	test_pygrub_local_attach(&rng);
 	printf("test-registry: OK\n");
 	return 0;
 }

@@ -22,6 +22,10 @@
 #include "xs-glue/diskspec.h"
 #include "xs-glue/kind.h"
 
+/* An HVM guest's disk: its NBD socket, which the hook copies into
+ * physical-device-path for libxl to give the dom0 QEMU. */
+#define VBD_XS_NODE_NBD "ephemeral-nbd-socket"
+
 /* What the toolstack asks of a device. */
 struct vbd_xs_config {
 	char params[2 * DISKSPEC_PATH_MAX + 512]; /* as read */
@@ -53,12 +57,15 @@ int vbd_xs_read_config(struct xp *xp, const char *be,
  * hotplug_status also says "connected", for routes with no hook. The
  * device must still be the one cfg was read from (state 1, the same
  * params): a directory the toolstack removed and made again meanwhile is
- * -ESTALE, and nothing is written.
+ * -ESTALE, and nothing is written. nbd_path, if not NULL, goes into
+ * XENBUS_NODE_NBD: the disk's NBD socket, which the hook hands to libxl
+ * as physical-device-path, for a dom0 device model.
  */
 int vbd_xs_advertise(struct xp *xp, const char *be,
 		     const struct vbd_xs_config *cfg,
 		     const struct req_features *feat, unsigned int max_queues,
-		     bool hotplug_status, char *err, size_t err_len);
+		     bool hotplug_status, const char *nbd_path, char *err,
+		     size_t err_len);
 
 /* The rings a frontend offers, read strictly from its directory. */
 struct vbd_xs_rings {

@@ -105,6 +105,7 @@ int sim_new(struct sim **sim_r)
 		free(sim);
 		return rc;
 	}
+	pthread_mutex_init(&sim->thr_lock, NULL);
 	sim->next_txn = 1;
 	sim->watch_limit = SIM_WATCH_QUEUE_LIMIT;
 	sim->node_quota = SIM_XS_NODE_QUOTA;
@@ -127,6 +128,9 @@ void sim_free(struct sim *sim)
 
 	if (!sim)
 		return;
+	/* Workers' platform and event-channel threads end when their
+	 * workers do (the test has freed its daemon by now). */
+	sim_threads_join(sim);
 	/* Our invariant, not a guest's: tests close what they open. */
 	assert(!sim->xps && sim->handles == 0);
 	sim_xs_fini(sim);
@@ -134,6 +138,7 @@ void sim_free(struct sim *sim)
 		dom_free(sim->doms[i]);
 	free(sim->doms);
 	free(sim->hook_path);
+	pthread_mutex_destroy(&sim->thr_lock);
 	pthread_mutex_destroy(&sim->lock);
 	free(sim);
 }
@@ -233,6 +238,21 @@ int sim_domain_shutdown(struct sim *sim, uint16_t domid, int reason)
 	return rc;
 }
 
+int sim_domain_set_hvm(struct sim *sim, uint16_t domid, bool hvm)
+{
+	struct sim_dom *d;
+	int rc = 0;
+
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	if (d && d->alive)
+		d->hvm = hvm;
+	else
+		rc = -ENOENT;
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
 int sim_domain_paused(struct sim *sim, uint16_t domid)
 {
 	struct sim_dom *d;
@@ -263,6 +283,7 @@ static int sim_dom_info(struct xp *xp, uint16_t domid, struct xp_dominfo *info)
 						   (unsigned int)d->shutdown_reason :
 						   0,
 			.paused = d->paused > 0,
+			.hvm = d->hvm,
 		};
 	}
 	pthread_mutex_unlock(&sim->lock);
@@ -343,6 +364,8 @@ static const struct xp_ops sim_ops = {
 	.evt_notify = sim_evt_notify,
 	.evt_pending = sim_evt_pending,
 	.evt_unmask = sim_evt_unmask,
+	.evt_export = sim_evt_export,
+	.evt_import = xp_refuse_evt_import,
 	.xs_read = sim_xs_read,
 	.xs_write = sim_xs_write,
 	.xs_mkdir = sim_xs_mkdir,
@@ -361,6 +384,48 @@ static const struct xp_ops sim_ops = {
 	.dom_unpause = sim_dom_unpause,
 	.destroy = sim_xp_destroy,
 };
+
+/* A platform whose xenstore connection and hypercalls are gone. */
+static const struct xp_ops severed_ops = {
+	.name = "sim-severed",
+	.gnt_open = sim_gnt_open,
+	.gnt_close = sim_gnt_close,
+	.gnt_map = sim_gnt_map,
+	.gnt_unmap = sim_gnt_unmap,
+	.gnt_copy = sim_gnt_copy,
+	.evt_open = xp_refuse_evt_open,
+	.evt_close = sim_evt_close,
+	.evt_fd = sim_evt_fd,
+	.evt_bind = sim_evt_bind,
+	.evt_unbind = sim_evt_unbind,
+	.evt_notify = sim_evt_notify,
+	.evt_pending = sim_evt_pending,
+	.evt_unmask = sim_evt_unmask,
+	.evt_export = xp_refuse_evt_export,
+	.evt_import = xp_refuse_evt_import,
+	.xs_read = xp_refuse_xs_read,
+	.xs_write = xp_refuse_xs_write,
+	.xs_mkdir = xp_refuse_xs_path,
+	.xs_rm = xp_refuse_xs_path,
+	.xs_directory = xp_refuse_xs_directory,
+	.xs_set_perms = xp_refuse_xs_set_perms,
+	.xs_txn_start = xp_refuse_xs_txn_start,
+	.xs_txn_end = xp_refuse_xs_txn_end,
+	.xs_watch = xp_refuse_xs_watch,
+	.xs_unwatch = xp_refuse_xs_watch,
+	.xs_fd = xp_refuse_xs_fd,
+	.xs_read_watch = xp_refuse_xs_read_watch,
+	.self_domid = sim_self_domid,
+	.dom_info = xp_refuse_dom_info,
+	.dom_pause = xp_refuse_dom_op,
+	.dom_unpause = xp_refuse_dom_op,
+	.destroy = sim_xp_destroy,
+};
+
+void sim_xp_sever(struct xp *xp)
+{
+	xp->ops = &severed_ops;
+}
 
 int sim_xp_new(struct sim *sim, uint16_t domid, struct xp **xp_r)
 {

@@ -47,6 +47,9 @@ int sim_domain_destroy(struct sim *sim, uint16_t domid);
 /* Shut domid down with reason (XP_SHUTDOWN_*; -1: running again, as after
  * a resume); fires @releaseDomain as the hypervisor does. */
 int sim_domain_shutdown(struct sim *sim, uint16_t domid, int reason);
+/* Make domid an HVM (or PVH) guest, as dom_info reports it; domains are
+ * PV when created. */
+int sim_domain_set_hvm(struct sim *sim, uint16_t domid, bool hvm);
 /* domid's pause count (what dom_pause/dom_unpause leave), or -ENOENT. */
 int sim_domain_paused(struct sim *sim, uint16_t domid);
 /* Number of mappings of domid's grants still held (0 once all unmapped),
@@ -56,6 +59,34 @@ int sim_domain_maps(struct sim *sim, uint16_t domid);
 /* A platform instance acting as domid (0 for the backend). Release it with
  * xp_destroy(). -ENOENT if the domain does not exist. */
 int sim_xp_new(struct sim *sim, uint16_t domid, struct xp **xp_r);
+
+/* Cut xp off, as a dying daemon is: every xenstore and domain op of it
+ * fails from now on (its watches, transactions and nodes stay). */
+void sim_xp_sever(struct xp *xp);
+
+/* ---- guest memory ---- */
+
+/*
+ * npages zeroed, page-aligned, contiguous pages of guest memory: the only
+ * memory a test frontend may grant (sim_grant refuses any other with
+ * -EFAULT), because it is shared with the daemon's worker processes. NULL
+ * if the arena (1 GiB, one per test process) is full.
+ */
+void *sim_page_alloc(unsigned int npages);
+/* Give pages back (the whole allocation p starts). NULL is ok. */
+void sim_page_free(void *p);
+
+/* ---- workers in other processes ---- */
+
+/*
+ * Serve a worker's platform on sock (SOCK_SEQPACKET, taken): its grant
+ * maps and copies run here against sim as dom0, until it hangs up. The
+ * thread is joined by sim_free().
+ */
+int sim_remote_serve(struct sim *sim, int sock);
+/* The worker's side: a platform over sock (grants through the sim that
+ * serves it, event channels by evt_import; no xenstore, no domains). */
+int sim_remote_xp_new(int sock, struct xp **xp_r);
 
 /* ---- grant table, guest side ---- */
 
