@@ -19,7 +19,9 @@
  * how far two rings (two backend threads) take the path beyond one core.
  *
  * Each blkif figure is followed by the CPU a request cost in the frontend
- * (this thread) and in the rest of the process (the ring threads), and by
+ * (this thread) and in the backend (the guest's worker process, where the
+ * rings run, plus the rest of this process: the simulated Xen serving the
+ * worker's grant copies and kicks), and by
  * the frontend's kicks and the backend's notifications per request. On a
  * host whose threads cannot really run at once (2 cores, one of them busy)
  * elapsed time is their sum; the backend's share is what a real guest,
@@ -33,10 +35,12 @@
  *
  * Usage: bench-blkif [seconds per figure, default 1] [pattern]
  *   pattern: fnmatch(3) over figure names, default "*"; e.g. "4k-write-ram*"
- *   to profile one figure (the ring threads are named "ring D/V/qQ").
+ *   to profile one figure (perf record -a, or -p the worker's pid: the ring
+ *   threads are named "ring D/V/qQ").
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <poll.h>
@@ -205,6 +209,43 @@ struct run_result {
 	double kicks, notifies; /* per request */
 };
 
+/*
+ * CPU seconds the guest's worker process (where its rings run, when the
+ * daemon has workers) has used: the sum over its threads' schedstat. 0 if
+ * there is no worker.
+ */
+static double worker_cpu(struct bu_env *e, const struct bu_disk *disk)
+{
+	pid_t pid = fe_daemon_worker_pid(e->d, disk->domid);
+	char path[64];
+	double sum = 0;
+	DIR *dir;
+	struct dirent *de;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir))) {
+		char p2[sizeof(path) + 300];
+		unsigned long long ns;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p2, sizeof(p2), "%s/%s/schedstat", path, de->d_name);
+		f = fopen(p2, "r");
+		if (f && fscanf(f, "%llu", &ns) == 1)
+			sum += (double)ns / 1e9;
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return sum;
+}
+
 static void dev_counters(struct bu_env *e, const struct bu_disk *disk,
 			 uint64_t *wakeups_r, uint64_t *notifies_r)
 {
@@ -230,7 +271,7 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 	struct fe_seg *segs[MAX_Q];
 	uint64_t seq[MAX_Q], submitted = 0, done, wk0, nt0, wk1, nt1;
 	uint64_t slice = DISK_SECTORS / nq;
-	double t0, t, fe_cpu0, all_cpu0;
+	double t0, t, fe_cpu0, all_cpu0, wk_cpu0;
 	struct run_result res;
 	unsigned int i, q;
 
@@ -241,8 +282,9 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 		p[q].free_idx = calloc(depth, sizeof(*p[q].free_idx));
 		CHECK(segs[q] && p[q].reqs && p[q].free_idx, "out of memory");
 		for (i = 0; i < depth * nsegs; i++) {
-			segs[q][i].page = aligned_alloc(4096, 4096);
-			CHECK(segs[q][i].page, "out of memory");
+			/* guest memory: the only kind a frontend may grant */
+			segs[q][i].page = sim_page_alloc(1);
+			CHECK(segs[q][i].page, "out of guest memory");
 			memset(segs[q][i].page, (int)i, 4096);
 			segs[q][i].last_sect = 7;
 		}
@@ -261,6 +303,7 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 	dev_counters(e, disk, &wk0, &nt0);
 	fe_cpu0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
 	all_cpu0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+	wk_cpu0 = worker_cpu(e, disk);
 	t0 = now();
 	for (;;) {
 		struct pollfd pf[MAX_Q];
@@ -331,8 +374,11 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 	res.per_s = (double)done / t;
 	res.fe_us = (cpu_now(CLOCK_THREAD_CPUTIME_ID) - fe_cpu0) * 1e6 /
 		    (double)done;
-	res.be_us = (cpu_now(CLOCK_PROCESS_CPUTIME_ID) - all_cpu0) * 1e6 /
-			    (double)done -
+	/* The backend: the worker's rings, and here the simulated Xen's
+	 * side of its grant copies and kicks (and the daemon thread). */
+	res.be_us = (cpu_now(CLOCK_PROCESS_CPUTIME_ID) - all_cpu0 +
+		     worker_cpu(e, disk) - wk_cpu0) *
+			    1e6 / (double)done -
 		    res.fe_us;
 	res.elapsed_us = t * 1e6 / (double)done;
 	dev_counters(e, disk, &wk1, &nt1);
@@ -340,7 +386,7 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 	res.notifies = (double)(nt1 - nt0) / (double)done;
 	for (q = 0; q < nq; q++) {
 		for (i = 0; i < depth * nsegs; i++)
-			free(segs[q][i].page);
+			sim_page_free(segs[q][i].page);
 		free(segs[q]);
 		free(p[q].reqs);
 		free(p[q].free_idx);
