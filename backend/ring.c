@@ -24,6 +24,13 @@
  * lying: the ring halts (no more requests, no unmask) until it is torn down.
  * Other rings and devices are unaffected.
  *
+ * Plain writes that reach the ring together (up to RING_BATCH, as long as
+ * their data fits the bounce buffer) have their data brought in by one
+ * grant-copy call (one hypercall, or one trip to the simulated Xen, for
+ * all of them), then are written in ring order; a write with a failed
+ * segment is refused and writes nothing, the others go on. A write that
+ * comes alone takes the one-copy path (cow_write_apply()).
+ *
  * What it does not do: reorder, merge or parallelise requests of one ring
  * (multi-queue gives parallelism), or keep grant mappings beyond the ring.
  */
@@ -48,6 +55,16 @@
 #define RING_MAX_PAGES (1u << XE_BLKIF_MAX_RING_ORDER)
 /* Responses between two kicks of the frontend inside one round. */
 #define RING_NOTIFY_BATCH 32u
+/* Plain writes whose data one grant-copy call brings in at once. */
+#define RING_BATCH 32u
+
+/* A write of a batch: its data lands at page of the bounce buffer. */
+struct batched {
+	struct req req;
+	uint32_t page;      /* its data's first bounce page */
+	uint32_t nc0;       /* its first grant copy */
+	uint64_t sectors;
+};
 
 struct ring_counters {
 #define RING_COUNTER_FIELD(name) _Atomic uint64_t name;
@@ -90,6 +107,7 @@ struct ring {
 	unsigned char *bounce;    /* (max segments + 1) x 4 KiB */
 	unsigned char *ind_pages; /* XE_BLKIF_MAX_INDIRECT_PAGES x 4 KiB */
 	struct req_seg *segs;     /* max segments */
+	struct batched *batch;    /* RING_BATCH requests of a round */
 	struct xp_gnt_copy *copies; /* nr_copies: a segment may be 2 pieces */
 	unsigned int nr_copies;
 	unsigned int max_segs;
@@ -195,8 +213,10 @@ static int fetch_indirect(struct ring *r, const struct req *req)
  * Describe the data segments as grant copies to or from the bounce buffer,
  * packed one after another. Returns the total in sectors.
  */
-static uint64_t plan_copies(struct ring *r, const struct req_seg *segs,
-			    unsigned int n, bool to_foreign)
+static uint64_t plan_copies_into(struct ring *r, const struct req_seg *segs,
+				 unsigned int n, bool to_foreign,
+				 struct xp_gnt_copy *copies,
+				 unsigned char *local)
 {
 	uint64_t sectors = 0;
 	unsigned int i;
@@ -205,18 +225,24 @@ static uint64_t plan_copies(struct ring *r, const struct req_seg *segs,
 		unsigned int len = (segs[i].last_sect - segs[i].first_sect + 1u) *
 				   XE_BLKIF_SECTOR_BYTES;
 
-		r->copies[i] = (struct xp_gnt_copy){
+		copies[i] = (struct xp_gnt_copy){
 			.to_foreign = to_foreign,
 			.domid = r->domid,
 			.ref = segs[i].gref,
 			.offset = (uint16_t)(segs[i].first_sect *
 					     XE_BLKIF_SECTOR_BYTES),
 			.len = (uint16_t)len,
-			.local = r->bounce + sectors * XE_BLKIF_SECTOR_BYTES,
+			.local = local + sectors * XE_BLKIF_SECTOR_BYTES,
 		};
 		sectors += len / XE_BLKIF_SECTOR_BYTES;
 	}
 	return sectors;
+}
+
+static uint64_t plan_copies(struct ring *r, const struct req_seg *segs,
+			    unsigned int n, bool to_foreign)
+{
+	return plan_copies_into(r, segs, n, to_foreign, r->copies, r->bounce);
 }
 
 static bool stop_requested(struct ring *r);
@@ -561,6 +587,75 @@ static void halt(struct ring *r, uint32_t rp)
 		r->prefix, rp, r->rsp_prod_pvt, r->nr_ents);
 }
 
+/* Answer req in the slot at rsp_prod_pvt (its request already consumed),
+ * pushing every 8 so early requests do not wait for the whole round. */
+static void respond(struct ring *r, const struct req *req, int16_t status,
+		    uint32_t *served)
+{
+	req_write_response(slot_at(r, r->rsp_prod_pvt), r->abi, req, status);
+	r->rsp_prod_pvt++;
+	if ((++*served & 7) == 0)
+		push_responses(r, true);
+}
+
+/*
+ * Whether req can join a batch whose data so far takes page bounce pages
+ * and nc grant copies: a valid plain (direct) write whose data still fits.
+ * Not under on-full=pause, whose held writes keep their data at the
+ * bounce buffer's start.
+ */
+static bool batchable(struct ring *r, const struct req *req, uint32_t page,
+		      uint32_t nc)
+{
+	return !r->full && req->operation == XE_BLKIF_OP_WRITE &&
+	       req_validate(req, &r->feat) == REQ_OK &&
+	       page + req->nr_segments <= r->max_segs + 1u &&
+	       nc + req->nr_segments <= r->nr_copies;
+}
+
+/*
+ * nb plain writes whose nc grant copies are planned: one grant-copy call
+ * brings all their data into the bounce buffer (one hypercall, or one
+ * trip to the simulated Xen, for the lot), then each is written from
+ * there, in ring order. A write with a failed segment is refused and
+ * writes nothing (XSA-365); the others go on.
+ */
+static void serve_batch(struct ring *r, uint32_t nb, uint32_t nc,
+			uint32_t *served)
+{
+	int rc = xp_gnt_copy(r->gnt, nc, r->copies);
+	uint32_t i, k;
+
+	for (i = 0; i < nb; i++) {
+		struct batched *b = &r->batch[i];
+		bool ok = rc == 0;
+		int16_t status;
+
+		for (k = 0; k < b->req.nr_segments && ok; k++)
+			ok = r->copies[b->nc0 + k].status == 0;
+		if (!ok) {
+			INC(r, grant_err);
+			status = refuse(r, &b->req, REQ_ERROR,
+					"grant copy from guest failed");
+		} else {
+			int wrc = cow_write(r->cow,
+					    r->bounce + (size_t)b->page *
+								XE_BLKIF_PAGE_BYTES,
+					    b->req.sector_number,
+					    (uint32_t)b->sectors);
+
+			if (wrc) {
+				status = io_failed(r, &b->req, wrc);
+			} else {
+				INC(r, wr_req);
+				ADD(r, wr_sect, b->sectors);
+				status = XE_BLKIF_RSP_OKAY;
+			}
+		}
+		respond(r, &b->req, status, served);
+	}
+}
+
 /*
  * Serve at most one ring's worth of requests. Returns true if more are
  * waiting (the caller loops without sleeping), false once the final check
@@ -569,7 +664,6 @@ static void halt(struct ring *r, uint32_t rp)
 static bool ring_work(struct ring *r)
 {
 	uint32_t rp, served = 0;
-	struct req req;
 
 	rp = load32(r->sring + XE_BLKIF_RING_OFF_REQ_PROD);
 	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* index before slots */
@@ -578,22 +672,41 @@ static bool ring_work(struct ring *r)
 		return false;
 	}
 	while (r->req_cons != rp && served < r->nr_ents) {
-		volatile uint8_t *slot = slot_at(r, r->req_cons);
-		int16_t status;
+		uint32_t nb = 0, page = 0, nc = 0, want = r->nr_ents - served;
+		bool pending = false;
 
-		req_decode(slot, r->abi, &req);
-		r->req_cons++;
-		status = serve(r, &req);
-		/* The response goes into the slot at rsp_prod_pvt, whose
-		 * request has already been consumed. */
-		req_write_response(slot_at(r, r->rsp_prod_pvt), r->abi, &req,
-				   status);
-		r->rsp_prod_pvt++;
-		served++;
-		/* Answer in batches so that early requests do not wait for
-		 * the whole ring. */
-		if ((served & 7) == 0)
-			push_responses(r, true);
+		/* Take the plain writes that come first, as many as one
+		 * grant-copy call can bring in; the first other request is
+		 * decoded (once) and served after them. */
+		while (r->req_cons != rp && nb < want && nb < RING_BATCH) {
+			struct batched *b = &r->batch[nb];
+
+			req_decode(slot_at(r, r->req_cons), r->abi, &b->req);
+			r->req_cons++;
+			if (!batchable(r, &b->req, page, nc)) {
+				pending = true;
+				break;
+			}
+			b->page = page;
+			b->nc0 = nc;
+			b->sectors = plan_copies_into(
+				r, b->req.seg, b->req.nr_segments, false,
+				r->copies + nc,
+				r->bounce + (size_t)page * XE_BLKIF_PAGE_BYTES);
+			page += b->req.nr_segments;
+			nc += b->req.nr_segments;
+			nb++;
+		}
+		if (nb == 1) {
+			/* Alone: the one-copy path. */
+			respond(r, &r->batch[0].req,
+				serve(r, &r->batch[0].req), &served);
+		} else if (nb > 1) {
+			serve_batch(r, nb, nc, &served);
+		}
+		if (pending)
+			respond(r, &r->batch[nb].req, serve(r, &r->batch[nb].req),
+				&served);
 	}
 	push_responses(r, false);
 	if (r->req_cons != rp)
@@ -684,6 +797,7 @@ void ring_free(struct ring *r)
 		munmap(r->mem, r->mem_bytes);
 	}
 	free(r->segs);
+	free(r->batch);
 	free(r->copies);
 	free(r);
 }
@@ -709,10 +823,11 @@ static int ring_alloc_buffers(struct ring *r)
 	r->bounce = r->mem;
 	r->ind_pages = r->mem + bounce;
 	r->segs = calloc(r->max_segs, sizeof(*r->segs));
+	r->batch = calloc(RING_BATCH, sizeof(*r->batch));
 	/* A read segment may straddle two blocks: two copies. */
 	r->nr_copies = 2 * r->max_segs;
 	r->copies = calloc(r->nr_copies, sizeof(*r->copies));
-	if (!r->segs || !r->copies)
+	if (!r->segs || !r->copies || !r->batch)
 		return -ENOMEM;
 	return 0;
 }
