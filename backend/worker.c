@@ -293,6 +293,9 @@ static void do_open(struct worker *w, const struct wire_msg *m, int *fds,
 		reply(w, m, WIRE_OPENED, rc, 0, err);
 		return;
 	}
+	if (cow_io_mode(s->cow))
+		log_msg(LOG_INFO, "%s: scratch I/O: %s", plan.name,
+			cow_io_mode(s->cow));
 	s->used = true;
 	s->tag = m->tag;
 	s->pause_when_full = plan.on_full_pause != 0;

@@ -152,7 +152,8 @@ int sim_domain_create(struct sim *sim, uint16_t domid)
 		return -EINVAL;
 	pthread_mutex_lock(&sim->lock);
 	d = sim_dom_find_locked(sim, domid);
-	if (d && (d->alive || sim_domain_maps_locked(d) > 0)) {
+	if (d && (d->alive || sim_domain_maps_locked(d) > 0 ||
+		  d->copy_pins > 0)) {
 		rc = -EEXIST;
 		goto out;
 	}
