@@ -51,6 +51,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifdef HAVE_LIBURING
@@ -247,6 +248,35 @@ static int job_sync(struct file_store *f, struct chunk_job *job,
 }
 
 #ifdef HAVE_LIBURING
+/*
+ * A ring that can only read, write and do nothing: io_uring executes its
+ * operations outside the caller's seccomp filter, so a worker's ring is
+ * created disabled, restricted to those three operations (no openat, no
+ * connect, no register after this) and only then enabled. A kernel that
+ * cannot restrict gets no ring: the store uses plain pread/pwrite.
+ */
+bool store_uring_start(struct io_uring *ring)
+{
+	struct io_uring_restriction res[3] = {
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READ },
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_WRITE },
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_NOP },
+	};
+
+	if (io_uring_queue_init(FILE_QD, ring, IORING_SETUP_R_DISABLED))
+		return false;
+	/* by the system call: Debian 12's liburing 2.3 declares the two
+	 * helpers but does not export them */
+	if (syscall(__NR_io_uring_register, ring->ring_fd,
+		    IORING_REGISTER_RESTRICTIONS, res, 3) < 0 ||
+	    syscall(__NR_io_uring_register, ring->ring_fd,
+		    IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0) {
+		io_uring_queue_exit(ring);
+		return false;
+	}
+	return true;
+}
+
 /* Take a ring of the pool; on success it is locked and initialised. */
 static struct file_ring *ring_get(struct file_store *f)
 {
@@ -268,7 +298,7 @@ static struct file_ring *ring_get(struct file_store *f)
 	}
 	if (!fr->tried) {
 		fr->tried = true;
-		fr->ready = io_uring_queue_init(FILE_QD, &fr->ring, 0) == 0;
+		fr->ready = store_uring_start(&fr->ring);
 		if (!fr->ready)
 			atomic_store(&f->uring_failed, true);
 	}

@@ -17,12 +17,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cow/store.h"
+#include "cow/store-local.h"
 #include "tests/check.h"
 #include "tests/testlib.h"
 
@@ -297,8 +299,50 @@ static void test_shrunk(void)
 	free(buf);
 }
 
+#ifdef HAVE_LIBURING
+/*
+ * The store's io_uring may read, write and do nothing, and nothing else:
+ * its operations bypass the worker's seccomp filter, so an openat through
+ * it must be refused by the ring itself.
+ */
+static void test_uring_restricted(void)
+{
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+
+	if (!store_uring_start(&ring)) {
+		printf("  io_uring unavailable here: the store falls back "
+		       "to pread/pwrite\n");
+		return;
+	}
+	sqe = io_uring_get_sqe(&ring);
+	CHECK(sqe, "no sqe");
+	io_uring_prep_openat(sqe, AT_FDCWD, "/etc/passwd", O_RDONLY, 0);
+	CHECK(io_uring_submit(&ring) == 1 || errno == EACCES,
+	      "submit: %s", strerror(errno));
+	if (io_uring_wait_cqe(&ring, &cqe) == 0) {
+		CHECK(cqe->res == -EACCES,
+		      "an openat through the store's ring: %d, not -EACCES",
+		      cqe->res);
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	CHECK(io_uring_submit(&ring) == 1, "a nop refused");
+	CHECK_OK(io_uring_wait_cqe(&ring, &cqe));
+	CHECK(cqe->res == 0, "nop: %d", cqe->res);
+	io_uring_cqe_seen(&ring, cqe);
+	io_uring_queue_exit(&ring);
+	printf("  the store's io_uring refuses openat, allows nop: ok\n");
+}
+#endif
+
 int main(void)
 {
+#ifdef HAVE_LIBURING
+	test_uring_restricted();
+#endif
 	rng.s = test_seed("test-store-file");
 	test_modes();
 	test_short_io();
