@@ -11,6 +11,7 @@
 # Facts the host passed on the dom0 command line are in XE_FS_MIB,
 # XE_SUMS_A, XE_SUMS_B; the base images are /root/base-a.img and
 # /root/base-b.img (symlinks to QEMU disks), scratch storage is /scratch.
+# XE_XEN is the Xen release of this lab (4.17 or 4.20).
 
 XE_RUN=/run/xe
 XE_CONSOLE_DIR=/var/log/xen/console
@@ -53,30 +54,60 @@ xe_have_binaries() { command -v xen-ephemerald >/dev/null && command -v xen-ephe
 #   GUEST_DISKS: the guest's xe_disks= (xvda:fs:a,xvdb:fs:b,xvdc:blank)
 #   XL_DISKS:    the xl disk list body ('phy:/dev/loop0,xvda,w', ...), may
 #                be empty (disks attached later, e.g. by xen-ephemeral)
-# Writes $XE_RUN/NAME.cfg; the guest is a PV domU on the dom0 kernel.
+# Writes $XE_RUN/NAME.cfg: a domU on the dom0 kernel running domu-init.sh.
+# Optional (set them, call, unset them: ash keeps assignments made on a
+# function call): XE_GUEST_TYPE pv (default), pvh or hvm (the HVM guest
+# boots the kernel and hvm-initrd.gz directly from the dom0 QEMU, console
+# on its serial port: xenlab420's recipe, not used by a scenario yet);
+# XE_GUEST_MEM (MiB, default 256); XE_ON_REBOOT (default destroy);
+# XE_GUEST_XE_NAME (the guest's xe_name=, default NAME).
 xe_guest_cfg() {
-	local n=$1 gd=$2 xd=$3 extra=${4:-} vcpus=${5:-1}
+	local n=$1 gd=$2 xd=$3 extra=${4:-} vcpus=${5:-1} type=${XE_GUEST_TYPE:-pv} args
 	mkdir -p $XE_RUN
-	cat > $XE_RUN/$n.cfg <<EOF
-name = "$n"
-type = "pv"
-kernel = "/boot/domu-vmlinuz"
-ramdisk = "/boot/domu-initrd.gz"
-extra = "console=hvc0 loglevel=4 xe_name=$n xe_disks=$gd xe_fs_mib=$XE_FS_MIB xe_sums_a=$XE_SUMS_A xe_sums_b=$XE_SUMS_B $extra"
-memory = 256
-vcpus = $vcpus
-vif = []
-disk = [ $xd ]
-on_poweroff = "destroy"
-on_crash = "destroy"
-EOF
+	args="xe_name=${XE_GUEST_XE_NAME:-$n} xe_disks=$gd xe_fs_mib=$XE_FS_MIB xe_sums_a=$XE_SUMS_A xe_sums_b=$XE_SUMS_B $extra"
+	echo $type > $XE_RUN/$n.type
+	{
+		echo "name = \"$n\""
+		echo "type = \"$type\""
+		echo "kernel = \"/boot/domu-vmlinuz\""
+		case $type in
+		hvm)
+			# no nographic (SeaBIOS serial-console stall), pci=noearly
+			# (AMD GART scan): xenlab420 REPORT 4.4
+			echo "ramdisk = \"/boot/hvm-initrd.gz\""
+			echo "cmdline = \"console=ttyS0,115200 loglevel=4 pci=noearly xen_emul_unplug=unnecessary $args\""
+			echo "serial = \"file:/var/log/xen/serial-$n.log\""
+			echo 'vga = "none"'; echo 'vnc = 0'; echo 'sdl = 0'; echo 'usb = 0'
+			;;
+		*)
+			echo "ramdisk = \"/boot/domu-initrd.gz\""
+			echo "extra = \"console=hvc0 loglevel=4 $args\""
+			;;
+		esac
+		echo "memory = ${XE_GUEST_MEM:-256}"
+		echo "vcpus = $vcpus"
+		echo "vif = []"
+		echo "disk = [ $xd ]"
+		echo 'on_poweroff = "destroy"'
+		echo "on_reboot = \"${XE_ON_REBOOT:-destroy}\""
+		echo 'on_crash = "destroy"'
+	} > $XE_RUN/$n.cfg
 }
-xe_guest_log() { echo $XE_CONSOLE_DIR/guest-$1.log; }
+xe_guest_log() {
+	if [ "$(cat $XE_RUN/$1.type 2>/dev/null)" = hvm ]; then
+		echo /var/log/xen/serial-$1.log
+	else
+		echo $XE_CONSOLE_DIR/guest-$1.log
+	fi
+}
 xe_domid() { xl domid "$1" 2>/dev/null; }
-xe_guest_create() { # xe_guest_create NAME [-p]: xl create, timed
+# xe_guest_create NAME [-p]: xl create, timed; XE_XL_OPTS are xl's own
+# options (the libxl scenarios use -vvv: then the xl process that watches
+# the domain logs libxl's debug messages to /var/log/xen/xl-NAME.log too)
+xe_guest_create() {
 	local n=$1 rc
 	xe_mark XL-CREATE-START name=$n
-	xl create $2 $XE_RUN/$n.cfg > $XE_RUN/xl-create-$n.log 2>&1
+	xl ${XE_XL_OPTS:-} create $2 $XE_RUN/$n.cfg > $XE_RUN/xl-create-$n.log 2>&1
 	rc=$?
 	xe_mark XL-CREATE-END name=$n rc=$rc domid=$(xe_domid $n)
 	if [ $rc != 0 ]; then
@@ -85,12 +116,14 @@ xe_guest_create() { # xe_guest_create NAME [-p]: xl create, timed
 	fi
 	return $rc
 }
-# xe_guest_wait NAME [SECS]: wait for XE-GUEST DONE, then for the domain to
-# go away (the guest powers itself off); destroy it if it does not.
+# xe_guest_wait NAME [SECS]: wait for XE-GUEST DONE (or for the domain to
+# vanish), then for the domain to go away (the guest powers itself off);
+# destroy it if it does not.
 xe_guest_wait() {
-	local n=$1 t=${2:-$XE_GUEST_TIMEOUT} log
+	local n=$1 t=${2:-$XE_GUEST_TIMEOUT} log id
 	log=$(xe_guest_log $n)
-	if xe_waitfor $t grep -q "XE-GUEST DONE" $log; then
+	id=$(xe_domid $n)
+	if xe_waitfor $t sh -c "grep -q 'XE-GUEST DONE' $log || ! xenstore-exists /local/domain/${id:-none}"; then
 		xe_mark GUEST-DONE name=$n
 	else
 		xe_mark GUEST-TIMEOUT name=$n
@@ -102,18 +135,20 @@ xe_guest_wait() {
 		xl destroy $n
 	fi
 }
-# xe_guest_verdict NAME: the guest console into the log, its XE-GUEST
-# RESULT as XE-RESULT NAME-guest, its markers into $XE_RUN/markers-NAME
+# xe_guest_verdict NAME [DOMAIN]: the console of DOMAIN (default NAME)
+# into the log, the XE-GUEST RESULT of the guest that called itself NAME
+# (xe_name=) as XE-RESULT NAME-guest, its markers into $XE_RUN/markers-NAME
 xe_guest_verdict() {
 	local n=$1 log r
-	log=$(xe_guest_log $n)
+	log=$(xe_guest_log ${2:-$1})
 	xe_block guest-console-$n sh -c "tr -d '\r' < $log"
-	sed -n 's/.*XE-GUEST MARKER .* disk=\([^ ]*\) marker=\([^ ]*\).*/\1 \2/p' $log | tr -d '\r' > $XE_RUN/markers-$n
-	r=$(grep 'XE-GUEST RESULT' $log | tr -d '\r' | tail -n1)
+	tr -d '\r' < $log | grep "XE-GUEST .*name=$n " > $XE_RUN/guest-$n.txt
+	sed -n 's/.*XE-GUEST MARKER .* disk=\([^ ]*\) marker=\([^ ]*\).*/\1 \2/p' $XE_RUN/guest-$n.txt > $XE_RUN/markers-$n
+	r=$(grep 'XE-GUEST RESULT' $XE_RUN/guest-$n.txt | tail -n1)
 	case "$r" in
 	*" PASS "*) xe_result $n-guest PASS "${r#*PASS }" ;;
 	"") xe_result $n-guest FAIL "no XE-GUEST RESULT line" ;;
-	*) xe_result $n-guest FAIL "${r#*RESULT }: $(grep 'XE-GUEST CHECK.* FAIL' $log | tr -d '\r' | sed 's/.*disk=//' | tr '\n' ';')" ;;
+	*) xe_result $n-guest FAIL "${r#*RESULT }: $(grep 'XE-GUEST CHECK.* FAIL' $XE_RUN/guest-$n.txt | sed 's/.*disk=//' | tr '\n' ';')" ;;
 	esac
 }
 # xe_declare_markers NAME present|absent: tell the host scan what to expect
@@ -169,12 +204,12 @@ xe_destroy_all() {
 # ---------------------------------------------------------------- ephemeral
 # The daemon is started once per scenario that needs it. Its options are the
 # daemon's to define; XE_DAEMON_ARGS (dom0 command line xe_daemon_args=,
-# with ':' for spaces) is passed through.
+# with ':' for spaces) is passed through, then xe_daemon_start's arguments.
 xe_daemon_start() {
 	local a
 	a=$(sed -n 's/.*[[:space:]]xe_daemon_args=\([^ ]*\).*/\1/p' /proc/cmdline | tr ':' ' ')
 	xe_mark DAEMON-START
-	xen-ephemerald $a > $XE_RUN/daemon.log 2>&1 &
+	xen-ephemerald $a "$@" > $XE_RUN/daemon.log 2>&1 &
 	echo $! > $XE_RUN/daemon.pid
 	if xe_waitfor 30 xen-ephemeral status; then
 		xe_mark DAEMON-READY
@@ -189,7 +224,7 @@ xe_daemon_stop() {
 	kill "$p" 2>/dev/null
 	xe_waitfor 20 sh -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null
 	rm -f $XE_RUN/daemon.pid
-	xe_block daemon-log cat $XE_RUN/daemon.log
+	xe_block daemon-log${XE_SCENARIO:+-$XE_SCENARIO} cat $XE_RUN/daemon.log
 }
 # xe_status_poll DOMID FILE: in the background, while the domain lives, keep
 # the daemon's latest `status --json` that lists it in FILE; the last one
@@ -262,4 +297,21 @@ xe_eph_guest() {
 	xe_scan $n absent $(find /scratch -type f) /root/base-a.img /root/base-b.img \
 		$(losetup -a 2>/dev/null | cut -d: -f1)
 	! grep -q -E "^$n-[^ ]* FAIL" $XE_RUN/results && grep -q "^$n-guest PASS" $XE_RUN/results
+}
+
+# ---------------------------------------------------------------- kernel blkback
+# xe_blkback load|unload: the phy control's backend. 4.17 loads it at boot;
+# 4.20 only around the phy scenario (the libxl route must not need it).
+xe_blkback() {
+	case $1 in
+	load)
+		grep -q '^xen_blkback ' /proc/modules && return 0
+		insmod /lib/modules/xen-blkback.ko && : > $XE_RUN/blkback-loaded-here &&
+			echo "xen-blkback loaded for this scenario"
+		;;
+	unload)
+		[ -f $XE_RUN/blkback-loaded-here ] || return 0
+		rmmod xen_blkback && rm -f $XE_RUN/blkback-loaded-here && echo "xen-blkback unloaded"
+		;;
+	esac
 }
