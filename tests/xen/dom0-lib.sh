@@ -315,3 +315,181 @@ xe_blkback() {
 		;;
 	esac
 }
+
+# ---------------------------------------------------------------- libxl route
+# Disks declared in the xl config only: backendtype=tap, our hook as
+# script=, kind vbd3 (Xen 4.19+). libxl writes backend/vbd3/<domid>/<devid>
+# (params "aio:<target>"), waits 10 s for the daemon's InitWait, runs the
+# hook (/etc/xen/scripts/xen-ephemeral), and owns every node: the daemon
+# only adds its own. Teardown: libxl deletes the frontend, writes state 5,
+# waits 10 s for 6, runs the hook's remove, deletes the directories.
+# The scenarios run xl with -vvv (XE_XL_OPTS), and check the log of the xl
+# process that watched the domain (/var/log/xen/xl-NAME.log).
+XE_HOOK=/etc/xen/scripts/xen-ephemeral
+
+# xe_xl_disk VDEV SPEC: one xl disk for our hook (target= last: it takes
+# the rest of the line, commas included)
+xe_xl_disk() { printf "'backendtype=tap, script=xen-ephemeral, vdev=%s, target=%s'" "$1" "$2"; }
+# xe_devid xvdX: the device id (51712 + 16 * letter)
+xe_devid() { echo $((51712 + 16 * ($(printf '%d' "'${1#xvd}") - 97))); }
+# xe_xl_dump NAME DOMID: the vbd3 backends, the guest's frontends and
+# libxl's copy, with permissions
+xe_xl_dump() {
+	xe_block xenstore-$1 sh -c "xenstore-ls -fp /local/domain/0/backend/vbd3/$2; xenstore-ls -fp /local/domain/$2/device/vbd; xenstore-ls -f /libxl/$2/device/vbd"
+}
+# xe_xl_states DOMID VDEV...: "xvda=be/fe/hotplug-status ..." from xenstore
+xe_xl_states() {
+	local id=$1 v d out=""
+	shift
+	for v in "$@"; do
+		d=$(xe_devid $v)
+		out="$out $v=$(xenstore-read /local/domain/0/backend/vbd3/$id/$d/state 2>/dev/null || echo -)/$(xenstore-read /local/domain/$id/device/vbd/$d/state 2>/dev/null || echo -)/$(xenstore-read /local/domain/0/backend/vbd3/$id/$d/hotplug-status 2>/dev/null || echo -)"
+	done
+	echo "${out# }"
+}
+# xe_xl_states_are DOMID BE/FE/HOTPLUG VDEV...: every disk so?
+xe_xl_states_are() {
+	local id=$1 want=$2 v
+	shift 2
+	for v in $(xe_xl_states $id "$@"); do
+		[ "${v#*=}" = "$want" ] || return 1
+	done
+}
+# xe_xl_all_fe DOMID STATE VDEV...: every frontend in STATE?
+xe_xl_all_fe() {
+	local id=$1 st=$2 v
+	shift 2
+	for v in "$@"; do
+		[ "$(xenstore-read /local/domain/$id/device/vbd/$(xe_devid $v)/state 2>/dev/null)" = "$st" ] || return 1
+	done
+}
+# xe_xl_status_lists DOMID [DEVID]: does `xen-ephemeral status` list it?
+xe_xl_status_lists() {
+	if [ -n "${2:-}" ]; then
+		xen-ephemeral status --json 2>/dev/null | grep -q -E "\"domid\": $1, \"devid\": $2,"
+	else
+		xen-ephemeral status --json 2>/dev/null | grep -q -E "\"domid\": $1,"
+	fi
+}
+# xe_xl_gone NAME DOMID: after the domain is gone, within 30 s: the daemon
+# holds nothing for it; backend/vbd3/DOMID, /local/domain/DOMID and
+# /libxl/DOMID are gone
+xe_xl_gone() {
+	local n=$1 id=$2
+	if xe_waitfor 30 sh -c "! xl list $id"; then :; else
+		xe_result $n-domain-gone FAIL "domain $id still exists"
+	fi
+	if xe_waitfor 30 sh -c ". /xe/lib.sh; ! xe_xl_status_lists $id"; then
+		xe_result $n-daemon-state-gone PASS "status lists nothing for domain $id"
+	else
+		xe_block status-after-$n xen-ephemeral status --json
+		xe_result $n-daemon-state-gone FAIL "status still lists domain $id after 30 s"
+	fi
+	if xe_waitfor 30 sh -c "! xenstore-exists /local/domain/0/backend/vbd3/$id && ! xenstore-exists /local/domain/$id && ! xenstore-exists /libxl/$id"; then
+		xe_result $n-xenstore-gone PASS "backend/vbd3/$id, /local/domain/$id and /libxl/$id removed"
+	else
+		xe_block xenstore-after-$n sh -c "xenstore-ls -fp /local/domain/0/backend; xenstore-ls -f /local/domain/$id; xenstore-ls -f /libxl/$id"
+		xe_result $n-xenstore-gone FAIL "nodes of domain $id remain after 30 s"
+	fi
+	xe_block xenstore-after-$n sh -c "echo '(backends left in dom0, all kinds)'; xenstore-ls -fp /local/domain/0/backend 2>&1; echo '(/libxl)'; xenstore-ls -f /libxl 2>&1 | grep -v dm-version"
+}
+# xe_xl_teardown NAME DOMID NDISKS LOG: libxl's teardown of the domain's
+# disks, from an xl -vvv log: no 10 s timeout hit, the hook's remove run
+# for every disk (libxl runs it only once the backend reached Closed)
+xe_xl_teardown() {
+	local n=$1 id=$2 nd=$3 log=$4 to rm
+	to=$(grep -c 'timed out' $log)
+	rm=$(grep -c "Domain $id:calling hotplug script: $XE_HOOK remove" $log)
+	grep -E "(Domain $id:|/vbd3/$id/).*(hotplug script: |wanted state [56]|timed out|unable)" $log |
+		grep -v -e 'xc: ' -e 'still waiting' > $XE_RUN/teardown-$n.txt
+	xe_block teardown-$n cat $XE_RUN/teardown-$n.txt
+	if [ "$to" = 0 ] && [ "$rm" = "$nd" ]; then
+		xe_result $n-teardown PASS "no libxl timeout, hook remove ran for $rm of $nd disks"
+	else
+		xe_result $n-teardown FAIL "$to 'timed out' lines, hook remove ran for $rm of $nd disks ($log)"
+	fi
+}
+# xe_xl_scan NAME: NAME's markers absent from dom0's storage (files in
+# /scratch, the bases, loop devices); declared for the host's scan too
+xe_xl_scan() {
+	xe_declare_markers $1 absent
+	xe_scan $1 absent $(find /scratch -type f) /root/base-a.img /root/base-b.img \
+		$(losetup -a 2>/dev/null | cut -d: -f1)
+}
+# xe_xl_create NAME [-p]: xl -vvv create, timed, and its domid in XE_ID
+xe_xl_create() {
+	local rc
+	XE_XL_OPTS=-vvv
+	xe_guest_create "$@"
+	rc=$?
+	unset XE_XL_OPTS
+	XE_ID=$(xe_domid $1)
+	return $rc
+}
+# xe_xl_disks3 OPTS: xvda cow over base A, xvdb cow over base B, xvdc
+# blank 64M, each with the overlay options OPTS (e.g. store=ram)
+xe_xl_disks3() {
+	echo "$(xe_xl_disk xvda cow:base=/root/base-a.img,$1), $(xe_xl_disk xvdb cow:base=/root/base-b.img,$1), $(xe_xl_disk xvdc blank:size=64M,$1)"
+}
+# xe_xl_ready NAME: the binaries and the hook are there, the daemon is up
+# (-v: its state changes are in the daemon-log block)
+xe_xl_ready() {
+	if ! xe_have_binaries; then
+		xe_result $1 SKIP "no xen-ephemerald/xen-ephemeral in this build (XE_BUILD)"
+		return 1
+	fi
+	if [ ! -x $XE_HOOK ]; then
+		xe_result $1 FAIL "no hook $XE_HOOK"
+		return 1
+	fi
+	xe_daemon_start -v || { xe_result $1 FAIL "daemon did not come up"; return 1; }
+}
+# xe_xl_vdevs XL_DISKS: the vdevs named in an xl disk list
+xe_xl_vdevs() { echo "$1" | grep -o 'vdev=xvd[a-z]*' | cut -d= -f2 | tr '\n' ' '; }
+# xe_xl_guest NAME GUEST_DISKS XL_DISKS [EXTRA_CMDLINE]: one guest whose
+# disks are all in its xl config. Created paused (the backends then sit in
+# InitWait, hotplug-status connected: dumped), unpaused, connected
+# (dumped); XE_XL_WHILE (a function NAME DOMID) runs then; the guest does
+# its workload and powers off; then the daemon and xenstore hold nothing of
+# it, libxl's teardown hit no timeout and ran the hook's remove, and its
+# markers are nowhere on dom0's storage. Returns 0 when all of that passed.
+xe_xl_guest() {
+	local n=$1 gd=$2 xd=$3 extra=${4:-} id vdevs st
+	vdevs=$(xe_xl_vdevs "$xd")
+	xe_guest_cfg $n "$gd" "$xd" "xe_mark_mib=2 $extra"
+	if ! xe_xl_create $n -p; then
+		xe_result $n FAIL "xl create -p failed: $(grep -E 'error|script:' $XE_RUN/xl-create-$n.log | grep -v 'xc: ' | tail -n3 | tr '\n' ' ')"
+		return 1
+	fi
+	id=$XE_ID
+	st=$(xe_xl_states $id $vdevs)
+	xe_xl_dump $n-initwait $id
+	if xe_xl_states_are $id 2/1/connected $vdevs; then
+		xe_result $n-initwait PASS "backend/frontend/hotplug-status: $st"
+	else
+		xe_result $n-initwait FAIL "$st (wanted 2/1/connected)"
+	fi
+	xe_block status-initwait-$n xen-ephemeral status --json
+	xl unpause $n
+	xe_mark UNPAUSED name=$n
+	if xe_waitfor 300 sh -c ". /xe/lib.sh; xe_xl_all_fe $id 4 $vdevs"; then
+		xe_mark FRONTEND-CONNECTED name=$n
+		st=$(xe_xl_states $id $vdevs)
+		xe_xl_dump $n-connected $id
+		xe_block status-$n xen-ephemeral status --json
+		if xe_xl_states_are $id 4/4/connected $vdevs; then
+			xe_result $n-connected PASS "backend/frontend/hotplug-status: $st"
+		else
+			xe_result $n-connected FAIL "$st (wanted 4/4/connected)"
+		fi
+		[ -n "${XE_XL_WHILE:-}" ] && $XE_XL_WHILE $n $id
+	else
+		xe_result $n-connected FAIL "frontends not connected after 300 s: $(xe_xl_states $id $vdevs)"
+	fi
+	xe_guest_wait $n
+	xe_guest_verdict $n
+	xe_xl_gone $n $id
+	xe_xl_teardown $n $id $(echo $vdevs | wc -w) /var/log/xen/xl-$n.log
+	xe_xl_scan $n
+	! grep -q -E "^$n-[^ ]* FAIL" $XE_RUN/results && grep -q "^$n-guest PASS" $XE_RUN/results
+}
