@@ -9,12 +9,12 @@
  * socket takes on each POLLOUT) -> closed. Sockets are non-blocking, so no
  * client can stall the loop or another client; a client past its deadline
  * (CONTROL_REQUEST_TIMEOUT_MS to ask, CONTROL_ANSWER_TIMEOUT_MS to read) is
- * dropped. Requests are matched whole: "status" and nothing else.
+ * dropped. A request is a command and its arguments, single spaces
+ * between, matched whole against the caller's table.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -35,7 +35,7 @@
 struct client {
 	int fd; /* -1: slot free */
 	bool writing;
-	char req[CONTROL_REQUEST_MAX];
+	char req[CONTROL_REQUEST_MAX + 1];
 	size_t req_len;
 	char *out;
 	size_t out_len, out_off;
@@ -44,8 +44,9 @@ struct client {
 
 struct control {
 	int fd;
-	control_for_each_fn *for_each;
-	void *src;
+	const struct control_cmd *cmds;
+	unsigned int nr_cmds;
+	void *arg;
 	struct client clients[CONTROL_MAX_CLIENTS];
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
@@ -58,15 +59,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void bprintf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void bprintf(struct buf *b, const char *fmt, ...)
+void control_printf(struct control_out *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -94,45 +87,8 @@ static void bprintf(struct buf *b, const char *fmt, ...)
 	}
 }
 
-struct status_ctx {
-	struct buf *b;
-	bool first;
-};
-
-static void one_dev(const struct xenbus_dev_info *i, void *arg)
-{
-	struct status_ctx *c = arg;
-	struct buf *b = c->b;
-
-	bprintf(b, "%s\n  {\"kind\": \"%s\", \"domid\": %u, \"devid\": %u, "
-		   "\"state\": %d, \"frontend_state\": %d, ",
-		c->first ? "" : ",", i->kind, i->domid, i->devid, i->be_state,
-		i->fe_state);
-	bprintf(b, "\"size_bytes\": %" PRIu64 ", \"overlay_used_bytes\": %" PRIu64
-		   ", \"overlay_peak_bytes\": %" PRIu64
-		   ", \"overlay_limit_bytes\": %" PRIu64 ", ",
-		i->cow.size_sectors * 512, i->cow.used_bytes,
-		i->cow.peak_blks * STORE_BLK_BYTES,
-		i->cow.limit_blks * STORE_BLK_BYTES);
-	bprintf(b, "\"read_reqs\": %" PRIu64 ", \"write_reqs\": %" PRIu64
-		   ", \"read_bytes\": %" PRIu64 ", \"write_bytes\": %" PRIu64
-		   ", \"flush_reqs\": %" PRIu64 ", \"discard_reqs\": %" PRIu64
-		   ", \"indirect_reqs\": %" PRIu64 ", ",
-		i->ring.rd_req, i->ring.wr_req, i->ring.rd_sect * 512,
-		i->ring.wr_sect * 512, i->ring.flush_req, i->ring.discard_req,
-		i->ring.indirect_req);
-	bprintf(b, "\"bad_reqs\": %" PRIu64 ", \"unsupported_reqs\": %" PRIu64
-		   ", \"io_errors\": %" PRIu64 ", \"enospc_errors\": %" PRIu64
-		   ", \"grant_errors\": %" PRIu64 ", \"queues\": %u, "
-		   "\"halted\": %s}",
-		i->ring.bad_req, i->ring.unsupported, i->ring.io_err,
-		i->ring.enospc, i->ring.grant_err, i->nr_rings,
-		i->ring.halted ? "true" : "false");
-	c->first = false;
-}
-
 /* The answer: header with the body's length, then the body. */
-static void frame(struct client *c, const char *status, const struct buf *b)
+static void frame(struct client *c, const char *status, const struct control_out *b)
 {
 	char hdr[CONTROL_HEADER_MAX];
 	int n = snprintf(hdr, sizeof(hdr), "%s %zu\n", status,
@@ -150,23 +106,50 @@ static void frame(struct client *c, const char *status, const struct buf *b)
 	c->out_off = 0;
 }
 
-/* A whole request line arrived: build the answer. */
+/* Split line into words (in place, at single spaces); how many. */
+static unsigned int split(char *line, char **words, unsigned int max)
+{
+	unsigned int n = 0;
+	char *p = line;
+
+	while (*p && n < max) {
+		words[n++] = p;
+		p = strchr(p, ' ');
+		if (!p)
+			break;
+		*p++ = '\0';
+	}
+	return p && *p ? max + 1 : n; /* max + 1: too many words */
+}
+
+/* A whole request line arrived: dispatch it, build the answer. */
 static void answer(struct control *ctl, struct client *c)
 {
-	struct buf b = { 0 };
+	struct control_out out = { 0 };
+	char *words[CONTROL_MAX_ARGS + 2];
+	const struct control_cmd *cmd = NULL;
+	unsigned int n, i;
+	bool ok = false;
 
-	if (c->req_len == 6 && !memcmp(c->req, "status", 6)) {
-		struct status_ctx sc = { &b, true };
-
-		bprintf(&b, "[");
-		ctl->for_each(ctl->src, one_dev, &sc);
-		bprintf(&b, "\n]\n");
-		frame(c, CONTROL_ANSWER_OK, &b);
+	c->req[c->req_len] = '\0';
+	n = memchr(c->req, '\0', c->req_len) ? 0 :
+						split(c->req, words,
+						      CONTROL_MAX_ARGS + 1);
+	for (i = 0; n && n <= CONTROL_MAX_ARGS + 1 && i < ctl->nr_cmds; i++)
+		if (!strcmp(words[0], ctl->cmds[i].name) &&
+		    n - 1 == ctl->cmds[i].nr_args)
+			cmd = &ctl->cmds[i];
+	if (cmd) {
+		ok = cmd->fn(ctl->arg, words + 1, &out) == 0;
 	} else {
-		bprintf(&b, "unknown request (expected: status)\n");
-		frame(c, CONTROL_ANSWER_ERROR, &b);
+		control_printf(&out, "unknown request (expected:");
+		for (i = 0; i < ctl->nr_cmds; i++)
+			control_printf(&out, " %s%s", ctl->cmds[i].name,
+				       ctl->cmds[i].nr_args ? " ..." : "");
+		control_printf(&out, ")\n");
 	}
-	free(b.p);
+	frame(c, ok ? CONTROL_ANSWER_OK : CONTROL_ANSWER_ERROR, &out);
+	free(out.p);
 	c->writing = true;
 	c->deadline_ms = now_ms() + CONTROL_ANSWER_TIMEOUT_MS;
 }
@@ -228,7 +211,7 @@ static void client_read(struct control *ctl, struct client *c)
 {
 	for (;;) {
 		ssize_t n = recv(c->fd, c->req + c->req_len,
-				 sizeof(c->req) - c->req_len, MSG_DONTWAIT);
+				 CONTROL_REQUEST_MAX - c->req_len, MSG_DONTWAIT);
 		char *nl;
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -244,7 +227,7 @@ static void client_read(struct control *ctl, struct client *c)
 			answer(ctl, c);
 			return;
 		}
-		if (c->req_len == sizeof(c->req)) {
+		if (c->req_len == CONTROL_REQUEST_MAX) {
 			c->req_len = 0; /* too long: not any request */
 			answer(ctl, c);
 			return;
@@ -336,8 +319,8 @@ int control_timeout_ms(struct control *ctl)
 	return best <= t ? 0 : (int)(best - t);
 }
 
-int control_new(const char *path, control_for_each_fn *for_each, void *src,
-		struct control **ctl_r)
+int control_new(const char *path, const struct control_cmd *cmds,
+		unsigned int nr_cmds, void *arg, struct control **ctl_r)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct control *ctl;
@@ -362,8 +345,9 @@ int control_new(const char *path, control_for_each_fn *for_each, void *src,
 	strcpy(ctl->path, path);
 	for (i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		ctl->clients[i].fd = -1;
-	ctl->for_each = for_each;
-	ctl->src = src;
+	ctl->cmds = cmds;
+	ctl->nr_cmds = nr_cmds;
+	ctl->arg = arg;
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (ctl->fd < 0) {
 		rc = -errno;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The daemon's control socket: a Unix stream socket, root-only, where the
- * CLI asks for status. One request line, one framed answer, close:
+ * CLI asks for status (or tells the daemon something). One request line,
+ * one framed answer, close:
  *
- *   request  "status\n"
+ *   request  "<command>[ <arg>...]\n", e.g. "status\n"
  *   answer   "xen-ephemeral-control 1 ok <N>\n" and N bytes of JSON, or
  *            "xen-ephemeral-control 1 error <N>\n" and N bytes of message
  *
@@ -16,8 +17,7 @@
 #define XE_DAEMON_CONTROL_H
 
 #include <poll.h>
-
-#include "xs-glue/xenbus.h"
+#include <stddef.h>
 
 #define CONTROL_DEFAULT_PATH "/run/xen-ephemeral/control"
 
@@ -39,18 +39,37 @@
 
 struct control;
 
-/* Where status rows come from: call fn once per device. */
-typedef void control_for_each_fn(void *src,
-				 void (*fn)(const struct xenbus_dev_info *info,
-					    void *arg),
-				 void *arg);
+/* An answer being built (control_printf appends to it). */
+struct control_out {
+	char *p;
+	size_t len, cap;
+};
+
+/* Append to an answer; on memory exhaustion the answer is left short. */
+void control_printf(struct control_out *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define CONTROL_MAX_ARGS 4u
+
+/* One command of the protocol: its name, and how many words follow it. */
+struct control_cmd {
+	const char *name;
+	unsigned int nr_args; /* <= CONTROL_MAX_ARGS */
+	/*
+	 * Answer it into out (from the main loop, never blocking). 0 for an
+	 * "ok" answer, -errno for an "error" one (out says why). args are
+	 * the peer's words: check them.
+	 */
+	int (*fn)(void *arg, char *const *args, struct control_out *out);
+};
 
 /*
- * Listen at path (its directory is created 0700); status answers list what
- * for_each(src, ...) reports. Returns 0 or -errno.
+ * Listen at path (its directory is created 0700) and answer the commands
+ * of cmds[0..nr_cmds-1] (kept, not copied), passing them arg. Returns 0 or
+ * -errno.
  */
-int control_new(const char *path, control_for_each_fn *for_each, void *src,
-		struct control **ctl_r);
+int control_new(const char *path, const struct control_cmd *cmds,
+		unsigned int nr_cmds, void *arg, struct control **ctl_r);
 
 /* Most pollfds control_pollfds() fills. */
 #define CONTROL_MAX_POLLFDS (1u + CONTROL_MAX_CLIENTS)

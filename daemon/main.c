@@ -24,9 +24,15 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "platform/log.h"
 #include "cow/cow.h"
 #include "daemon/control.h"
+#include "daemon/status.h"
+#include "xs-glue/save-guard.h"
 #include "xs-glue/diskspec.h"
 #include "platform/platform.h"
 #include "xs-glue/xenbus.h"
@@ -225,6 +231,33 @@ static void status_source(void *src,
 	xenbus_for_each(src, fn, arg);
 }
 
+/* ---- the control socket's commands ---- */
+
+static int cmd_status(void *arg, char *const *args, struct control_out *out)
+{
+	status_json(out, status_source, arg);
+	return 0;
+}
+
+/* forget UUID: a domain with that UUID may have disks again (after the
+ * save guard refused its restore). */
+static int cmd_forget(void *arg, char *const *args, struct control_out *out)
+{
+	int rc = save_guard_forget(xenbus_save_guard(arg), args[0]);
+
+	if (rc)
+		control_printf(out, "no saved domain %.40s is remembered\n",
+			       args[0]);
+	else
+		control_printf(out, "forgot %s\n", args[0]);
+	return rc;
+}
+
+static const struct control_cmd commands[] = {
+	{ "status", 0, cmd_status },
+	{ "forget", 1, cmd_forget },
+};
+
 /* The sooner of two poll() timeouts, where -1 means none. */
 static int min_timeout(int a, int b)
 {
@@ -233,6 +266,20 @@ static int min_timeout(int a, int b)
 	if (b < 0)
 		return a;
 	return a < b ? a : b;
+}
+
+/*
+ * Tell a service manager how we stand (Type=notify): READY=1 once the
+ * control socket answers, STOPPING=1 when every disk is being closed. A
+ * no-op without systemd ($NOTIFY_SOCKET unset) or without libsystemd.
+ */
+static void notify(const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
 }
 
 static int write_pidfile(const char *path)
@@ -291,7 +338,8 @@ int main(int argc, char **argv)
 	rc = xenbus_new(xp, &o.xb, &xb);
 	if (rc)
 		goto out;
-	rc = control_new(o.control, status_source, xb, &ctl);
+	rc = control_new(o.control, commands,
+			 sizeof(commands) / sizeof(commands[0]), xb, &ctl);
 	if (rc) {
 		log_msg(LOG_ERR, "control socket %s: %s", o.control,
 			strerror(-rc));
@@ -314,6 +362,7 @@ int main(int argc, char **argv)
 					  XENBUS_DEFAULT_HOOK) :
 			"");
 
+	notify("READY=1\nSTATUS=serving");
 	while (running) {
 		struct pollfd p[2 + CONTROL_MAX_POLLFDS] = {
 			{ .fd = xenbus_fd(xb), .events = POLLIN },
@@ -348,6 +397,7 @@ int main(int argc, char **argv)
 		control_process(ctl, p + 2, nc);
 	}
 out:
+	notify("STOPPING=1\nSTATUS=closing every disk");
 	control_free(ctl);
 	xenbus_free(xb); /* every overlay and key wiped */
 	if (xp)

@@ -10,11 +10,25 @@
  * The evtchn fd is made non-blocking so that evt_pending can answer -EAGAIN
  * instead of sleeping in read(). Watches are read with xs_check_watch, which
  * never blocks.
+ *
+ * libxenctrl (domain info, pause) is not linked: its soname and symbol
+ * versions change with every Xen release (libxenctrl.so.4.17 with
+ * VERS_4.17.0, libxenctrl.so.4.20 with libxenctrl_4.20.0), and one build
+ * serves several. It is dlopen()ed on first use, newest release first, and
+ * only functions whose prototypes are the same from 4.17 to 4.22 are used:
+ * xc_interface_open/close, xc_domain_getinfolist (never xc_domain_getinfo,
+ * gone in 4.18, nor _single, new in 4.18), xc_domain_pause/unpause. Their
+ * xc_domaininfo_t is mirrored here: its layout (domain at 0, flags at 4,
+ * 112 bytes on x86_64) and the XEN_DOMINF_* bits are the same in every
+ * release. Without libxenctrl those ops answer -ENOSYS.
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,9 +46,22 @@
 /* Segments converted per libxengnttab call; it splits further if needed. */
 #define XP_XEN_COPY_CHUNK 32u
 
+/* libxenctrl, loaded at run time (see the note at the top). */
+struct xc_lib {
+	bool tried;
+	void *dl;
+	void *xch;
+	int (*getinfolist)(void *xch, uint32_t first, unsigned int max,
+			   void *info);
+	int (*pause)(void *xch, uint32_t domid);
+	int (*unpause)(void *xch, uint32_t domid);
+	int (*close)(void *xch);
+};
+
 struct xp_xen {
 	struct xp xp;
 	struct xs_handle *xsh;
+	struct xc_lib xc;
 };
 
 struct xen_gnt {
@@ -426,12 +453,127 @@ static int xen_self_domid(struct xp *xp, uint16_t *domid_r)
 	return rc;
 }
 
+/* ---- domains, through libxenctrl loaded at run time ---- */
+
+/* Our mirror of xen_domctl_getdomaininfo_t (xc_domaininfo_t). */
+struct xc_dominfo_mirror {
+	uint16_t domain;
+	uint16_t pad1;
+	uint32_t flags;
+	uint8_t middle[68];
+	uint8_t handle[16];
+	uint8_t tail[20];
+};
+#if defined(__x86_64__)
+_Static_assert(offsetof(struct xc_dominfo_mirror, flags) == 4, "flags");
+_Static_assert(offsetof(struct xc_dominfo_mirror, handle) == 76, "handle");
+_Static_assert(sizeof(struct xc_dominfo_mirror) == 112, "size");
+#define XC_MIRROR_OK 1
+#else
+#define XC_MIRROR_OK 0 /* only x86_64's layout was checked */
+#endif
+
+#define XEN_DOMINF_DYING 0x1u
+#define XEN_DOMINF_HVM 0x2u
+#define XEN_DOMINF_SHUTDOWN 0x4u
+#define XEN_DOMINF_PAUSED 0x8u
+#define XEN_DOMINF_SHUTDOWN_SHIFT 16
+#define XEN_DOMINF_SHUTDOWN_MASK 0xffu
+
+/* The first libxenctrl.so.4.NN there is, newest first; 0 or -ENOSYS. */
+static int xc_load(struct xc_lib *xc)
+{
+	void *(*open_fn)(void *, void *, unsigned int);
+	char name[32];
+	int minor;
+
+	if (xc->tried)
+		return xc->xch ? 0 : -ENOSYS;
+	xc->tried = true;
+	if (!XC_MIRROR_OK)
+		return -ENOSYS;
+	for (minor = 40; minor >= 17 && !xc->dl; minor--) {
+		snprintf(name, sizeof(name), "libxenctrl.so.4.%d", minor);
+		xc->dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+	}
+	if (!xc->dl)
+		xc->dl = dlopen("libxenctrl.so", RTLD_NOW | RTLD_LOCAL);
+	if (!xc->dl)
+		return -ENOSYS;
+	*(void **)&open_fn = dlsym(xc->dl, "xc_interface_open");
+	*(void **)&xc->getinfolist = dlsym(xc->dl, "xc_domain_getinfolist");
+	*(void **)&xc->pause = dlsym(xc->dl, "xc_domain_pause");
+	*(void **)&xc->unpause = dlsym(xc->dl, "xc_domain_unpause");
+	*(void **)&xc->close = dlsym(xc->dl, "xc_interface_close");
+	if (open_fn && xc->getinfolist && xc->pause && xc->unpause &&
+	    xc->close)
+		xc->xch = open_fn(NULL, NULL, 0);
+	if (!xc->xch) {
+		dlclose(xc->dl);
+		xc->dl = NULL;
+		return -ENOSYS;
+	}
+	return 0;
+}
+
+static int xen_dom_info(struct xp *xp, uint16_t domid, struct xp_dominfo *info)
+{
+	struct xc_lib *xc = &((struct xp_xen *)xp)->xc;
+	struct xc_dominfo_mirror m;
+	int rc = xc_load(xc);
+
+	if (rc)
+		return rc;
+	memset(&m, 0, sizeof(m));
+	/* "the first domain >= domid" on 4.17: check it is this one */
+	rc = xc->getinfolist(xc->xch, domid, 1, &m);
+	if (rc < 0)
+		return neg_errno();
+	if (rc != 1 || m.domain != domid)
+		return -ENOENT;
+	*info = (struct xp_dominfo){
+		.dying = m.flags & XEN_DOMINF_DYING,
+		.shutdown = m.flags & XEN_DOMINF_SHUTDOWN,
+		.shutdown_reason = (m.flags >> XEN_DOMINF_SHUTDOWN_SHIFT) &
+				   XEN_DOMINF_SHUTDOWN_MASK,
+		.paused = m.flags & XEN_DOMINF_PAUSED,
+		.hvm = m.flags & XEN_DOMINF_HVM,
+	};
+	return 0;
+}
+
+static int xen_dom_pause(struct xp *xp, uint16_t domid)
+{
+	struct xc_lib *xc = &((struct xp_xen *)xp)->xc;
+	int rc = xc_load(xc);
+
+	if (rc)
+		return rc;
+	return xc->pause(xc->xch, domid) < 0 ? neg_errno() : 0;
+}
+
+static int xen_dom_unpause(struct xp *xp, uint16_t domid)
+{
+	struct xc_lib *xc = &((struct xp_xen *)xp)->xc;
+	int rc = xc_load(xc);
+
+	if (rc)
+		return rc;
+	return xc->unpause(xc->xch, domid) < 0 ? neg_errno() : 0;
+}
+
 static void xen_destroy(struct xp *xp)
 {
+	struct xp_xen *x = (struct xp_xen *)xp;
+
 	if (!xp)
 		return;
-	xs_close(xsh_of(xp));
-	free(xp);
+	if (x->xc.xch)
+		x->xc.close(x->xc.xch);
+	if (x->xc.dl)
+		dlclose(x->xc.dl);
+	xs_close(x->xsh);
+	free(x);
 }
 
 static const struct xp_ops xen_ops = {
@@ -462,6 +604,9 @@ static const struct xp_ops xen_ops = {
 	.xs_fd = xen_xs_fd,
 	.xs_read_watch = xen_xs_read_watch,
 	.self_domid = xen_self_domid,
+	.dom_info = xen_dom_info,
+	.dom_pause = xen_dom_pause,
+	.dom_unpause = xen_dom_unpause,
 	.destroy = xen_destroy,
 };
 

@@ -65,6 +65,21 @@ struct xp_xs_perm {
 
 #define XP_XS_NO_TXN 0u
 
+/* What the hypervisor says of a domain (xen_domctl_getdomaininfo). */
+struct xp_dominfo {
+	bool dying;     /* being destroyed: only its last mappings keep it */
+	bool shutdown;  /* shut down; shutdown_reason says why */
+	unsigned int shutdown_reason; /* XP_SHUTDOWN_*, if shutdown */
+	bool paused;
+	bool hvm;       /* HVM or PVH */
+};
+
+/* public/sched.h SHUTDOWN_* codes (the same in every Xen release). */
+#define XP_SHUTDOWN_POWEROFF 0u
+#define XP_SHUTDOWN_REBOOT 1u
+#define XP_SHUTDOWN_SUSPEND 2u /* xl save, xl migrate */
+#define XP_SHUTDOWN_CRASH 3u
+
 struct xp_ops {
 	const char *name;
 
@@ -143,6 +158,16 @@ struct xp_ops {
 	/* Our own domid (0 for dom0). */
 	int (*self_domid)(struct xp *xp, uint16_t *domid_r);
 
+	/* ---- domains (the real platform: libxenctrl, loaded at run time) ---- */
+	/*
+	 * What the hypervisor says of domid now: -ENOENT if there is no such
+	 * domain, -ENOSYS if this platform cannot ask (no libxenctrl).
+	 */
+	int (*dom_info)(struct xp *xp, uint16_t domid, struct xp_dominfo *info);
+	/* Pause / unpause domid (as `xl pause` does). -ENOSYS as above. */
+	int (*dom_pause)(struct xp *xp, uint16_t domid);
+	int (*dom_unpause)(struct xp *xp, uint16_t domid);
+
 	/* Release the instance (after every handle is closed). */
 	void (*destroy)(struct xp *xp);
 };
@@ -162,6 +187,22 @@ static inline void xp_destroy(struct xp *xp)
 static inline int xp_self_domid(struct xp *xp, uint16_t *domid_r)
 {
 	return xp->ops->self_domid(xp, domid_r);
+}
+
+static inline int xp_dom_info(struct xp *xp, uint16_t domid,
+			      struct xp_dominfo *info)
+{
+	return xp->ops->dom_info(xp, domid, info);
+}
+
+static inline int xp_dom_pause(struct xp *xp, uint16_t domid)
+{
+	return xp->ops->dom_pause(xp, domid);
+}
+
+static inline int xp_dom_unpause(struct xp *xp, uint16_t domid)
+{
+	return xp->ops->dom_unpause(xp, domid);
 }
 
 static inline int xp_gnt_open(struct xp *xp, struct xp_gnt **gnt_r)

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "tests/frontend.h"
+#include "xs-glue/save-guard.h"
 #include "xs-glue/attach.h"
 
 #define PAGE XE_BLKIF_PAGE_BYTES
@@ -195,6 +196,11 @@ struct xp *fe_daemon_xp(struct fe_daemon *d)
 	return d->tool_xp;
 }
 
+struct xp *fe_daemon_core_xp(struct fe_daemon *d)
+{
+	return d->xp;
+}
+
 struct dev_find {
 	uint16_t domid;
 	uint32_t devid;
@@ -233,6 +239,16 @@ unsigned int fe_daemon_nr_disks(struct fe_daemon *d)
 	n = registry_nr_disks(xenbus_registry(d->xb));
 	pthread_mutex_unlock(&d->lock);
 	return n;
+}
+
+int fe_daemon_forget(struct fe_daemon *d, const char *uuid)
+{
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	rc = save_guard_forget(xenbus_save_guard(d->xb), uuid);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
 }
 
 void fe_daemon_watch_stats(struct fe_daemon *d, struct sim_watch_stats *st)

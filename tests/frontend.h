@@ -47,9 +47,13 @@ void fe_daemon_free(struct fe_daemon *d);
 /* The dom0 xp the daemon uses (for toolstack actions from the test; its
  * xenstore calls are serialised with the daemon's by the sim). */
 struct xp *fe_daemon_xp(struct fe_daemon *d);
+/* The xp the daemon core itself uses (to aim sim_xs_before_write at it). */
+struct xp *fe_daemon_core_xp(struct fe_daemon *d);
 /* The daemon's view of one device (-ENOENT if it has none). */
 int fe_daemon_dev(struct fe_daemon *d, uint16_t domid, uint32_t devid,
 		  struct xenbus_dev_info *info_r);
+/* The operator's `xen-ephemeral forget UUID` (the save guard). */
+int fe_daemon_forget(struct fe_daemon *d, const char *uuid);
 /* Watch-queue counters of the daemon's xenstore connection. */
 void fe_daemon_watch_stats(struct fe_daemon *d, struct sim_watch_stats *st);
 /* Number of devices the daemon serves. */

@@ -94,11 +94,18 @@ tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
 
 check_PROGRAMS += tests/test-control
 TESTS += tests/test-control
-tests_test_control_SOURCES = tests/test-control.c daemon/control.c
+tests_test_control_SOURCES = tests/test-control.c daemon/control.c \
+	daemon/status.c
 tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 
 TESTS += tests/test-cli.sh
 EXTRA_DIST += tests/test-cli.sh
+
+# ---- what make install puts on a system: man pages, unit, hook ----
+
+TESTS += tests/check-installed.sh
+EXTRA_DIST += tests/check-installed.sh
+check_DATA = daemon/xen-ephemerald.service
 
 # ---- replay of the fuzz corpora (tests/fuzz/local.mk builds them) ----
 

@@ -3,7 +3,9 @@
 #
 # Set up a fresh Debian 12 machine and run every test that needs no Xen:
 # installs the build dependencies with apt-get, bootstraps, then builds and
-# runs `make check` twice, once with -Werror and once with ASan+UBSan.
+# runs `make check` twice, once with -Werror and once with ASan+UBSan; then
+# `make distcheck`, and the Debian package (dpkg-buildpackage, lintian),
+# left in build-deb/.
 # Ends with one line "N passed, N failed, N skipped" over both builds and
 # exits non-zero on any failure, or on any skip unless XE_ALLOW_SKIP=1.
 set -euo pipefail
@@ -11,9 +13,12 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-# The build dependencies, also what tests/run-lab.sh builds with.
+# The build dependencies (also what tests/run-lab.sh builds with), what
+# the tests drive from outside, and what the package is built and checked
+# with.
 "$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
-	libxen-dev
+	libxen-dev libsystemd-dev mandoc groff-base systemd dash \
+	debhelper dh-autoreconf lintian git
 
 cd "$top"
 autoreconf -fi >/dev/null
@@ -62,6 +67,38 @@ run_build() {
 
 run_build release --enable-werror
 run_build asan --enable-werror --enable-sanitizers
+
+# The package: make distcheck (the tarball builds, passes make check and
+# installs under any prefix), then the Debian package from a clean copy
+# of the tree, with no lintian error.
+step() { # step NAME CMD...: one counted check, its output kept in a log
+	local name=$1 log="$top/build-$1.log"
+	shift
+	if "$@" > "$log" 2>&1; then
+		echo "run-all: $name: ok"
+		pass=$((pass + 1))
+	else
+		echo "run-all: $name FAILED (tail of $log):"
+		tail -n 25 "$log"
+		fail=$((fail + 1))
+		rc=1
+	fi
+}
+package() {
+	local tmp
+	tmp=$(mktemp -d)
+	mkdir "$tmp/xen-ephemeral" &&
+		(cd "$top" && git ls-files -z | tar --null -T - -cf -) |
+		tar -xf - -C "$tmp/xen-ephemeral" &&
+		(cd "$tmp/xen-ephemeral" && dpkg-buildpackage -us -uc -b) &&
+		lintian --fail-on error,warning "$tmp"/xen-ephemeral_*.changes &&
+		mkdir -p "$top/build-deb" && cp "$tmp"/*.deb "$top/build-deb/"
+	local r=$?
+	rm -rf "$tmp"
+	return $r
+}
+step distcheck make -C "$top/build-release" -s distcheck
+step deb package
 
 if [ "$skip" -gt 0 ] && [ "${XE_ALLOW_SKIP:-0}" != 1 ]; then
 	echo "run-all: $skip test(s) skipped; a skip in CI is a failure"

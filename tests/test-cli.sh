@@ -27,6 +27,8 @@ expect 2 "is not a domain id" attach 99999 xvda blank:size=1M
 expect 2 "bad virtual device" detach 3 sda
 expect 2 "bad command line" frobnicate
 expect 2 "bad command line" attach 3 xvda
+expect 2 "is not a UUID" forget 6F1C3B2E-0A4D-4C8E-9B1A-2D3E4F5A6B7C
+expect 1 "cannot reach the daemon" forget 6f1c3b2e-0a4d-4c8e-9b1a-2d3e4f5a6b7c -c $sock
 expect 2 "unrecognized option" --bogus list
 expect 0 "attach DOMID VDEV SPEC" --help
 

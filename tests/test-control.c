@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon/control.h"
+#include "daemon/status.h"
 #include "tests/check.h"
 #include "tests/testlib.h"
 
@@ -45,6 +46,11 @@ static void rows(void *src, void (*fn)(const struct xenbus_dev_info *, void *),
 		};
 
 		snprintf(info.kind, sizeof(info.kind), "ephemeral");
+		info.owner = info.domid;
+		/* an error quoting a path: JSON-escaped in the answer */
+		if (i == 7)
+			snprintf(info.error, sizeof(info.error),
+				 "base \"/srv/x\\y\": no such file");
 		info.cow.size_sectors = 131072;
 		info.cow.used_blks = i;
 		info.cow.used_bytes = (uint64_t)i * 4096;
@@ -53,6 +59,16 @@ static void rows(void *src, void (*fn)(const struct xenbus_dev_info *, void *),
 		fn(&info, arg);
 	}
 }
+
+static int cmd_status(void *arg, char *const *args, struct control_out *out)
+{
+	status_json(out, rows, arg);
+	return 0;
+}
+
+static const struct control_cmd commands[] = {
+	{ "status", 0, cmd_status },
+};
 
 struct server {
 	struct control *ctl;
@@ -184,6 +200,9 @@ static void test_big_answer(const char *sock)
 	      count(out, "\"domid\""), NR_DISKS, strlen(out));
 	CHECK(strlen(out) > 2 && !strcmp(out + strlen(out) - 2, "]\n"),
 	      "status --json does not end the JSON array");
+	CHECK(strstr(out, "\"error\": \"base \\\"/srv/x\\\\y\\\": no such "
+			  "file\""),
+	      "an error with quotes is not escaped as JSON");
 	printf("  2000 disks: list and status --json whole (%zu bytes)\n",
 	       strlen(out));
 	free(out);
@@ -317,7 +336,7 @@ int main(void)
 
 	test_seed("test-control");
 	snprintf(sock, sizeof(sock), "%s/control/sock", test_tmpdir());
-	CHECK_OK(control_new(sock, rows, NULL, &s.ctl));
+	CHECK_OK(control_new(sock, commands, 1, NULL, &s.ctl));
 	CHECK(pipe(s.stop) == 0, "pipe");
 	CHECK(pthread_create(&s.thread, NULL, serve, &s) == 0, "thread");
 

@@ -562,6 +562,189 @@ static void test_vbd3_claims(struct rng *rng)
 	       "InitWait, libxl's teardown orders: ok\n");
 }
 
+/* ---- xl save / restore / migrate ---- */
+
+/* A guest with its UUID and two vbd3 disks, connected, written to. */
+static void guest_up(struct bu_env *e, uint16_t domid, const char *uuid,
+		     struct bu_disk *a, struct bu_disk *b, struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct ts_disk da = tap(domid, XVDA, "xvda", "blank:size=1M");
+	struct ts_disk db = tap(domid, XVDB, "xvdb", "blank:size=1M");
+	struct xp *tool = fe_daemon_xp(e->d);
+
+	CHECK_OK(sim_domain_create(e->sim, domid));
+	CHECK_OK(ts_domain_uuid(tool, domid, uuid));
+	CHECK_OK(ts_vbd3_add(tool, &da));
+	CHECK_OK(ts_vbd3_add(tool, &db));
+	bu_disk_connect(e, a, domid, XVDA, "a", &o, NULL, 0);
+	bu_disk_connect(e, b, domid, XVDB, "b", &o, NULL, 0);
+	bu_write(a, 0, 0, 64, FE_PACKED, rng);
+	bu_write(b, 1, 8, 64, FE_PACKED, rng);
+}
+
+/* libxl's destroy after a save or a poweroff: devices first (frontend
+ * directories first), while the domain exists; then the domain. */
+static void guest_down(struct bu_env *e, uint16_t domid, struct bu_disk *a,
+		       struct bu_disk *b)
+{
+	struct xp *tool = fe_daemon_xp(e->d);
+
+	CHECK_OK(ts_vbd3_remove(tool, domid, XVDA, TS_REMOVE_FORCE));
+	CHECK_OK(ts_vbd3_remove(tool, domid, XVDB, TS_REMOVE_FORCE));
+	CHECK_OK(sim_domain_destroy(e->sim, domid));
+	fe_domain_gone(a->fe);
+	fe_domain_gone(b->fe);
+	bu_disk_free(a);
+	bu_disk_free(b);
+}
+
+/* One vbd3 disk of domid, expected refused with words (or served). */
+static void try_disk(struct bu_env *e, uint16_t domid, const char *uuid,
+		     const char *words)
+{
+	struct ts_disk dk = tap(domid, XVDA, "xvda", "blank:size=1M");
+	struct xp *tool = fe_daemon_xp(e->d);
+	const char *be = ts_vbd3_dir(domid, XVDA);
+	char dir[96];
+
+	CHECK_OK(sim_domain_create(e->sim, domid));
+	CHECK_OK(ts_domain_uuid(tool, domid, uuid));
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	snprintf(dir, sizeof(dir), "%s", be);
+	if (words) {
+		expect_error(tool, dir, words);
+	} else {
+		char *v = NULL;
+
+		CHECK_OK(ts_wait_backend(tool, dir, 2, 5000));
+		CHECK(xp_read_node(tool, XP_XS_NO_TXN, dir, "error", &v, NULL),
+		      "domain %u refused: %s", domid, v);
+	}
+	CHECK_OK(ts_vbd3_remove(tool, domid, XVDA, TS_REMOVE_FORCE));
+	CHECK_OK(sim_domain_destroy(e->sim, domid));
+}
+
+static void test_save_restore_guard(struct rng *rng)
+{
+	const char *saved = "6f1c3b2e-0a4d-4c8e-9b1a-2d3e4f5a6b7c";
+	const char *off = "0e5d7c3a-1b2f-4e6a-8c9d-aabbccddeeff";
+	const char *moving = "9a8b7c6d-5e4f-4a3b-9c2d-1e0f11223344";
+	struct bu_disk a, b;
+	struct bu_env e;
+
+	bu_env_init(&e);
+	/* xl save: suspended, then torn down while it still exists */
+	guest_up(&e, 20, saved, &a, &b, rng);
+	CHECK_OK(sim_domain_shutdown(e.sim, 20, XP_SHUTDOWN_SUSPEND));
+	guest_down(&e, 20, &a, &b);
+	CHECK(nr_disks_soon(&e, 0) == 0, "the saved guest's disks stayed");
+	/* xl restore: a new domain with its UUID */
+	try_disk(&e, 21, saved, "was saved or migrated");
+	try_disk(&e, 22, saved, "xen-ephemeral forget " /* says how */);
+
+	/* a guest powered off is not remembered */
+	guest_up(&e, 23, off, &a, &b, rng);
+	CHECK_OK(sim_domain_shutdown(e.sim, 23, XP_SHUTDOWN_POWEROFF));
+	guest_down(&e, 23, &a, &b);
+	try_disk(&e, 24, off, NULL);
+
+	/* xl migrate on one host: the receiver comes while the sender,
+	 * suspended, still has its disks */
+	guest_up(&e, 25, moving, &a, &b, rng);
+	CHECK_OK(sim_domain_shutdown(e.sim, 25, XP_SHUTDOWN_SUSPEND));
+	try_disk(&e, 26, moving, "UUID of suspended domain 25");
+	guest_down(&e, 25, &a, &b);
+
+	/* the operator's word lets a domain with that UUID have disks */
+	CHECK_OK(fe_daemon_forget(e.d, saved));
+	CHECK(fe_daemon_forget(e.d, saved) == -ENOENT, "forgot twice");
+	try_disk(&e, 27, saved, NULL);
+	bu_env_fini(&e);
+	printf("  save, restore and migrate of guests on ephemeral disks: "
+	       "refused, powered-off guests not: ok\n");
+}
+
+/* ---- the toolstack moving under the daemon ---- */
+
+struct remake {
+	struct bu_env *e;
+	uint32_t devid;
+	const char *spec;
+	volatile bool fired;
+};
+
+/* The toolstack removes the device and makes another in its place. */
+static void remake(void *arg)
+{
+	struct remake *r = arg;
+	struct xp *tool = fe_daemon_xp(r->e->d);
+	char be[96], fe[96];
+
+	snprintf(be, sizeof(be), "/local/domain/0/backend/ephemeral/%u/%u",
+		 GUEST, r->devid);
+	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vbd/%u", GUEST,
+		 r->devid);
+	CHECK_OK(xp_xs_rm(tool, XP_XS_NO_TXN, be));
+	CHECK_OK(xp_xs_rm(tool, XP_XS_NO_TXN, fe));
+	CHECK_OK(fe_attach(r->e->d, GUEST, r->devid, r->spec, false));
+	r->fired = true;
+}
+
+/*
+ * A device removed and made again (another disk this time) between the
+ * daemon's reading it and its writing to it: nothing meant for the old
+ * device may land on the new one. The sim runs the toolstack's remake
+ * right before the daemon's write of the device's state.
+ */
+static void test_toolstack_races(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct remake r = { .devid = XVDA, .spec = "blank:size=2M" };
+	struct bu_disk d;
+	struct bu_env e;
+	char state[96];
+
+	bu_env_init(&e);
+	r.e = &e;
+	bu_domain(&e, GUEST);
+	snprintf(state, sizeof(state),
+		 "/local/domain/0/backend/ephemeral/%u/%u/state", GUEST, XVDA);
+
+	/* while the daemon publishes the first disk and says InitWait */
+	sim_xs_before_write(e.sim, fe_daemon_core_xp(e.d), state, remake, &r);
+	CHECK_OK(fe_attach(e.d, GUEST, XVDA, "blank:size=1M", false));
+	bu_disk_connect(&e, &d, GUEST, XVDA, "made again", &o, NULL, 0);
+	CHECK(r.fired, "the toolstack's remake never ran");
+	CHECK(d.sectors == 4096, "the new device shows %llu sectors: the old "
+				 "disk's InitWait landed on it",
+	      (unsigned long long)d.sectors);
+	bu_random_ops(&d, rng, 20);
+	bu_verify_all(&d);
+
+	/* while the daemon answers the frontend's Closing */
+	r.fired = false;
+	r.spec = "blank:size=3M";
+	sim_xs_before_write(e.sim, fe_daemon_core_xp(e.d), state, remake, &r);
+	CHECK_OK(fe_write_fe(d.fe, "state", "5"));
+	for (int i = 0; i < 5000 && !r.fired; i++)
+		usleep(1000);
+	CHECK(r.fired, "the daemon never answered Closing");
+	fe_domain_gone(d.fe); /* its device is gone: forget its grants */
+	fe_free(d.fe);
+	free(d.model);
+	bu_disk_connect(&e, &d, GUEST, XVDA, "made again", &o, NULL, 0);
+	CHECK(d.sectors == 6144, "%llu sectors", (unsigned long long)d.sectors);
+	bu_random_ops(&d, rng, 20);
+	bu_verify_all(&d);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(e.d), NULL, GUEST, XVDA, 5000));
+	bu_env_fini(&e);
+	printf("  a device made again under the daemon gets nothing of the "
+	       "old one: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-registry") };
@@ -572,6 +755,8 @@ int main(void)
 	test_owner_dies_first(&rng);
 	test_slow_open(&rng);
 	test_vbd3_claims(&rng);
+	test_save_restore_guard(&rng);
+	test_toolstack_races(&rng);
 	printf("test-registry: OK\n");
 	return 0;
 }

@@ -202,6 +202,21 @@ static int write_link(struct xp *tool, const char *dir, const char *node,
 	return xp_xs_set_perms(tool, XP_XS_NO_TXN, path, perms, 2);
 }
 
+int ts_domain_uuid(struct xp *tool, uint16_t domid, const char *uuid)
+{
+	struct xp_xs_perm perms[2] = { { 0, XP_PERM_NONE },
+				       { domid, XP_PERM_READ } };
+	char dir[48], path[64];
+	int rc;
+
+	snprintf(dir, sizeof(dir), "/local/domain/%u", domid);
+	rc = xp_printf_node(tool, XP_XS_NO_TXN, dir, "vm", "/vm/%s", uuid);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/vm", dir);
+	return xp_xs_set_perms(tool, XP_XS_NO_TXN, path, perms, 2);
+}
+
 int ts_stubdom_create(struct sim *sim, struct xp *tool, uint16_t stub,
 		      uint16_t guest)
 {

@@ -53,6 +53,9 @@ enum ts_remove {
 int ts_vbd3_remove(struct xp *tool, uint16_t domid, uint32_t devid,
 		   enum ts_remove how);
 
+/* Give domid its UUID as libxl does: /local/domain/<domid>/vm = /vm/<uuid>. */
+int ts_domain_uuid(struct xp *tool, uint16_t domid, const char *uuid);
+
 /*
  * Make stub the stubdomain of guest: create it, write
  * /local/domain/<stub>/target = guest and

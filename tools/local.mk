@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# tools/: the benchmark (and, later, the CLI).
+# tools/: the CLI, the hook, the benchmark.
 
 noinst_PROGRAMS += tools/cow-bench
 tools_cow_bench_SOURCES = tools/cow-bench.c
@@ -17,3 +17,17 @@ bin_PROGRAMS += tools/xen-ephemeral
 tools_xen_ephemeral_SOURCES = tools/xen-ephemeral.c
 tools_xen_ephemeral_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
 	platform/libxp-xen.a platform/libxp.a $(XEN_LIBS)
+
+# The hotplug script libxl runs for vbd3 disks (script=xen-ephemeral):
+# installed as xen-ephemeral in Xen's scripts directory. (tools/xen-ephemeral
+# is the CLI, hence the source's other name.)
+EXTRA_DIST += tools/xen-ephemeral-hook.sh
+install-exec-local: install-xen-hook
+uninstall-local: uninstall-xen-hook
+install-xen-hook:
+	$(MKDIR_P) '$(DESTDIR)$(xenscriptsdir)'
+	$(INSTALL_SCRIPT) $(srcdir)/tools/xen-ephemeral-hook.sh \
+		'$(DESTDIR)$(xenscriptsdir)/xen-ephemeral'
+uninstall-xen-hook:
+	rm -f '$(DESTDIR)$(xenscriptsdir)/xen-ephemeral'
+.PHONY: install-xen-hook uninstall-xen-hook

@@ -44,7 +44,10 @@ static void usage(FILE *f)
 		"                           'cow:base=/dev/vg/root,store=ram,limit=4G'\n"
 		"  detach DOMID VDEV        close the disk: its writes are wiped\n"
 		"  list                     the disks the daemon serves\n"
-		"  status [DOMID]           state, overlay use and counters\n\n"
+		"  status [DOMID]           state, overlay use and counters\n"
+		"  forget UUID              let a domain whose restore the daemon\n"
+		"                           refused (it was saved while on\n"
+		"                           ephemeral disks) have disks again\n\n"
 		"options:\n"
 		"  -k, --kind KIND          backend kind (default ephemeral)\n"
 		"  -r, --read-only          attach read-only\n"
@@ -353,6 +356,23 @@ static int cmd_show(const struct opts *o, bool detailed, const char *dom)
 	return 0;
 }
 
+static int cmd_forget(const struct opts *o, const char *uuid)
+{
+	char req[96], *ans;
+
+	if (strlen(uuid) != 36 || strspn(uuid, "0123456789abcdef-") != 36) {
+		fprintf(stderr, "xen-ephemeral: '%s' is not a UUID\n", uuid);
+		return 2;
+	}
+	snprintf(req, sizeof(req), "forget %s", uuid);
+	ans = ask_daemon(o->control, req);
+	if (!ans)
+		return 1;
+	fputs(ans, stdout);
+	free(ans);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -409,6 +429,8 @@ int main(int argc, char **argv)
 		return cmd_show(&o, false, NULL);
 	if (!strcmp(cmd, "status") && nargs <= 1)
 		return cmd_show(&o, true, nargs ? argv[0] : NULL);
+	if (!strcmp(cmd, "forget") && nargs == 1)
+		return cmd_forget(&o, argv[0]);
 	fprintf(stderr, "xen-ephemeral: bad command line (see --help)\n");
 	return 2;
 }

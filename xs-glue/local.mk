@@ -9,6 +9,7 @@ xs_glue_libxsglue_a_SOURCES = \
 	xs-glue/kind.c xs-glue/kind.h \
 	xs-glue/registry.c xs-glue/registry.h \
 	xs-glue/vbd-xs.c xs-glue/vbd-xs.h \
+	xs-glue/save-guard.c xs-glue/save-guard.h \
 	xs-glue/disk.c xs-glue/disk.h \
 	xs-glue/attach.c xs-glue/attach.h
 # The pure parsers (frontend nodes, the disk spec): no I/O, so unit tests

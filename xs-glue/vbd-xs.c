@@ -101,6 +101,13 @@ int vbd_xs_read_config(struct xp *xp, const char *be,
 		snprintf(err, err_len, "no params node: nothing to serve");
 		return -ENOENT;
 	}
+	if (len >= sizeof(cfg->params) || memchr(params, '\0', len)) {
+		free(params);
+		snprintf(err, err_len, "params is too long");
+		return -EINVAL;
+	}
+	memcpy(cfg->params, params, len);
+	cfg->params[len] = '\0';
 	rc = spec_text(params, len, kind, default_overlay, text, sizeof(text),
 		       err, err_len);
 	free(params);
@@ -130,6 +137,7 @@ int vbd_xs_read_config(struct xp *xp, const char *be,
 
 struct advert {
 	const char *be;
+	const struct vbd_xs_config *cfg;
 	const struct req_features *f;
 	unsigned int max_queues;
 	bool hotplug_status;
@@ -152,6 +160,21 @@ static int advertise_txn(struct xp *xp, uint32_t t, void *arg)
 	const struct req_features *f = a->f;
 	int rc;
 
+	char *v = NULL;
+	bool same;
+
+	/* Into this device only: one removed and made again is not it. */
+	rc = xp_read_node(xp, t, a->be, "state", &v, NULL);
+	same = !rc && !strcmp(v, "1");
+	free(v);
+	v = NULL;
+	if (same && !xp_read_node(xp, t, a->be, "params", &v, NULL))
+		same = !strcmp(v, a->cfg->params);
+	free(v);
+	if (!same) {
+		a->failed = "state";
+		return rc == -ENOENT ? -ENOENT : -ESTALE;
+	}
 	rc = put(xp, t, a, "feature-max-indirect-segments", f->max_indirect_segs);
 	if (!rc)
 		rc = put(xp, t, a, "multi-queue-max-queues", a->max_queues);
@@ -178,17 +201,22 @@ static int advertise_txn(struct xp *xp, uint32_t t, void *arg)
 		if (rc)
 			a->failed = "hotplug-status";
 	}
+	if (!rc)
+		rc = put(xp, t, a, "state", 2); /* InitWait */
 	return rc;
 }
 
 int vbd_xs_advertise(struct xp *xp, const char *be,
+		     const struct vbd_xs_config *cfg,
 		     const struct req_features *feat, unsigned int max_queues,
 		     bool hotplug_status, char *err, size_t err_len)
 {
-	struct advert a = { be, feat, max_queues, hotplug_status, NULL };
+	struct advert a = { be, cfg, feat, max_queues, hotplug_status, NULL };
 	int rc = xp_txn_run(xp, advertise_txn, &a);
 
-	if (rc)
+	if (rc == -ESTALE)
+		snprintf(err, err_len, "%s changed while it was opened", be);
+	else if (rc)
 		snprintf(err, err_len, "cannot write %s/%s: %s", be,
 			 a.failed ? a.failed : "(transaction)", strerror(-rc));
 	return rc;

@@ -24,6 +24,7 @@
 
 /* What the toolstack asks of a device. */
 struct vbd_xs_config {
+	char params[2 * DISKSPEC_PATH_MAX + 512]; /* as read */
 	struct diskspec spec;
 	bool read_only; /* mode without 'w', or an ro: spec */
 	bool discard;   /* discard-enable not "0", and writable */
@@ -45,13 +46,17 @@ int vbd_xs_read_config(struct xp *xp, const char *be,
 		       char *err, size_t err_len);
 
 /*
- * Everything the frontend may read before it connects, in one transaction:
- * the limits it sizes its rings by (they must precede InitWait) and the
+ * Everything the frontend may read before it connects, and state 2
+ * (InitWait), in one transaction: the limits it sizes its rings by and the
  * disk's properties (Linux reads them at InitWait; Windows insists on
- * sectors, sector-size and info). hotplug_status also says "connected",
- * for routes with no hook.
+ * sectors, sector-size and info) are never seen without each other.
+ * hotplug_status also says "connected", for routes with no hook. The
+ * device must still be the one cfg was read from (state 1, the same
+ * params): a directory the toolstack removed and made again meanwhile is
+ * -ESTALE, and nothing is written.
  */
 int vbd_xs_advertise(struct xp *xp, const char *be,
+		     const struct vbd_xs_config *cfg,
 		     const struct req_features *feat, unsigned int max_queues,
 		     bool hotplug_status, char *err, size_t err_len);
 

@@ -64,6 +64,7 @@
 #include "backend/vbd.h"
 #include "platform/log.h"
 #include "xs-glue/kind.h"
+#include "xs-glue/save-guard.h"
 #include "xs-glue/vbd-xs.h"
 #include "xs-glue/xenbus.h"
 
@@ -114,6 +115,7 @@ struct xenbus {
 	char base[XENBUS_MAX_KINDS][PATH_BYTES]; /* .../backend/<kind> */
 	struct xdev *devs;
 	struct registry *reg;
+	struct save_guard *guard;
 	int epfd; /* xenstore's fd and the registry's */
 	bool rescan; /* walk every kind's directory */
 };
@@ -139,14 +141,55 @@ static int read_state(struct xenbus *xb, const char *dir,
 	return 0;
 }
 
+struct state_txn {
+	const char *be;
+	enum xenbus_state prev, want;
+};
+
+/*
+ * Write the state only onto this device: in a transaction that finds the
+ * state node there (as Linux's xenbus_switch_state does), and that finds
+ * it not at 1, which only the toolstack writes, once we have written
+ * anything. A directory removed and made again while we were deciding is
+ * a new device, and a write meant for the old one would be taken as its
+ * answer (1: nothing written).
+ */
+static int set_state_txn(struct xp *xp, uint32_t t, void *arg)
+{
+	struct state_txn *c = arg;
+	enum xenbus_state now;
+	char *v = NULL;
+	size_t len = 0;
+	int rc = xp_read_node(xp, t, c->be, "state", &v, &len);
+
+	if (rc)
+		return rc;
+	if (parse_state(v, len, &now))
+		now = XENBUS_STATE_UNKNOWN;
+	free(v);
+	if (now == XENBUS_STATE_INITIALISING &&
+	    c->prev != XENBUS_STATE_UNKNOWN)
+		return 1;
+	return xp_printf_node(xp, t, c->be, "state", "%d", c->want);
+}
+
 static void set_state(struct xenbus *xb, struct xdev *d,
 		      enum xenbus_state state)
 {
+	struct state_txn c = { d->be, d->be_state, state };
 	int rc;
 
 	if (d->be_state == state)
 		return;
-	rc = xp_printf_node(xb->xp, XP_XS_NO_TXN, d->be, "state", "%d", state);
+	rc = xp_txn_run(xb->xp, set_state_txn, &c);
+	if (rc == 1 || rc == -ENOENT) {
+		/* reset or removed under us: the next update sees which */
+		d->dirty = true;
+		log_dev(LOG_DEBUG, d->domid, d->devid,
+			"state %d not written: the device is gone or new",
+			state);
+		return;
+	}
 	if (rc)
 		log_dev(LOG_ERR, d->domid, d->devid,
 			"cannot write %s/state (%d): %s", d->be, state,
@@ -162,6 +205,17 @@ static void set_state(struct xenbus *xb, struct xdev *d,
 static void dev_error(struct xenbus *xb, struct xdev *d, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Write the error node only into a directory that is still there. */
+static int error_txn(struct xp *xp, uint32_t t, void *arg)
+{
+	struct xdev *d = arg;
+	int rc = xp_node_exists(xp, t, d->be, "state");
+
+	if (rc <= 0)
+		return rc ? rc : -ENOENT;
+	return xp_printf_node(xp, t, d->be, "error", "%s", d->error);
+}
+
 static void dev_error(struct xenbus *xb, struct xdev *d, const char *fmt, ...)
 {
 	va_list ap;
@@ -170,7 +224,7 @@ static void dev_error(struct xenbus *xb, struct xdev *d, const char *fmt, ...)
 	vsnprintf(d->error, sizeof(d->error), fmt, ap);
 	va_end(ap);
 	log_dev(LOG_ERR, d->domid, d->devid, "%s", d->error);
-	xp_printf_node(xb->xp, XP_XS_NO_TXN, d->be, "error", "%s", d->error);
+	xp_txn_run(xb->xp, error_txn, d);
 }
 
 /* Does /local/domain/<domid> still exist? */
@@ -384,6 +438,7 @@ static int find_owner(struct xenbus *xb, struct xdev *d, char *err,
 
 static void dev_fail(struct xenbus *xb, struct xdev *d, const char *why);
 static void dev_disk_changed(struct xenbus *xb, struct xdev *d);
+static void dev_reset(struct xenbus *xb, struct xdev *d);
 
 static void dev_found(struct xenbus *xb, struct xdev *d)
 {
@@ -399,6 +454,8 @@ static void dev_found(struct xenbus *xb, struct xdev *d)
 		return;
 	}
 	rc = find_owner(xb, d, err, sizeof(err));
+	if (!rc)
+		rc = save_guard_check(xb->guard, d->owner, err, sizeof(err));
 	if (!rc)
 		rc = vbd_xs_read_config(xb->xp, d->be, d->kind,
 					xb->cfg.default_overlay, &d->cfg, err,
@@ -442,14 +499,23 @@ static void dev_disk_ready(struct xenbus *xb, struct xdev *d)
 		dev_fail(xb, d, "out of memory for the device");
 		return;
 	}
-	rc = vbd_xs_advertise(xb->xp, d->be, &d->feat, xb->cfg.max_queues,
-			      d->kind->write_hotplug_status, err, sizeof(err));
+	rc = vbd_xs_advertise(xb->xp, d->be, &d->cfg, &d->feat,
+			      xb->cfg.max_queues, d->kind->write_hotplug_status,
+			      err, sizeof(err));
+	if (rc == -ESTALE || rc == -ENOENT) {
+		/* Removed or made again while it opened: start afresh with
+		 * whatever is there now. */
+		log_dev(LOG_INFO, d->domid, d->devid, "%s", err);
+		dev_reset(xb, d);
+		d->dirty = true;
+		return;
+	}
 	if (rc) {
 		dev_fail(xb, d, err);
 		return;
 	}
 	d->life = DEV_READY;
-	set_state(xb, d, XENBUS_STATE_INIT_WAIT);
+	d->be_state = XENBUS_STATE_INIT_WAIT; /* written with the features */
 	log_dev(LOG_INFO, d->domid, d->devid,
 		"%s disk of domain %u, %" PRIu64 " sectors%s: InitWait",
 		d->cfg.spec.kind == DISKSPEC_COW   ? "cow" :
@@ -579,6 +645,8 @@ static void dev_going_offline(struct xenbus *xb, struct xdev *d,
 		}
 		return;
 	}
+	if (d->disk)
+		save_guard_teardown(xb->guard, d->owner);
 	if (d->life != DEV_READY) {
 		/* Never connected (opening, or failed): nothing to wait for. */
 		drop_disk(xb, d);
@@ -586,7 +654,9 @@ static void dev_going_offline(struct xenbus *xb, struct xdev *d,
 		set_state(xb, d, XENBUS_STATE_CLOSED);
 		return;
 	}
-	set_state(xb, d, XENBUS_STATE_CLOSING);
+	/* Closing, unless it is Closed already (never back to Closing). */
+	if (d->be_state != XENBUS_STATE_CLOSED)
+		set_state(xb, d, XENBUS_STATE_CLOSING);
 	if (!d->close_deadline_ms)
 		d->close_deadline_ms = t + xb->cfg.close_timeout_ms;
 	if (fe != XENBUS_STATE_CONNECTED && fe != XENBUS_STATE_INITIALISED &&
@@ -610,6 +680,8 @@ static void dev_domain_gone(struct xenbus *xb, struct xdev *d)
 	log_dev(LOG_INFO, d->domid, d->devid,
 		"frontend domain gone: closing%s",
 		d->kind->owns_dir ? " and removing" : "");
+	if (d->disk)
+		save_guard_teardown(xb->guard, d->owner);
 	disconnect(d);
 	drop_disk(xb, d);
 	if (d->kind->owns_dir) {
@@ -887,6 +959,11 @@ struct registry *xenbus_registry(struct xenbus *xb)
 	return xb->reg;
 }
 
+struct save_guard *xenbus_save_guard(struct xenbus *xb)
+{
+	return xb->guard;
+}
+
 void xenbus_for_each(struct xenbus *xb,
 		     void (*fn)(const struct xenbus_dev_info *info, void *arg),
 		     void *arg)
@@ -970,6 +1047,12 @@ int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 		free(xb);
 		return rc;
 	}
+	rc = save_guard_new(xp, &xb->guard);
+	if (rc) {
+		registry_free(xb->reg);
+		free(xb);
+		return rc;
+	}
 	rc = xp_self_domid(xp, &xb->self);
 	if (rc)
 		goto fail;
@@ -1016,6 +1099,7 @@ fail:
 	log_msg(LOG_ERR, "cannot watch xenstore: %s", strerror(-rc));
 	if (xb->epfd >= 0)
 		close(xb->epfd);
+	save_guard_free(xb->guard);
 	registry_free(xb->reg);
 	free(xb);
 	return rc;
@@ -1043,6 +1127,7 @@ void xenbus_free(struct xenbus *xb)
 		xp_xs_unwatch(xb->xp, xb->base[k], token);
 	}
 	xp_xs_unwatch(xb->xp, "@releaseDomain", "rel");
+	save_guard_free(xb->guard);
 	registry_free(xb->reg);
 	close(xb->epfd);
 	free(xb);

@@ -20,8 +20,9 @@
 
 #define XENBUS_MAX_KINDS 2u
 
-/* Where libxl finds the hook (script=xen-ephemeral in an xl disk line). */
-#define XENBUS_DEFAULT_HOOK "/etc/xen/scripts/xen-ephemeral"
+/* Where libxl finds the hook (script=xen-ephemeral in an xl disk line):
+ * the installed xen-ephemeral in configure's --with-xen-scripts-dir. */
+#define XENBUS_DEFAULT_HOOK XEN_SCRIPTS_DIR "/xen-ephemeral"
 
 struct xenbus_config {
 	/* Backend kinds served (xs-glue/kind.h): ephemeral, vbd3. */
@@ -92,6 +93,10 @@ void xenbus_for_each(struct xenbus *xb,
 
 /* The registry of disks behind the devices (for status and NBD). */
 struct registry *xenbus_registry(struct xenbus *xb);
+
+/* The save/restore guard (for the control socket's forget). */
+struct save_guard;
+struct save_guard *xenbus_save_guard(struct xenbus *xb);
 
 /* Close every device (disconnect, wipe, state Closed) and free. NULL ok. */
 void xenbus_free(struct xenbus *xb);

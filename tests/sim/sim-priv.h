@@ -42,6 +42,8 @@ struct sim_port {
 struct sim_dom {
 	uint16_t domid;
 	bool alive; /* false: destroyed, kept while mappings remain */
+	int shutdown_reason; /* -1: running; else XP_SHUTDOWN_* */
+	unsigned int paused; /* pause count, as the hypervisor keeps it */
 	struct sim_grant_ent *grants;
 	uint32_t ngrants;
 	uint32_t grant_hint; /* where the next free-entry search starts */
@@ -98,6 +100,11 @@ struct sim {
 	unsigned int watch_limit;
 	unsigned int node_quota;
 	unsigned int handles; /* open gnt and evt handles */
+	/* sim_xs_before_write: one-shot, armed by a test */
+	const struct xp *hook_xp;
+	char *hook_path;
+	void (*hook_fn)(void *arg);
+	void *hook_arg;
 };
 
 /* sim.c */

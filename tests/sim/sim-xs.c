@@ -759,12 +759,50 @@ int sim_xs_read(struct xp *xp, uint32_t txn, const char *path, char **val_r,
 	return 0;
 }
 
+bool sim_xs_before_write(struct sim *sim, const struct xp *writer,
+			 const char *path, void (*fn)(void *arg), void *arg)
+{
+	bool fired;
+
+	pthread_mutex_lock(&sim->lock);
+	fired = sim->hook_path == NULL;
+	free(sim->hook_path);
+	sim->hook_path = path ? strdup(path) : NULL;
+	sim->hook_xp = writer;
+	sim->hook_fn = fn;
+	sim->hook_arg = arg;
+	pthread_mutex_unlock(&sim->lock);
+	return fired;
+}
+
+/* Fire the armed hook if this write is the one. */
+static void before_write(struct sim_xp *sx, const char *path)
+{
+	struct sim *sim = sx->sim;
+	void (*fn)(void *) = NULL;
+	void *arg = NULL;
+
+	pthread_mutex_lock(&sim->lock);
+	if (sim->hook_path && &sx->xp == sim->hook_xp &&
+	    !strcmp(path, sim->hook_path)) {
+		fn = sim->hook_fn;
+		arg = sim->hook_arg;
+		free(sim->hook_path);
+		sim->hook_path = NULL;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	if (fn)
+		fn(arg);
+}
+
 int sim_xs_write(struct xp *xp, uint32_t txn, const char *path, const char *val,
 		 size_t len)
 {
 	struct sim_xp *sx = (struct sim_xp *)xp;
 	struct sim_op *op;
 	int rc;
+
+	before_write(sx, path);
 
 	if (len > SIM_XS_VALUE_MAX)
 		return -E2BIG;

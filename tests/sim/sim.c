@@ -73,6 +73,7 @@ static int dom_add_locked(struct sim *sim, uint16_t domid)
 	}
 	d->domid = domid;
 	d->alive = true;
+	d->shutdown_reason = -1;
 	sim->doms = doms;
 	sim->doms[sim->ndoms++] = d;
 	return 0;
@@ -132,6 +133,7 @@ void sim_free(struct sim *sim)
 	for (i = 0; i < sim->ndoms; i++)
 		dom_free(sim->doms[i]);
 	free(sim->doms);
+	free(sim->hook_path);
 	pthread_mutex_destroy(&sim->lock);
 	free(sim);
 }
@@ -212,6 +214,92 @@ int sim_domain_maps(struct sim *sim, uint16_t domid)
 	return rc;
 }
 
+int sim_domain_shutdown(struct sim *sim, uint16_t domid, int reason)
+{
+	struct sim_dom *d;
+	int rc = 0;
+
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	if (d && d->alive) {
+		d->shutdown_reason = reason;
+		if (reason >= 0)
+			sim_xs_fire_special_locked(sim, "@releaseDomain");
+	} else {
+		rc = -ENOENT;
+	}
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
+int sim_domain_paused(struct sim *sim, uint16_t domid)
+{
+	struct sim_dom *d;
+	int rc;
+
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	rc = d && d->alive ? (int)d->paused : -ENOENT;
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
+static int sim_dom_info(struct xp *xp, uint16_t domid, struct xp_dominfo *info)
+{
+	struct sim *sim = ((struct sim_xp *)xp)->sim;
+	struct sim_dom *d;
+	int rc = 0;
+
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	if (!d || (!d->alive && sim_domain_maps_locked(d) == 0)) {
+		rc = -ENOENT;
+	} else {
+		*info = (struct xp_dominfo){
+			.dying = !d->alive,
+			.shutdown = d->shutdown_reason >= 0,
+			.shutdown_reason = d->shutdown_reason >= 0 ?
+						   (unsigned int)d->shutdown_reason :
+						   0,
+			.paused = d->paused > 0,
+		};
+	}
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
+static int sim_dom_pause_op(struct xp *xp, uint16_t domid, bool pause)
+{
+	struct sim *sim = ((struct sim_xp *)xp)->sim;
+	struct sim_dom *d;
+	int rc = 0;
+
+	if (((struct sim_xp *)xp)->domid != 0)
+		return -EPERM; /* a guest cannot pause anyone */
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	if (!d || !d->alive)
+		rc = -ESRCH;
+	else if (pause)
+		d->paused++;
+	else if (d->paused)
+		d->paused--;
+	else
+		rc = -EINVAL;
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
+static int sim_dom_pause(struct xp *xp, uint16_t domid)
+{
+	return sim_dom_pause_op(xp, domid, true);
+}
+
+static int sim_dom_unpause(struct xp *xp, uint16_t domid)
+{
+	return sim_dom_pause_op(xp, domid, false);
+}
+
 static int sim_self_domid(struct xp *xp, uint16_t *domid_r)
 {
 	*domid_r = ((struct sim_xp *)xp)->domid;
@@ -267,6 +355,9 @@ static const struct xp_ops sim_ops = {
 	.xs_fd = sim_xs_fd,
 	.xs_read_watch = sim_xs_read_watch,
 	.self_domid = sim_self_domid,
+	.dom_info = sim_dom_info,
+	.dom_pause = sim_dom_pause,
+	.dom_unpause = sim_dom_unpause,
 	.destroy = sim_xp_destroy,
 };
 

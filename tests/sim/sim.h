@@ -44,6 +44,11 @@ int sim_domain_create(struct sim *sim, uint16_t domid);
  * /local/domain/<domid>, fire @releaseDomain. Grants the backend still maps
  * keep the domain a zombie until unmapped (see sim_domain_maps). */
 int sim_domain_destroy(struct sim *sim, uint16_t domid);
+/* Shut domid down with reason (XP_SHUTDOWN_*; -1: running again, as after
+ * a resume); fires @releaseDomain as the hypervisor does. */
+int sim_domain_shutdown(struct sim *sim, uint16_t domid, int reason);
+/* domid's pause count (what dom_pause/dom_unpause leave), or -ENOENT. */
+int sim_domain_paused(struct sim *sim, uint16_t domid);
 /* Number of mappings of domid's grants still held (0 once all unmapped),
  * alive or destroyed; -ENOENT if the domain never existed. */
 int sim_domain_maps(struct sim *sim, uint16_t domid);
@@ -109,6 +114,15 @@ void sim_xs_set_watch_limit(struct sim *sim, unsigned int limit);
 /* Nodes a guest may own (default SIM_XS_NODE_QUOTA); creating more fails
  * with -ENOSPC, as xenstored's quota does. dom0 has no quota. */
 void sim_xs_set_node_quota(struct sim *sim, unsigned int nodes);
+
+/*
+ * Interleave a test's action into another's: the next write to path
+ * through the xp writer (in a transaction or not) first calls fn(arg),
+ * from the writer's thread, with no sim lock held; then the write goes on.
+ * One-shot. path NULL disarms. Returns whether the last one fired.
+ */
+bool sim_xs_before_write(struct sim *sim, const struct xp *writer,
+			 const char *path, void (*fn)(void *arg), void *arg);
 
 /* Watch-queue counters of one xp instance created by sim_xp_new. */
 struct sim_watch_stats {
