@@ -17,7 +17,7 @@
 # a fixed string that must be in the "script: " line (- for none: the
 # no-daemon case, which must time out instead)
 xe_bad_one() {
-	local n=$1 spec=$2 want=$3 max=${4:-8} log id a b t rc reason why="" poller
+	local n=$1 spec=$2 want=$3 max=${4:-9} log id a b t rc reason why="" poller
 	log=$XE_RUN/xl-create-$n.log
 	xe_guest_cfg $n xvda:idle "$(xe_xl_disk xvda $spec)" ""
 	rm -f $XE_RUN/$n.appeared

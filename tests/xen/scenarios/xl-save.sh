@@ -9,13 +9,13 @@
 # hook, with a message that names the reason, and leave no domain. The
 # save image (guest memory, with its markers) goes to dom0's tmpfs, never
 # to the scanned disks, and is deleted afterwards.
-# SKIP when the daemon has no such guard (its --help names no save,
-# restore or suspend); the save and the restore are still run, and what
-# happened is in the xl-restore-* blocks.
+# SKIP when the daemon has no such guard (neither its --help nor the
+# CLI's names save, restore or suspend); the save and the restore are
+# still run, and what happened is in the xl-restore-* blocks.
 scenario_xl_save() {
 	xe_xl_ready xl-save || return
 	local n=xl-save r=PASS id id2 img=/run/xe/xl-save.img rc a b guard=no out reason
-	xen-ephemerald --help 2>&1 | grep -q -i -E 'save|restor|suspend' && guard=yes
+	{ xen-ephemerald --help; xen-ephemeral --help; } 2>&1 | grep -q -i -E 'save|restor|suspend' && guard=yes
 	XE_GUEST_MEM=128
 	xe_guest_cfg $n xvda:fs:a,xvdc:blank \
 		"$(xe_xl_disk xvda cow:base=/root/base-a.img,store=ram), $(xe_xl_disk xvdc blank:size=64M,store=xts,scratch=/scratch/xts)" \
@@ -70,7 +70,7 @@ scenario_xl_save() {
 	rm -f $img
 	out="xl restore rc=$rc after $(awk "BEGIN {printf \"%.1f\", $b - $a}") s: ${reason:-no script: line}"
 	if [ $guard = no ]; then
-		xe_result $n SKIP "this daemon has no save/restore guard (xen-ephemerald --help names no save, restore or suspend); $out"
+		xe_result $n SKIP "this daemon has no save/restore guard (no --help of xen-ephemerald or xen-ephemeral names save, restore or suspend); $out"
 	elif [ $rc != 0 ] && echo "$reason" | grep -q -i -E 'save|restor|suspend' &&
 		! xl list $n >/dev/null 2>&1; then
 		xe_result $n-restore-refused PASS "$out; no domain left"
