@@ -227,13 +227,15 @@ xe_daemon_stop() {
 	xe_block daemon-log${XE_SCENARIO:+-$XE_SCENARIO} cat $XE_RUN/daemon.log
 }
 # xe_status_poll DOMID FILE: in the background, while the domain lives, keep
-# the daemon's latest `status --json` that lists it in FILE; the last one
+# in FILE the daemon's latest `status --json` that lists it with every disk
+# still Connected (state 4: a closed disk lists no rings); the last one
 # before the domain goes away holds its counters near the end of its run.
 xe_status_poll() {
 	(
 		while xl list "$1" >/dev/null 2>&1; do
 			xen-ephemeral status --json > "$2.tmp" 2>/dev/null &&
 				grep -q "\"domid\": $1," "$2.tmp" &&
+				! grep "\"domid\": $1," "$2.tmp" | grep -q -v '"state": 4,' &&
 				mv "$2.tmp" "$2"
 			sleep 2
 		done
