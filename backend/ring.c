@@ -582,11 +582,16 @@ int ring_new(const struct ring_params *p, struct ring **ring_r, char *err,
 	uint32_t rsp_prod, req_prod;
 	int rc;
 
-	if (p->order > XE_BLKIF_MAX_RING_ORDER)
+	if (p->order > XE_BLKIF_MAX_RING_ORDER) {
+		xp_evt_close(p->evt);
 		return -EINVAL;
+	}
 	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		xp_evt_close(p->evt);
 		return -ENOMEM;
+	}
+	r->evt = p->evt; /* ours now: ring_free() closes it */
 	r->xp = p->xp;
 	r->domid = p->domid;
 	r->devid = p->devid;
@@ -609,9 +614,11 @@ int ring_new(const struct ring_params *p, struct ring **ring_r, char *err,
 	if (rc)
 		goto fail;
 	step = "cannot open an event-channel handle";
-	rc = xp_evt_open(p->xp, &r->evt);
-	if (rc)
-		goto fail;
+	if (!r->evt) {
+		rc = xp_evt_open(p->xp, &r->evt);
+		if (rc)
+			goto fail;
+	}
 	step = "cannot allocate locked buffers";
 	rc = ring_alloc_buffers(r);
 	if (rc)

@@ -30,6 +30,10 @@ struct ring_params {
 	uint32_t remote_port;  /* the frontend's event channel */
 	struct cow *cow;       /* not owned; outlives the ring */
 	struct req_features feat;
+	/* The event-channel handle to bind on (a worker's, imported from
+	 * the supervisor), owned by the ring from ring_new() on, even on
+	 * failure; NULL: the ring opens its own on xp. */
+	struct xp_evt *evt;
 };
 
 /* A ring's counters, listed once (X-macro). */

@@ -59,7 +59,7 @@ void vbd_disconnect(struct vbd *vbd)
 
 int vbd_connect(struct vbd *vbd, enum xe_blkif_abi abi, unsigned int order,
 		unsigned int nr_queues, const struct vbd_queue *queues,
-		char *err, size_t err_len)
+		struct xp_evt **evts, char *err, size_t err_len)
 {
 	unsigned int i;
 	int rc;
@@ -69,6 +69,8 @@ int vbd_connect(struct vbd *vbd, enum xe_blkif_abi abi, unsigned int order,
 	    nr_queues > VBD_MAX_QUEUES) {
 		snprintf(err, err_len, "%u queues of order %u", nr_queues,
 			 order);
+		for (i = 0; evts && i < nr_queues && i < VBD_MAX_QUEUES; i++)
+			xp_evt_close(evts[i]);
 		return -EINVAL;
 	}
 	for (i = 0; i < nr_queues; i++) {
@@ -83,10 +85,13 @@ int vbd_connect(struct vbd *vbd, enum xe_blkif_abi abi, unsigned int order,
 			.remote_port = queues[i].port,
 			.cow = vbd->p.cow,
 			.feat = vbd->p.feat,
+			.evt = evts ? evts[i] : NULL,
 		};
 
 		rc = ring_new(&rp, &vbd->rings[i], err, err_len);
 		if (rc) {
+			while (evts && ++i < nr_queues)
+				xp_evt_close(evts[i]);
 			vbd_disconnect(vbd);
 			return rc;
 		}

@@ -38,11 +38,14 @@ int vbd_new(const struct vbd_params *params, struct vbd **vbd_r);
 /*
  * Connect nr_queues rings of 2^order pages each. Idempotent: an existing
  * connection is torn down first. On failure nothing stays connected, and
- * err says which queue failed and why.
+ * err says which queue failed and why. evts, if not NULL, holds one
+ * event-channel handle per queue for the rings to bind on (a worker's,
+ * from the supervisor): all of them are owned from here on, used or not;
+ * NULL: each ring opens its own.
  */
 int vbd_connect(struct vbd *vbd, enum xe_blkif_abi abi, unsigned int order,
 		unsigned int nr_queues, const struct vbd_queue *queues,
-		char *err, size_t err_len);
+		struct xp_evt **evts, char *err, size_t err_len);
 
 /* Stop and free every ring. Safe when not connected. */
 void vbd_disconnect(struct vbd *vbd);

@@ -42,6 +42,22 @@ int cow_budget_new(uint64_t limit_blks, struct cow_budget **budget_r);
 /* Every view using the budget must be freed first. NULL is ok. */
 void cow_budget_free(struct cow_budget *budget);
 uint64_t cow_budget_used_blks(const struct cow_budget *budget);
+/* The cap from now on, 0 included (nothing more fits); blocks already
+ * charged stay charged. */
+void cow_budget_set_limit(struct cow_budget *budget, uint64_t limit_blks);
+/* The cap now: UINT64_MAX for a budget made with no cap. */
+uint64_t cow_budget_limit_blks(const struct cow_budget *budget);
+/*
+ * A charge that does not fit calls fn(arg, blocks it is short of) once,
+ * which may raise the cap (cow_budget_set_limit) before it returns; then
+ * the charge is tried once more. fn runs on the writing thread with that
+ * view's allocation lock held: it may wait briefly (a worker asks its
+ * supervisor for a bigger share), never call into a view. Set it before
+ * any view uses the budget.
+ */
+void cow_budget_set_refill(struct cow_budget *budget,
+			   void (*fn)(void *arg, uint64_t short_blks),
+			   void *arg);
 
 struct cow_params {
 	enum cow_kind kind;

@@ -29,7 +29,9 @@
 
 struct cow_budget {
 	_Atomic uint64_t used_blks;
-	uint64_t limit_blks; /* 0: unlimited */
+	_Atomic uint64_t limit_blks; /* UINT64_MAX: no cap */
+	void (*refill)(void *arg, uint64_t short_blks);
+	void *refill_arg;
 };
 
 /* ---- budget ---- */
@@ -41,7 +43,7 @@ int cow_budget_new(uint64_t limit_blks, struct cow_budget **budget_r)
 	if (!b)
 		return -ENOMEM;
 	atomic_init(&b->used_blks, 0);
-	b->limit_blks = limit_blks;
+	atomic_init(&b->limit_blks, limit_blks ? limit_blks : UINT64_MAX);
 	*budget_r = b;
 	return 0;
 }
@@ -56,22 +58,58 @@ uint64_t cow_budget_used_blks(const struct cow_budget *budget)
 	return atomic_load_explicit(&budget->used_blks, memory_order_relaxed);
 }
 
-/* Charge nr blocks, all or nothing: false (nothing charged) if over. */
-static bool budget_take(struct cow_budget *b, uint64_t nr)
+void cow_budget_set_limit(struct cow_budget *budget, uint64_t limit_blks)
 {
-	uint64_t old;
+	atomic_store_explicit(&budget->limit_blks, limit_blks,
+			      memory_order_relaxed);
+}
 
-	if (!b)
-		return true;
+uint64_t cow_budget_limit_blks(const struct cow_budget *budget)
+{
+	return atomic_load_explicit(&budget->limit_blks, memory_order_relaxed);
+}
+
+void cow_budget_set_refill(struct cow_budget *budget,
+			   void (*fn)(void *arg, uint64_t short_blks),
+			   void *arg)
+{
+	budget->refill = fn;
+	budget->refill_arg = arg;
+}
+
+/* One all-or-nothing charge: how many blocks it fell short by, 0 if done. */
+static uint64_t budget_try(struct cow_budget *b, uint64_t nr)
+{
+	uint64_t old, limit;
+
 	old = atomic_load_explicit(&b->used_blks, memory_order_relaxed);
 	do {
-		if (b->limit_blks &&
-		    (old > b->limit_blks || nr > b->limit_blks - old))
-			return false;
+		limit = atomic_load_explicit(&b->limit_blks,
+					     memory_order_relaxed);
+		if (old > limit || nr > limit - old)
+			return old > limit ? nr + (old - limit) :
+					     nr - (limit - old);
 	} while (!atomic_compare_exchange_weak_explicit(
 		&b->used_blks, &old, old + nr, memory_order_relaxed,
 		memory_order_relaxed));
-	return true;
+	return 0;
+}
+
+/* Charge nr blocks, all or nothing: false (nothing charged) if over, after
+ * the refill (if any) had its one chance to raise the limit. */
+static bool budget_take(struct cow_budget *b, uint64_t nr)
+{
+	uint64_t short_blks;
+
+	if (!b)
+		return true;
+	short_blks = budget_try(b, nr);
+	if (!short_blks)
+		return true;
+	if (!b->refill)
+		return false;
+	b->refill(b->refill_arg, short_blks);
+	return budget_try(b, nr) == 0;
 }
 
 static void budget_give(struct cow_budget *b, uint64_t nr)

@@ -304,16 +304,27 @@ static const struct store_ops base_ops = {
 
 int store_base_open(const char *path, struct store **store_r, uint64_t *bytes_r)
 {
+	int fd = open_nonblock(path, O_RDONLY, 0);
+
+	if (fd < 0)
+		return fd;
+	return store_base_open_fd(fd, store_r, bytes_r);
+}
+
+int store_base_open_fd(int fd, struct store **store_r, uint64_t *bytes_r)
+{
 	struct store *s = NULL;
 	struct stat st;
 	uint64_t bytes;
-	int fd, rc;
+	int fl, rc;
 
-	fd = open_nonblock(path, O_RDONLY, 0);
-	if (fd < 0)
-		return fd;
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
+		goto out;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY) {
+		rc = fl < 0 ? -errno : -EINVAL; /* a base is never writable */
 		goto out;
 	}
 	rc = fd_size(fd, &st, &bytes);

@@ -117,6 +117,10 @@ int store_file_new_fd(int fd, uint64_t nr_blks, struct store **store_r);
 int store_base_open(const char *path, struct store **store_r,
 		    uint64_t *bytes_r);
 
+/* The same over an fd opened O_RDONLY (owned from here on, even on
+ * failure; -EINVAL if it is open for writing). */
+int store_base_open_fd(int fd, struct store **store_r, uint64_t *bytes_r);
+
 /*
  * XTS store: encrypts every block on its way into lower with AES-256-XTS
  * under key, tweak = slot number, and decrypts on the way out. On success

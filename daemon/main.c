@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef HAVE_LIBSYSTEMD
@@ -71,6 +73,8 @@ static void usage(FILE *f)
 		"  -p, --pidfile PATH     write our pid there\n"
 		"  -c, --control PATH     control socket for the CLI\n"
 		"                         (default " CONTROL_DEFAULT_PATH ")\n"
+		"  -N, --nbd-dir DIR      HVM guests' NBD sockets, for their dom0\n"
+		"                         QEMU (default " XENBUS_DEFAULT_NBD_DIR ")\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          print the version\n");
 }
@@ -104,6 +108,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "control", required_argument, NULL, 'c' },
+		{ "nbd-dir", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -116,7 +121,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->xb.max_queues = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned int)cpus;
 	o->log_level = LOG_INFO;
 	o->control = CONTROL_DEFAULT_PATH;
-	while ((c = getopt_long(argc, argv, "k:H:O:q:b:svp:c:hV", longopts,
+	while ((c = getopt_long(argc, argv, "k:H:O:q:b:svp:c:N:hV", longopts,
 				NULL)) !=
 	       -1) {
 		switch (c) {
@@ -174,6 +179,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'c':
 			o->control = optarg;
 			break;
+		case 'N':
+			if (optarg[0] != '/') {
+				fprintf(stderr, "--nbd-dir: an absolute path\n");
+				return -EINVAL;
+			}
+			o->xb.nbd_dir = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -223,19 +235,34 @@ static void log_dev_stats(const struct xenbus_dev_info *i, void *arg)
 		i->ring.enospc);
 }
 
-static void status_source(void *src,
-			  void (*fn)(const struct xenbus_dev_info *info,
-				     void *arg),
-			  void *arg)
+/* ---- the control socket's commands ---- */
+
+static void status_disks(void *src,
+			 void (*fn)(const struct xenbus_disk_info *, void *),
+			 void *arg)
+{
+	xenbus_for_each_disk(src, fn, arg);
+}
+
+static void status_devices(void *src,
+			   void (*fn)(const struct xenbus_dev_info *, void *),
+			   void *arg)
 {
 	xenbus_for_each(src, fn, arg);
 }
 
-/* ---- the control socket's commands ---- */
+static void status_saved(void *src, void (*fn)(const char *, void *),
+			 void *arg)
+{
+	save_guard_for_each(xenbus_save_guard(src), fn, arg);
+}
 
 static int cmd_status(void *arg, char *const *args, struct control_out *out)
 {
-	status_json(out, status_source, arg);
+	struct status_source s = { status_disks, status_devices, status_saved,
+				   arg };
+
+	status_json(out, &s);
 	return 0;
 }
 
@@ -280,6 +307,35 @@ static void notify(const char *state)
 #else
 	(void)state;
 #endif
+}
+
+/*
+ * The NBD socket directory: made (and its parent) mode 0700 if missing,
+ * and refused unless it is a real directory of ours that nobody else may
+ * enter (a socket there is a guest's disk).
+ */
+static int make_private_dir(const char *path)
+{
+	char parent[PATH_MAX];
+	char *slash;
+	struct stat st;
+
+	if (snprintf(parent, sizeof(parent), "%s", path) >= (int)sizeof(parent))
+		return -ENAMETOOLONG;
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		if (mkdir(parent, 0700) && errno != EEXIST)
+			return -errno;
+	}
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	if (lstat(path, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077))
+		return -EPERM;
+	return 0;
 }
 
 static int write_pidfile(const char *path)
@@ -333,6 +389,17 @@ int main(int argc, char **argv)
 		log_msg(LOG_ERR, "cannot reach Xen (is this dom0, with "
 				 "xenstored running?): %s",
 			strerror(-rc));
+		goto out;
+	}
+	if (!o.xb.nbd_dir)
+		o.xb.nbd_dir = XENBUS_DEFAULT_NBD_DIR;
+	rc = make_private_dir(o.xb.nbd_dir);
+	if (rc) {
+		log_msg(LOG_ERR, "NBD socket directory %s: %s%s", o.xb.nbd_dir,
+			strerror(-rc),
+			rc == -EPERM ? " (it must be a directory of ours, "
+				       "mode 0700)" :
+				       "");
 		goto out;
 	}
 	rc = xenbus_new(xp, &o.xb, &xb);

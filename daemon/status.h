@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The daemon's status as JSON, for the control socket: one object per
- * device the daemon serves, on a line of its own (the CLI reads it line by
- * line), in an array. Field names and units are in docs/status.md.
+ * The daemon's status as JSON, for the control socket (docs/status.md):
+ *
+ *   {"version": 2,
+ *    "disks": [      one object per disk, each on a line of its own, with
+ *                    its attachments inline (blkif devices, NBD clients)
+ *    ],
+ *    "unattached": [ devices with no disk: refused, or closed for good
+ *    ],
+ *    "saved_domains": [ UUIDs the save guard remembers ]}
+ *
+ * One object per line, so that the CLI can read it line by line.
  */
 #ifndef XE_DAEMON_STATUS_H
 #define XE_DAEMON_STATUS_H
@@ -10,14 +18,25 @@
 #include "daemon/control.h"
 #include "xs-glue/xenbus.h"
 
-/* Where the rows come from: call fn once per device. */
-typedef void status_for_each_fn(void *src,
-				void (*fn)(const struct xenbus_dev_info *info,
-					   void *arg),
-				void *arg);
+#define STATUS_VERSION 2
 
-/* The JSON array of every device for_each(src) reports, into out. */
-void status_json(struct control_out *out, status_for_each_fn *for_each,
-		 void *src);
+/* Where the status comes from (the daemon's xenbus, or a test's rows). */
+struct status_source {
+	void (*disks)(void *src,
+		      void (*fn)(const struct xenbus_disk_info *info,
+				 void *arg),
+		      void *arg);
+	void (*devices)(void *src,
+			void (*fn)(const struct xenbus_dev_info *info,
+				   void *arg),
+			void *arg);
+	/* may be NULL */
+	void (*saved)(void *src, void (*fn)(const char *uuid, void *arg),
+		      void *arg);
+	void *src;
+};
+
+/* The whole status as JSON, into out. */
+void status_json(struct control_out *out, const struct status_source *s);
 
 #endif

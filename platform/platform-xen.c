@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <xenevtchn.h>
 #include <xengnttab.h>
@@ -67,6 +68,13 @@ struct xp_xen {
 struct xen_gnt {
 	struct xp_gnt base;
 	xengnttab_handle *h;
+	bool shared; /* a worker's one grant device: not ours to close */
+};
+
+/* A worker's platform: its one grant device, opened before the sandbox. */
+struct xp_xen_worker {
+	struct xp xp;
+	xengnttab_handle *gt;
 };
 
 struct xen_evt {
@@ -119,7 +127,8 @@ static void xen_gnt_close(struct xp_gnt *gnt)
 {
 	if (!gnt)
 		return;
-	xengnttab_close(xgt_of(gnt));
+	if (!((struct xen_gnt *)gnt)->shared)
+		xengnttab_close(xgt_of(gnt));
 	free(gnt);
 }
 
@@ -193,30 +202,68 @@ static int xen_gnt_copy(struct xp_gnt *gnt, uint32_t count,
 
 /* ---- event channels ---- */
 
-static int xen_evt_open(struct xp *xp, struct xp_evt **evt_r)
+/* Wrap h (owned from here on): non-blocking, so that pending can say
+ * -EAGAIN. */
+static int evt_wrap(struct xp *xp, xenevtchn_handle *h, struct xp_evt **evt_r)
 {
 	struct xen_evt *e = calloc(1, sizeof(*e));
-	int fd, fl, rc;
+	int fd = xenevtchn_fd(h), fl, rc;
 
-	if (!e)
-		return -ENOMEM;
-	e->h = xenevtchn_open(NULL, 0);
-	if (!e->h) {
-		rc = neg_errno();
-		free(e);
-		return rc;
-	}
-	fd = xenevtchn_fd(e->h);
 	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		rc = neg_errno();
-		xenevtchn_close(e->h);
+	if (!e || fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		rc = e ? neg_errno() : -ENOMEM;
+		xenevtchn_close(h);
 		free(e);
 		return rc;
 	}
+	e->h = h;
 	e->base.ops = xp->ops;
 	*evt_r = &e->base;
 	return 0;
+}
+
+static int xen_evt_open(struct xp *xp, struct xp_evt **evt_r)
+{
+	xenevtchn_handle *h = xenevtchn_open(NULL, 0);
+
+	if (!h)
+		return neg_errno();
+	return evt_wrap(xp, h, evt_r);
+}
+
+static int xen_evt_export(struct xp_evt *evt, uint16_t domid, int *fd_r)
+{
+	int fd;
+
+	if (xenevtchn_restrict(xce_of(evt), domid) < 0)
+		return neg_errno();
+	fd = fcntl(xenevtchn_fd(xce_of(evt)), F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return neg_errno();
+	*fd_r = fd;
+	return 0;
+}
+
+static int xen_evt_import(struct xp *xp, int fd, struct xp_evt **evt_r)
+{
+	xenevtchn_handle *h = xenevtchn_fdopen(NULL, fd, 0);
+
+	if (!h) {
+		int rc = neg_errno();
+
+		close(fd);
+		return rc;
+	}
+	return evt_wrap(xp, h, evt_r);
+}
+
+/* The supervisor opens and exports; a worker only imports. */
+static int xen_evt_import_refused(struct xp *xp, int fd, struct xp_evt **evt_r)
+{
+	(void)xp;
+	(void)evt_r;
+	close(fd);
+	return -EPERM;
 }
 
 static void xen_evt_close(struct xp_evt *evt)
@@ -576,6 +623,173 @@ static void xen_destroy(struct xp *xp)
 	free(x);
 }
 
+/* ---- a worker's platform: grants and imported event channels only ---- */
+
+static int xen_worker_gnt_open(struct xp *xp, struct xp_gnt **gnt_r)
+{
+	struct xen_gnt *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	g->h = ((struct xp_xen_worker *)xp)->gt;
+	g->shared = true;
+	g->base.ops = xp->ops;
+	*gnt_r = &g->base;
+	return 0;
+}
+
+static int refused_evt_open(struct xp *xp, struct xp_evt **evt_r)
+{
+	(void)xp;
+	(void)evt_r;
+	return -EPERM;
+}
+
+static int refused_xs_read(struct xp *xp, uint32_t txn, const char *path,
+			   char **val_r, size_t *len_r)
+{
+	(void)xp, (void)txn, (void)path, (void)val_r, (void)len_r;
+	return -EPERM;
+}
+
+static int refused_xs_write(struct xp *xp, uint32_t txn, const char *path,
+			    const char *val, size_t len)
+{
+	(void)xp, (void)txn, (void)path, (void)val, (void)len;
+	return -EPERM;
+}
+
+static int refused_xs_path(struct xp *xp, uint32_t txn, const char *path)
+{
+	(void)xp, (void)txn, (void)path;
+	return -EPERM;
+}
+
+static int refused_xs_directory(struct xp *xp, uint32_t txn, const char *path,
+				char ***names_r, unsigned int *n_r)
+{
+	(void)xp, (void)txn, (void)path, (void)names_r, (void)n_r;
+	return -EPERM;
+}
+
+static int refused_xs_set_perms(struct xp *xp, uint32_t txn, const char *path,
+				const struct xp_xs_perm *perms, unsigned int n)
+{
+	(void)xp, (void)txn, (void)path, (void)perms, (void)n;
+	return -EPERM;
+}
+
+static int refused_xs_txn_start(struct xp *xp, uint32_t *txn_r)
+{
+	(void)xp, (void)txn_r;
+	return -EPERM;
+}
+
+static int refused_xs_txn_end(struct xp *xp, uint32_t txn, bool abort)
+{
+	(void)xp, (void)txn, (void)abort;
+	return -EPERM;
+}
+
+static int refused_xs_watch(struct xp *xp, const char *path, const char *token)
+{
+	(void)xp, (void)path, (void)token;
+	return -EPERM;
+}
+
+static int refused_xs_fd(struct xp *xp)
+{
+	(void)xp;
+	return -EPERM;
+}
+
+static int refused_xs_read_watch(struct xp *xp, char **path_r, char **token_r)
+{
+	(void)xp, (void)path_r, (void)token_r;
+	return -EPERM;
+}
+
+static int refused_self_domid(struct xp *xp, uint16_t *domid_r)
+{
+	(void)xp, (void)domid_r;
+	return -EPERM;
+}
+
+static int refused_dom_info(struct xp *xp, uint16_t domid,
+			    struct xp_dominfo *info)
+{
+	(void)xp, (void)domid, (void)info;
+	return -EPERM;
+}
+
+static int refused_dom_op(struct xp *xp, uint16_t domid)
+{
+	(void)xp, (void)domid;
+	return -EPERM;
+}
+
+static void xen_worker_destroy(struct xp *xp)
+{
+	if (!xp)
+		return;
+	xengnttab_close(((struct xp_xen_worker *)xp)->gt);
+	free(xp);
+}
+
+static const struct xp_ops xen_worker_ops = {
+	.name = "xen-worker",
+	.gnt_open = xen_worker_gnt_open,
+	.gnt_close = xen_gnt_close,
+	.gnt_map = xen_gnt_map,
+	.gnt_unmap = xen_gnt_unmap,
+	.gnt_copy = xen_gnt_copy,
+	.evt_open = refused_evt_open,
+	.evt_close = xen_evt_close,
+	.evt_fd = xen_evt_fd,
+	.evt_bind = xen_evt_bind,
+	.evt_unbind = xen_evt_unbind,
+	.evt_notify = xen_evt_notify,
+	.evt_pending = xen_evt_pending,
+	.evt_unmask = xen_evt_unmask,
+	.evt_export = xen_evt_export,
+	.evt_import = xen_evt_import,
+	.xs_read = refused_xs_read,
+	.xs_write = refused_xs_write,
+	.xs_mkdir = refused_xs_path,
+	.xs_rm = refused_xs_path,
+	.xs_directory = refused_xs_directory,
+	.xs_set_perms = refused_xs_set_perms,
+	.xs_txn_start = refused_xs_txn_start,
+	.xs_txn_end = refused_xs_txn_end,
+	.xs_watch = refused_xs_watch,
+	.xs_unwatch = refused_xs_watch,
+	.xs_fd = refused_xs_fd,
+	.xs_read_watch = refused_xs_read_watch,
+	.self_domid = refused_self_domid,
+	.dom_info = refused_dom_info,
+	.dom_pause = refused_dom_op,
+	.dom_unpause = refused_dom_op,
+	.destroy = xen_worker_destroy,
+};
+
+int xp_xen_worker_new(struct xp **xp_r)
+{
+	struct xp_xen_worker *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	w->gt = xengnttab_open(NULL, 0);
+	if (!w->gt) {
+		rc = neg_errno();
+		free(w);
+		return rc;
+	}
+	w->xp.ops = &xen_worker_ops;
+	*xp_r = &w->xp;
+	return 0;
+}
+
 static const struct xp_ops xen_ops = {
 	.name = "xen",
 	.gnt_open = xen_gnt_open,
@@ -591,6 +805,8 @@ static const struct xp_ops xen_ops = {
 	.evt_notify = xen_evt_notify,
 	.evt_pending = xen_evt_pending,
 	.evt_unmask = xen_evt_unmask,
+	.evt_export = xen_evt_export,
+	.evt_import = xen_evt_import_refused,
 	.xs_read = xen_xs_read,
 	.xs_write = xen_xs_write,
 	.xs_mkdir = xen_xs_mkdir,

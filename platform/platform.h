@@ -11,9 +11,13 @@
  * xp_xs_read(xp, ...)), never the ops table; a handle carries its own ops,
  * so a call on it needs nothing else.
  *
- * Handles: grant and event-channel handles are opened per ring so that a ring
- * can later move into its own thread or process; the xenstore connection is
- * one per daemon (or per worker), used from one thread at a time.
+ * Handles: grant and event-channel handles are opened per ring; the xenstore
+ * connection is one per daemon, used from one thread at a time. A guest's
+ * worker process (backend/worker.h) has a platform of its own with no
+ * xenstore and no domain control: it maps and copies grants, and it gets
+ * each ring's event-channel handle from the supervisor, which opens it,
+ * restricts it to the frontend's domain (evt_export) and passes the fd
+ * over a socket (evt_import).
  *
  * Every member returns 0 or -errno unless its comment says otherwise.
  */
@@ -119,6 +123,16 @@ struct xp_ops {
 	int (*evt_pending)(struct xp_evt *evt, uint32_t *local_r);
 	/* Re-enable delivery on a port: the EOI, after the ring is drained. */
 	int (*evt_unmask)(struct xp_evt *evt, uint32_t local_port);
+	/*
+	 * Restrict an open handle to domid (it may bind only that domain's
+	 * ports from now on) and return in *fd_r a new fd for the handle, to
+	 * pass to a worker (the caller closes it after sending, and may
+	 * close evt at once: the worker's copy keeps the handle alive).
+	 */
+	int (*evt_export)(struct xp_evt *evt, uint16_t domid, int *fd_r);
+	/* A handle from an fd another process exported (the fd is owned
+	 * from here on, even on failure). */
+	int (*evt_import)(struct xp *xp, int fd, struct xp_evt **evt_r);
 
 	/* ---- xenstore (one connection per instance) ---- */
 	/*
@@ -175,6 +189,13 @@ struct xp_ops {
 /* The real platform over the libxen* libraries. -errno if xenstored or the
  * gntdev/evtchn devices cannot be opened (not running on Xen). */
 int xp_xen_new(struct xp **xp_r);
+
+/*
+ * A worker's real platform: one grant device, opened here (before the
+ * worker drops its privileges; every gnt_open shares it), event channels
+ * by evt_import only, and every xenstore and domain op -EPERM.
+ */
+int xp_xen_worker_new(struct xp **xp_r);
 
 /* ---- the seam as verbs: each wrapper only dispatches ---- */
 
@@ -274,6 +295,16 @@ static inline int xp_evt_pending(struct xp_evt *evt, uint32_t *local_r)
 static inline int xp_evt_unmask(struct xp_evt *evt, uint32_t local_port)
 {
 	return evt->ops->evt_unmask(evt, local_port);
+}
+
+static inline int xp_evt_export(struct xp_evt *evt, uint16_t domid, int *fd_r)
+{
+	return evt->ops->evt_export(evt, domid, fd_r);
+}
+
+static inline int xp_evt_import(struct xp *xp, int fd, struct xp_evt **evt_r)
+{
+	return xp->ops->evt_import(xp, fd, evt_r);
 }
 
 static inline int xp_xs_read(struct xp *xp, uint32_t txn, const char *path,

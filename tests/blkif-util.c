@@ -11,11 +11,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/blkif-util.h"
 #include "tests/check.h"
+#include "tests/testlib.h"
 
 #define SECTOR XE_BLKIF_SECTOR_BYTES
+
+static char nbd_dir[256];
+
+static void nbd_dir_cleanup(void)
+{
+	rmdir(nbd_dir);
+}
+
+const char *bu_nbd_dir(void)
+{
+	if (!nbd_dir[0]) {
+		snprintf(nbd_dir, sizeof(nbd_dir), "%s/nbd", test_tmpdir());
+		CHECK(mkdir(nbd_dir, 0700) == 0, "mkdir %s: %s", nbd_dir,
+		      strerror(errno));
+		atexit(nbd_dir_cleanup); /* before the tmpdir's own */
+	}
+	return nbd_dir;
+}
 
 struct xenbus_config bu_config(void)
 {
@@ -23,7 +44,9 @@ struct xenbus_config bu_config(void)
 				       .nr_kinds = 2,
 				       .hook_path = BU_HOOK,
 				       .max_queues = BU_MAX_QUEUES,
-				       .close_timeout_ms = 2000 };
+				       .close_timeout_ms = 2000,
+				       .publish_interval_ms = 50,
+				       .nbd_dir = bu_nbd_dir() };
 }
 
 void bu_env_init_cfg(struct bu_env *e, const struct xenbus_config *cfg)

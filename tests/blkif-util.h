@@ -24,6 +24,8 @@ struct bu_env {
 #define BU_HOOK "/etc/xen/scripts/xen-ephemeral"
 
 /* The suites' daemon: kinds ephemeral and vbd3 (hook BU_HOOK). */
+/* The daemon's NBD socket directory in the tests (0700, made once). */
+const char *bu_nbd_dir(void);
 struct xenbus_config bu_config(void);
 
 /* A sim and a daemon serving bu_config(). */

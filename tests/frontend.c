@@ -241,6 +241,31 @@ unsigned int fe_daemon_nr_disks(struct fe_daemon *d)
 	return n;
 }
 
+struct nbd_find {
+	uint16_t owner;
+	uint32_t devid;
+	unsigned int clients;
+};
+
+static void nbd_find_fn(const struct xenbus_disk_info *info, void *arg)
+{
+	struct nbd_find *f = arg;
+
+	if (info->owner == f->owner && info->devid == f->devid)
+		f->clients = info->nbd_clients;
+}
+
+unsigned int fe_daemon_disk_nbd_clients(struct fe_daemon *d, uint16_t owner,
+					uint32_t devid)
+{
+	struct nbd_find f = { owner, devid, 0 };
+
+	pthread_mutex_lock(&d->lock);
+	xenbus_for_each_disk(d->xb, nbd_find_fn, &f);
+	pthread_mutex_unlock(&d->lock);
+	return f.clients;
+}
+
 int fe_daemon_forget(struct fe_daemon *d, const char *uuid)
 {
 	int rc;

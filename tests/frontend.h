@@ -60,6 +60,9 @@ void fe_daemon_watch_stats(struct fe_daemon *d, struct sim_watch_stats *st);
 unsigned int fe_daemon_nr_devs(struct fe_daemon *d);
 /* Number of disks in the daemon's registry. */
 unsigned int fe_daemon_nr_disks(struct fe_daemon *d);
+/* NBD clients of disk (owner, devid) now; 0 if there is no such disk. */
+unsigned int fe_daemon_disk_nbd_clients(struct fe_daemon *d, uint16_t owner,
+					uint32_t devid);
 
 /* Write the toolstack's nodes for a device (attach_device()); spec is the
  * disk spec. Returns attach_device()'s result. */

@@ -9,7 +9,7 @@ TESTS_ENVIRONMENT = top_builddir=$(top_builddir); export top_builddir; \
 
 check_LIBRARIES = tests/libtestlib.a tests/libfrontend.a
 tests_libtestlib_a_SOURCES = tests/testlib.c tests/testlib.h tests/check.h \
-	tests/testlib-store.c
+	tests/testlib-store.c tests/nbd-client.c tests/nbd-client.h
 tests_libtestlib_a_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 # A blkfront look-alike, a libxl look-alike and the suites' shared host.
 tests_libfrontend_a_SOURCES = \
@@ -57,6 +57,10 @@ check_PROGRAMS += tests/unit/test-req
 TESTS += tests/unit/test-req
 tests_unit_test_req_LDADD = backend/libbackend.a
 
+check_PROGRAMS += tests/unit/test-nbd-proto
+TESTS += tests/unit/test-nbd-proto
+tests_unit_test_nbd_proto_LDADD = backend/libbackend.a
+
 check_PROGRAMS += tests/unit/test-parse tests/unit/test-diskspec \
 	tests/unit/test-attach
 TESTS += tests/unit/test-parse tests/unit/test-diskspec tests/unit/test-attach
@@ -101,6 +105,23 @@ tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 TESTS += tests/test-cli.sh
 EXTRA_DIST += tests/test-cli.sh
 
+# ---- the NBD export, against a client here and against QEMU and libnbd ----
+
+NBD_TEST_LIBS = tests/libtestlib.a backend/libbackend.a cow/libcow.a \
+	cow/libstore.a crypto/libxecrypto.a platform/libxp.a $(CRYPTO_LIBS) \
+	-lpthread
+check_PROGRAMS += tests/test-nbd
+TESTS += tests/test-nbd
+tests_test_nbd_LDADD = $(NBD_TEST_LIBS)
+
+# A disk spec served over NBD, on a socket or on stdin (noinst: by hand too).
+noinst_PROGRAMS += tests/nbd-serve
+tests_nbd_serve_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
+	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
+	platform/libxp.a $(CRYPTO_LIBS) -lpthread
+TESTS += tests/test-nbd-interop.sh
+EXTRA_DIST += tests/test-nbd-interop.sh
+
 # ---- what make install puts on a system: man pages, unit, hook ----
 
 TESTS += tests/check-installed.sh
@@ -110,7 +131,7 @@ check_DATA = daemon/xen-ephemerald.service
 # ---- replay of the fuzz corpora (tests/fuzz/local.mk builds them) ----
 
 TESTS += tests/fuzz/replay-req.sh tests/fuzz/replay-frontend.sh \
-	tests/fuzz/replay-diskspec.sh
+	tests/fuzz/replay-diskspec.sh tests/fuzz/replay-nbd.sh
 
 # ---- benchmarks (not tests) ----
 

@@ -14,10 +14,11 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 # The build dependencies (also what tests/run-lab.sh builds with), what
-# the tests drive from outside, and what the package is built and checked
-# with.
+# the tests drive from outside (the NBD clients of tests/test-nbd-interop.sh
+# among them), and what the package is built and checked with.
 "$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
 	libxen-dev libsystemd-dev mandoc groff-base systemd dash \
+	qemu-utils libnbd-bin python3-libnbd \
 	debhelper dh-autoreconf lintian git
 
 cd "$top"

@@ -29,40 +29,67 @@
 
 #define NR_DISKS 2000u
 
-static unsigned int nr_rows = NR_DISKS;
-
-static void rows(void *src, void (*fn)(const struct xenbus_dev_info *, void *),
-		 void *arg)
+/* 2000 disks of 667 guests, each with its guest's device; one of them
+ * with an error quoting a path (JSON-escaped in the answer). */
+static void disks(void *src,
+		  void (*fn)(const struct xenbus_disk_info *, void *), void *arg)
 {
+	struct xenbus_disk_info *info = calloc(1, sizeof(*info));
 	unsigned int i;
 
+	CHECK(info, "out of memory");
 	(void)src;
-	for (i = 0; i < nr_rows; i++) {
-		struct xenbus_dev_info info = {
-			.domid = (uint16_t)(1 + i / 3),
-			.devid = 51712 + 16 * (i % 3),
-			.be_state = 4,
-			.fe_state = 4,
-		};
+	for (i = 0; i < NR_DISKS; i++) {
+		struct xenbus_dev_info *dev = &info->devs[0];
 
-		snprintf(info.kind, sizeof(info.kind), "ephemeral");
-		info.owner = info.domid;
-		/* an error quoting a path: JSON-escaped in the answer */
+		memset(info, 0, sizeof(*info));
+		info->owner = (uint16_t)(1 + i / 3);
+		info->devid = 51712 + 16 * (i % 3);
+		snprintf(info->vdev, sizeof(info->vdev), "xvd%c",
+			 'a' + (int)(i % 3));
+		snprintf(info->spec, sizeof(info->spec),
+			 "blank:size=64M,store=ram,on-full=error");
+		info->kind = DISKSPEC_BLANK;
+		info->state = DISK_OPEN;
+		info->cow.size_sectors = 131072;
+		info->cow.used_blks = i;
+		info->cow.used_bytes = (uint64_t)i * 4096;
+		info->cow.limit_blks = 16384;
 		if (i == 7)
-			snprintf(info.error, sizeof(info.error),
+			snprintf(info->error, sizeof(info->error),
 				 "base \"/srv/x\\y\": no such file");
-		info.cow.size_sectors = 131072;
-		info.cow.used_blks = i;
-		info.cow.used_bytes = (uint64_t)i * 4096;
-		info.cow.limit_blks = 16384;
-		info.nr_rings = 1;
-		fn(&info, arg);
+		info->nr_devs = 1;
+		snprintf(dev->kind, sizeof(dev->kind), "vbd3");
+		dev->domid = info->owner;
+		dev->owner = info->owner;
+		dev->devid = info->devid;
+		dev->be_state = dev->fe_state = XENBUS_STATE_CONNECTED;
+		dev->has_disk = true;
+		dev->nr_rings = 1;
+		fn(info, arg);
 	}
+	free(info);
+}
+
+/* Devices with no disk: one refused. */
+static void devices(void *src,
+		    void (*fn)(const struct xenbus_dev_info *, void *),
+		    void *arg)
+{
+	struct xenbus_dev_info info = { .domid = 9999, .devid = 51712,
+					.be_state = XENBUS_STATE_INIT_WAIT };
+
+	(void)src;
+	snprintf(info.kind, sizeof(info.kind), "vbd3");
+	snprintf(info.error, sizeof(info.error), "bad disk spec: x");
+	fn(&info, arg);
 }
 
 static int cmd_status(void *arg, char *const *args, struct control_out *out)
 {
-	status_json(out, rows, arg);
+	struct status_source s = { disks, devices, NULL, arg };
+
+	status_json(out, &s);
 	return 0;
 }
 
@@ -189,23 +216,43 @@ static void test_big_answer(const char *sock)
 
 	rc = run_cli(sock, list, &out);
 	CHECK(rc == 0, "list exited %d", rc);
-	CHECK(count(out, "\n") == NR_DISKS + 1,
+	/* a header, the disks, a blank line, "no disk:" and one device */
+	CHECK(count(out, "\n") == NR_DISKS + 4,
 	      "list printed %u lines for %u disks", count(out, "\n"),
 	      NR_DISKS);
+	CHECK(strstr(out, "bad disk spec: x"), "list lacks the refused device");
 	free(out);
 	rc = run_cli(sock, json, &out);
 	CHECK(rc == 0, "status --json exited %d", rc);
-	CHECK(count(out, "\"domid\"") == NR_DISKS,
+	CHECK(count(out, "{\"owner\"") == NR_DISKS,
 	      "status --json listed %u of %u disks (%zu bytes)",
-	      count(out, "\"domid\""), NR_DISKS, strlen(out));
-	CHECK(strlen(out) > 2 && !strcmp(out + strlen(out) - 2, "]\n"),
-	      "status --json does not end the JSON array");
+	      count(out, "{\"owner\""), NR_DISKS, strlen(out));
+	CHECK(strlen(out) > 3 && !strcmp(out + strlen(out) - 3, "]}\n"),
+	      "status --json does not end the JSON document");
 	CHECK(strstr(out, "\"error\": \"base \\\"/srv/x\\\\y\\\": no such "
 			  "file\""),
 	      "an error with quotes is not escaped as JSON");
 	printf("  2000 disks: list and status --json whole (%zu bytes)\n",
 	       strlen(out));
 	free(out);
+	{
+		const char *st3[] = { "status", "3", NULL };
+		const char *top[] = { "top", "-n", "1", NULL };
+
+		/* owner 3 has disks 6, 7 (the one with an error) and 8 */
+		rc = run_cli(sock, st3, &out);
+		CHECK(rc == 0, "status 3 exited %d", rc);
+		CHECK(count(out, "disk xvd") == 3 && count(out, "of domain 3:") == 3,
+		      "status 3 shows %u disks: %s", count(out, "disk xvd"), out);
+		CHECK(strstr(out, "error: base \"/srv/x\\y\": no such file"),
+		      "status 3 does not show the error as it was: %s", out);
+		free(out);
+		rc = run_cli(sock, top, &out);
+		CHECK(rc == 0, "top -n 1 exited %d", rc);
+		CHECK(count(out, " ram ") == NR_DISKS, "top shows %u disks",
+		      count(out, " ram "));
+		free(out);
+	}
 }
 
 /* 40 clients that connect and say nothing hold nobody up. */

@@ -14,7 +14,10 @@
  * - an open that hangs never stalls another disk;
  * - vbd3 devices: only our hook's are served, aio: is stripped, a bad
  *   target fails with its reason at InitWait, libxl's directory is never
- *   deleted, and its teardown orders (frontend first) end in Closed.
+ *   deleted, and its teardown orders (frontend first) end in Closed;
+ * - an HVM guest's vbd3 disk is also exported over NBD, named in
+ *   physical-device-path, for its dom0 QEMU: one view with the blkif
+ *   device, and the disk lives until the last of both is gone.
  */
 #include "config.h"
 
@@ -28,6 +31,8 @@
 
 #include "tests/blkif-util.h"
 #include "tests/check.h"
+#include "tests/nbd-client.h"
+#include "tests/sim/sim.h"
 #include "tests/testlib.h"
 #include "tests/toolstack.h"
 #include "xs-glue/attach.h"
@@ -745,6 +750,148 @@ static void test_toolstack_races(struct rng *rng)
 	       "old one: ok\n");
 }
 
+/* Overlay usage is published in the backend directory for dom0 tools. */
+static void test_usage_published(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct ts_disk dk = tap(GUEST, XVDA, "xvda", "blank:size=2M,limit=1M");
+	struct xenbus_dev_info info;
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	char want[32], *v = NULL;
+	int i;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	bu_disk_connect(&e, &d, GUEST, XVDA, "usage", &o, NULL, 0);
+	bu_write(&d, 0, 0, 64, FE_PACKED, rng);  /* 8 blocks */
+	bu_write(&d, 0, 999, 1, FE_PACKED, rng); /* one more */
+	CHECK_OK(fe_daemon_dev(e.d, GUEST, XVDA, &info));
+	snprintf(want, sizeof(want), "%llu",
+		 (unsigned long long)info.cow.used_bytes);
+	CHECK(info.cow.used_bytes == 9 * 4096, "used %llu",
+	      (unsigned long long)info.cow.used_bytes);
+	for (i = 0; i < 5000; i++) {
+		free(v);
+		v = be_node(tool, GUEST, XVDA, "ephemeral-used-bytes");
+		if (v && !strcmp(v, want))
+			break;
+		usleep(1000);
+	}
+	CHECK(v && !strcmp(v, want), "ephemeral-used-bytes is %s, want %s", v,
+	      want);
+	free(v);
+	v = be_node(tool, GUEST, XVDA, "ephemeral-limit-bytes");
+	CHECK(v && !strcmp(v, "1048576"), "ephemeral-limit-bytes is %s", v);
+	free(v);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	bu_env_fini(&e);
+	printf("  overlay usage published in the backend directory: ok\n");
+}
+
+
+/* An NBD client (the dom0 QEMU) has gone: the daemon notices. */
+static unsigned int nbd_clients_soon(struct bu_env *e, uint16_t domid,
+				     uint32_t devid, unsigned int n)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (fe_daemon_disk_nbd_clients(e->d, domid, devid) == n)
+			return n;
+		usleep(1000);
+	}
+	return fe_daemon_disk_nbd_clients(e->d, domid, devid);
+}
+
+/*
+ * HVM: libxl starts QEMU with -drive file=nbd+unix:///?socket=<physical-
+ * device-path> after the disk's hook ran; the guest's firmware reads and
+ * writes through it, then its PV drivers take over on the blkif device.
+ */
+static void test_hvm_nbd_export(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	static unsigned char img[512 * 1024];
+	unsigned char buf[8192], want[8192];
+	char spec[512], sock[256], *v;
+	struct ts_disk dk, pv;
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	struct stat st;
+	char *base;
+	int c;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(sim_domain_set_hvm(e.sim, GUEST, true));
+	rng_fill(rng, img, sizeof(img));
+	base = test_write_file("hvm-base.img", img, sizeof(img));
+	snprintf(spec, sizeof(spec), "cow:base=%s,store=ram", base);
+	dk = tap(GUEST, XVDA, "hda", spec);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(GUEST, XVDA), 2, 5000));
+	v = be_node(tool, GUEST, XVDA, "physical-device-path");
+	snprintf(sock, sizeof(sock), "%s/%u.%u.sock", bu_nbd_dir(), GUEST,
+		 XVDA);
+	CHECK(v && !strcmp(v, sock), "physical-device-path is %s, want %s", v,
+	      sock);
+	free(v);
+	CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		      (st.st_mode & 0777) == 0600,
+	      "%s: not a 0600 socket", sock);
+
+	/* the firmware, through QEMU: reads the base, writes the overlay */
+	c = nbdc_open(sock, sizeof(img), FLAGS_RW);
+	CHECK(nbdc_read(c, 4096, 4096, buf) == 0, "NBD read");
+	CHECK(!memcmp(buf, img + 4096, 4096), "NBD read is not the base");
+	rng_fill(rng, want, sizeof(want));
+	CHECK(nbdc_write(c, 0, 8192, sizeof(want), want) == 0, "NBD write");
+	memcpy(img + 8192, want, sizeof(want)); /* the guest's view now */
+	CHECK(nbd_clients_soon(&e, GUEST, XVDA, 1) == 1, "client not counted");
+
+	/* the PV drivers take over: the same view */
+	bu_disk_connect(&e, &d, GUEST, XVDA, "hvm pv", &o, img, sizeof(img));
+	bu_verify_all(&d);
+	bu_write(&d, 0, 64, 8, FE_PACKED, rng);
+	CHECK(nbdc_read(c, 64 * SECTOR, 4096, buf) == 0, "NBD read");
+	CHECK(!memcmp(buf, d.model + 64 * SECTOR, 4096),
+	      "QEMU does not see the PV driver's write");
+
+	/* libxl removes the vbd3 device first: QEMU still has the disk */
+	bu_disk_close(&d);
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	CHECK(nr_disks_soon(&e, 1) == 1, "the disk went with QEMU attached");
+	CHECK(nbdc_read(c, 8192, sizeof(buf), buf) == 0, "NBD read");
+	CHECK(!memcmp(buf, want, sizeof(want)), "the overlay was lost");
+
+	/* QEMU exits: the disk closes, its socket goes */
+	nbdc_disc(c);
+	CHECK(nr_disks_soon(&e, 0) == 0, "the disk outlived its last client");
+	CHECK(stat(sock, &st) == -1 && errno == ENOENT, "%s left behind",
+	      sock);
+	bu_disk_free(&d);
+
+	/* a PV guest's disk has no export */
+	bu_domain(&e, THIRD);
+	pv = tap(THIRD, XVDA, "xvda", "blank:size=1M");
+	CHECK_OK(ts_vbd3_add(tool, &pv));
+	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(THIRD, XVDA), 2, 5000));
+	v = be_node(tool, THIRD, XVDA, "physical-device-path");
+	CHECK(!v, "a PV guest's disk exported at %s", v);
+	CHECK_OK(ts_vbd3_remove(tool, THIRD, XVDA, TS_REMOVE_FORCE));
+	CHECK(nr_disks_soon(&e, 0) == 0, "PV disk not closed");
+	free(base);
+	bu_env_fini(&e);
+	printf("  HVM: NBD export for the dom0 QEMU, one view with blkif, "
+	       "lives until both are gone: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-registry") };
@@ -757,6 +904,8 @@ int main(void)
 	test_vbd3_claims(&rng);
 	test_save_restore_guard(&rng);
 	test_toolstack_races(&rng);
+	test_usage_published(&rng);
+	test_hvm_nbd_export(&rng);
 	printf("test-registry: OK\n");
 	return 0;
 }

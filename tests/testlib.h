@@ -34,6 +34,25 @@ static inline uint64_t rng_below(struct rng *r, uint64_t n)
 
 void rng_fill(struct rng *r, void *buf, size_t len);
 
+/* Big-endian fields, for building and reading wire messages (NBD) by hand. */
+static inline void be_put(uint8_t *p, uint64_t v, unsigned int bytes)
+{
+	unsigned int i;
+
+	for (i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
+static inline uint64_t be_get(const uint8_t *p, unsigned int bytes)
+{
+	uint64_t v = 0;
+	unsigned int i;
+
+	for (i = 0; i < bytes; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 /*
  * The seed for this run: $XE_SEED if set, else from the clock. Printed with
  * the test's name so any failure can be replayed.

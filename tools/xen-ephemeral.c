@@ -45,6 +45,7 @@ static void usage(FILE *f)
 		"  detach DOMID VDEV        close the disk: its writes are wiped\n"
 		"  list                     the disks the daemon serves\n"
 		"  status [DOMID]           state, overlay use and counters\n"
+		"  top                      the disks and their I/O, refreshed\n"
 		"  forget UUID              let a domain whose restore the daemon\n"
 		"                           refused (it was saved while on\n"
 		"                           ephemeral disks) have disks again\n\n"
@@ -55,6 +56,8 @@ static void usage(FILE *f)
 		"  -c, --control PATH       the daemon's socket (default\n"
 		"                           " CONTROL_DEFAULT_PATH ")\n"
 		"  -j, --json               list/status: machine-readable\n"
+		"  -d, --delay SECONDS      top: refresh every (default 2)\n"
+		"  -n, --count N            top: refresh N times, then exit\n"
 		"  -h, --help               this text\n");
 }
 
@@ -63,6 +66,8 @@ struct opts {
 	const char *control;
 	bool read_only, json;
 	unsigned int timeout_s;
+	unsigned int delay_s; /* top: seconds between refreshes */
+	unsigned int count;   /* top: refreshes, 0 for ever */
 };
 
 static int parse_domid(const char *s, uint16_t *domid_r)
@@ -253,15 +258,51 @@ static char *ask_daemon(const char *path, const char *req)
 	return out;
 }
 
-/* The number after "key": in one line of the daemon's answer, or 0. */
-static uint64_t field(const char *line, const char *key)
+/* The number after "key": in s (its first occurrence), or 0. */
+static uint64_t field(const char *s, const char *key)
 {
 	char pat[64];
 	const char *p;
 
 	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(line, pat);
+	p = strstr(s, pat);
 	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
+/* The string after "key": in s, JSON escapes undone, into buf; "" if none. */
+static const char *sfield(const char *s, const char *key, char *buf,
+			  size_t len)
+{
+	char pat[64];
+	const char *p;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	snprintf(pat, sizeof(pat), "\"%s\": \"", key);
+	p = strstr(s, pat);
+	if (!p)
+		return buf;
+	for (p += strlen(pat); *p && *p != '"' && n + 1 < len; p++) {
+		if (*p == '\\' && p[1] == 'u' && p[2] && p[3] && p[4] &&
+		    p[5]) {
+			buf[n++] = '?'; /* a control character */
+			p += 5;
+		} else if (*p == '\\' && p[1]) {
+			buf[n++] = *++p;
+		} else {
+			buf[n++] = *p;
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static bool flag(const char *s, const char *key)
+{
+	char pat[64];
+
+	snprintf(pat, sizeof(pat), "\"%s\": true", key);
+	return strstr(s, pat) != NULL;
 }
 
 static const char *state_name(uint64_t s)
@@ -284,11 +325,177 @@ static void human_size(uint64_t bytes, char *buf, size_t len)
 	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
 }
 
+/* The attachments of a disk line, one "{...}" at a time. */
+static const char *next_attachment(const char *p, char *buf, size_t len)
+{
+	const char *end;
+	size_t n;
+
+	p = strstr(p, "{\"type\": ");
+	if (!p)
+		return NULL;
+	end = strchr(p, '}');
+	if (!end)
+		return NULL;
+	n = (size_t)(end - p + 1) < len ? (size_t)(end - p + 1) : len - 1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return end + 1;
+}
+
+/* Does the disk line concern domain want (owner, or any attachment)? */
+static bool disk_of(const char *line, uint16_t want)
+{
+	char a[1024];
+	const char *p = strstr(line, "\"attachments\": [");
+
+	if (field(line, "owner") == want)
+		return true;
+	while (p && (p = next_attachment(p, a, sizeof(a))))
+		if (strstr(a, "\"blkif\"") && field(a, "domid") == want)
+			return true;
+	return false;
+}
+
+/* "5:guest:4 6:stubdom:4 nbd:1": who is attached, and how. */
+static void who(const char *line, char *buf, size_t len)
+{
+	char a[1024], role[16];
+	const char *p = strstr(line, "\"attachments\": [");
+	size_t n = 0;
+
+	buf[0] = '\0';
+	while (p && (p = next_attachment(p, a, sizeof(a))) && n < len) {
+		int k;
+
+		if (strstr(a, "\"nbd\""))
+			k = snprintf(buf + n, len - n, "%snbd:%" PRIu64,
+				     n ? " " : "", field(a, "clients"));
+		else
+			k = snprintf(buf + n, len - n, "%s%" PRIu64 ":%s:%s",
+				     n ? " " : "", field(a, "domid"),
+				     sfield(a, "role", role, sizeof(role)),
+				     state_name(field(a, "state")));
+		if (k < 0)
+			break;
+		n += (size_t)k;
+	}
+	if (!n)
+		snprintf(buf, len, "-");
+}
+
+enum section { SEC_NONE, SEC_DISKS, SEC_UNATTACHED, SEC_SAVED };
+
+static enum section section_of(const char *line, enum section cur)
+{
+	if (strstr(line, "\"disks\": ["))
+		return SEC_DISKS;
+	if (strstr(line, "\"unattached\": ["))
+		return SEC_UNATTACHED;
+	if (strstr(line, "\"saved_domains\": ["))
+		return SEC_SAVED;
+	return cur;
+}
+
+static void list_header(void)
+{
+	printf("%-6s %-6s %-6s %-5s %-5s %-9s %10s %10s %10s  %s\n", "OWNER",
+	       "VDEV", "DEVID", "KIND", "STORE", "STATE", "USED", "PEAK",
+	       "LIMIT", "ATTACHED");
+}
+
+static void list_disk(const char *line)
+{
+	char used[32], peak[32], limit[32], vdev[16], kind[8], store[8],
+		st[16], att[256];
+
+	human_size(field(line, "overlay_used_bytes"), used, sizeof(used));
+	human_size(field(line, "overlay_peak_bytes"), peak, sizeof(peak));
+	human_size(field(line, "overlay_limit_bytes"), limit, sizeof(limit));
+	who(line, att, sizeof(att));
+	printf("%-6" PRIu64 " %-6s %-6" PRIu64 " %-5s %-5s %-9s %10s %10s "
+	       "%10s  %s\n",
+	       field(line, "owner"), sfield(line, "vdev", vdev, sizeof(vdev)),
+	       field(line, "devid"),
+	       sfield(line, "disk_kind", kind, sizeof(kind)),
+	       sfield(line, "store", store, sizeof(store)),
+	       sfield(line, "disk_state", st, sizeof(st)), used, peak, limit,
+	       att);
+}
+
+static void status_disk(const char *line)
+{
+	char used[32], peak[32], limit[32], size[32], rd[32], wr[32];
+	char vdev[16], kind[8], store[8], st[16], spec[300], err[300];
+	char a[1024], role[16], akind[16];
+	const char *p = strstr(line, "\"attachments\": [");
+
+	human_size(field(line, "overlay_used_bytes"), used, sizeof(used));
+	human_size(field(line, "overlay_peak_bytes"), peak, sizeof(peak));
+	human_size(field(line, "overlay_limit_bytes"), limit, sizeof(limit));
+	human_size(field(line, "size_bytes"), size, sizeof(size));
+	human_size(field(line, "read_bytes"), rd, sizeof(rd));
+	human_size(field(line, "write_bytes"), wr, sizeof(wr));
+	printf("disk %s (%" PRIu64 ") of domain %" PRIu64 ": %s, %s%s, %s\n",
+	       sfield(line, "vdev", vdev, sizeof(vdev))[0] ? vdev : "-",
+	       field(line, "devid"), field(line, "owner"),
+	       sfield(line, "disk_kind", kind, sizeof(kind)),
+	       sfield(line, "store", store, sizeof(store)),
+	       flag(line, "read_only") ? ", read-only" : "",
+	       sfield(line, "disk_state", st, sizeof(st)));
+	printf("  spec %s\n", sfield(line, "spec", spec, sizeof(spec)));
+	if (sfield(line, "error", err, sizeof(err))[0])
+		printf("  error: %s\n", err);
+	printf("  disk %s, overlay %s used of %s (peak %s)\n", size, used,
+	       limit, peak);
+	printf("  reads %" PRIu64 " (%s), writes %" PRIu64 " (%s), flushes %"
+	       PRIu64 ", discards %" PRIu64 "; errors %" PRIu64 " (%" PRIu64
+	       " out of space)\n",
+	       field(line, "read_reqs"), rd, field(line, "write_reqs"), wr,
+	       field(line, "flush_reqs"), field(line, "discard_reqs"),
+	       field(line, "io_errors"), field(line, "enospc_errors"));
+	while (p && (p = next_attachment(p, a, sizeof(a)))) {
+		if (strstr(a, "\"nbd\"")) {
+			printf("  attached: NBD, %" PRIu64 " client(s)\n",
+			       field(a, "clients"));
+			continue;
+		}
+		printf("  attached: %s device of domain %" PRIu64 " (%s): %s, "
+		       "frontend %s, %" PRIu64 " queue(s)%s; %" PRIu64
+		       " bad requests, %" PRIu64 " unsupported, %" PRIu64
+		       " grant errors\n",
+		       sfield(a, "kind", akind, sizeof(akind)),
+		       field(a, "domid"), sfield(a, "role", role, sizeof(role)),
+		       state_name(field(a, "state")),
+		       state_name(field(a, "frontend_state")),
+		       field(a, "queues"),
+		       flag(a, "halted") ? ", RING HALTED" : "",
+		       field(a, "bad_reqs"), field(a, "unsupported_reqs"),
+		       field(a, "grant_errors"));
+	}
+}
+
+static void status_unattached(const char *line)
+{
+	char kind[16], vdev[16], err[300];
+
+	printf("  %s device %" PRIu64 " (%s) of domain %" PRIu64 ": %s%s%s\n",
+	       sfield(line, "kind", kind, sizeof(kind)), field(line, "devid"),
+	       sfield(line, "vdev", vdev, sizeof(vdev))[0] ? vdev : "-",
+	       field(line, "domid"), state_name(field(line, "state")),
+	       sfield(line, "error", err, sizeof(err))[0] ? ": " : "", err);
+}
+
+/*
+ * list and status: the daemon's answer, for people. dom: only what
+ * concerns that domain.
+ */
 static int cmd_show(const struct opts *o, bool detailed, const char *dom)
 {
 	char *ans, *line, *save = NULL;
+	enum section sec = SEC_NONE;
 	uint16_t want = 0;
-	int shown = 0;
+	int disks = 0, others = 0;
 
 	if (dom && parse_domid(dom, &want))
 		return 2;
@@ -301,58 +508,124 @@ static int cmd_show(const struct opts *o, bool detailed, const char *dom)
 		return 0;
 	}
 	if (!detailed)
-		printf("%-6s %-8s %-12s %-12s %12s %12s\n", "DOMID", "DEVID",
-		       "STATE", "FRONTEND", "OVERLAY", "LIMIT");
+		list_header();
 	for (line = strtok_r(ans, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char used[32], limit[32], peak[32], size[32];
-
-		if (!strstr(line, "\"domid\""))
-			continue;
-		if (dom && field(line, "domid") != want)
-			continue;
-		human_size(field(line, "overlay_used_bytes"), used,
-			   sizeof(used));
-		human_size(field(line, "overlay_limit_bytes"), limit,
-			   sizeof(limit));
-		human_size(field(line, "overlay_peak_bytes"), peak,
-			   sizeof(peak));
-		human_size(field(line, "size_bytes"), size, sizeof(size));
-		shown++;
-		if (!detailed) {
-			printf("%-6" PRIu64 " %-8" PRIu64 " %-12s %-12s %12s "
-			       "%12s\n",
-			       field(line, "domid"), field(line, "devid"),
-			       state_name(field(line, "state")),
-			       state_name(field(line, "frontend_state")), used,
-			       limit);
-			continue;
+		sec = section_of(line, sec);
+		if (sec == SEC_DISKS && strstr(line, "{\"owner\": ")) {
+			if (dom && !disk_of(line, want))
+				continue;
+			disks++;
+			if (detailed)
+				status_disk(line);
+			else
+				list_disk(line);
+		} else if (sec == SEC_UNATTACHED &&
+			   strstr(line, "{\"kind\": ")) {
+			if (dom && field(line, "domid") != want)
+				continue;
+			if (!others++)
+				printf("%s", detailed ?
+						     "devices with no disk "
+						     "(refused, or closed):\n" :
+						     "\nno disk:\n");
+			status_unattached(line);
+		} else if (sec == SEC_SAVED && detailed && !dom &&
+			   strstr(line, "\"saved_domains\": [\"")) {
+			printf("saved domains whose restore is refused: %s\n",
+			       strstr(line, "[") + 1);
 		}
-		printf("domain %" PRIu64 " device %" PRIu64 ": %s (frontend %s)"
-		       "%s\n",
-		       field(line, "domid"), field(line, "devid"),
-		       state_name(field(line, "state")),
-		       state_name(field(line, "frontend_state")),
-		       strstr(line, "\"halted\": true") ? ", RING HALTED" : "");
-		printf("  disk %s, overlay %s used of %s (peak %s), %" PRIu64
-		       " queue(s)\n",
-		       size, used, limit, peak, field(line, "queues"));
-		printf("  reads %" PRIu64 " (%" PRIu64 " bytes), writes %" PRIu64
-		       " (%" PRIu64 " bytes), flushes %" PRIu64
-		       ", discards %" PRIu64 "\n",
-		       field(line, "read_reqs"), field(line, "read_bytes"),
-		       field(line, "write_reqs"), field(line, "write_bytes"),
-		       field(line, "flush_reqs"), field(line, "discard_reqs"));
-		printf("  errors: %" PRIu64 " I/O (%" PRIu64 " out of space), %"
-		       PRIu64 " bad requests, %" PRIu64 " unsupported, %" PRIu64
-		       " grant\n",
-		       field(line, "io_errors"), field(line, "enospc_errors"),
-		       field(line, "bad_reqs"), field(line, "unsupported_reqs"),
-		       field(line, "grant_errors"));
 	}
-	if (!shown && detailed)
+	if (!disks && !others && detailed)
 		printf("no disks%s\n", dom ? " for that domain" : "");
 	free(ans);
+	return 0;
+}
+
+/* top: the disks and their I/O rates, refreshed, until interrupted. */
+static int cmd_top(const struct opts *o)
+{
+	struct prev {
+		uint64_t key, rd, wr;
+	} *prev = NULL, *cur = NULL;
+	size_t nprev = 0, ncur = 0, cap = 0, i;
+	bool tty = isatty(STDOUT_FILENO);
+	unsigned int round;
+
+	for (round = 0; !o->count || round < o->count; round++) {
+		char *ans, *line, *save = NULL;
+		enum section sec = SEC_NONE;
+
+		ans = ask_daemon(o->control, "status");
+		if (!ans) {
+			free(prev);
+			free(cur);
+			return 1;
+		}
+		if (tty)
+			printf("\033[H\033[2J");
+		printf("xen-ephemeral top, every %u s%s\n\n", o->delay_s,
+		       round ? "" : " (rates from the next refresh on)");
+		printf("%-6s %-6s %-5s %10s %10s %10s %10s  %s\n", "OWNER",
+		       "VDEV", "STORE", "USED", "LIMIT", "READ/s", "WRITE/s",
+		       "ATTACHED");
+		ncur = 0;
+		for (line = strtok_r(ans, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char used[32], limit[32], r[32] = "-", w[32] = "-",
+						   vdev[16], store[8], att[256];
+			uint64_t key, rd, wr;
+
+			sec = section_of(line, sec);
+			if (sec != SEC_DISKS || !strstr(line, "{\"owner\": "))
+				continue;
+			key = field(line, "owner") << 32 | field(line, "devid");
+			rd = field(line, "read_bytes");
+			wr = field(line, "write_bytes");
+			for (i = 0; i < nprev; i++)
+				if (prev[i].key == key) {
+					human_size((rd - prev[i].rd) /
+							   o->delay_s,
+						   r, sizeof(r));
+					human_size((wr - prev[i].wr) /
+							   o->delay_s,
+						   w, sizeof(w));
+				}
+			if (ncur == cap) {
+				struct prev *n = realloc(
+					cur, (cap = cap * 2 + 16) *
+						     sizeof(*cur));
+
+				if (!n)
+					break;
+				cur = n;
+			}
+			cur[ncur++] = (struct prev){ key, rd, wr };
+			human_size(field(line, "overlay_used_bytes"), used,
+				   sizeof(used));
+			human_size(field(line, "overlay_limit_bytes"), limit,
+				   sizeof(limit));
+			who(line, att, sizeof(att));
+			printf("%-6" PRIu64 " %-6s %-5s %10s %10s %10s %10s  "
+			       "%s\n",
+			       field(line, "owner"),
+			       sfield(line, "vdev", vdev, sizeof(vdev)),
+			       sfield(line, "store", store, sizeof(store)),
+			       used, limit, r, w, att);
+		}
+		free(ans);
+		fflush(stdout);
+		/* this round's counters are the next one's base */
+		free(prev);
+		prev = cur;
+		nprev = ncur;
+		cur = NULL;
+		cap = ncur = 0;
+		if (!o->count || round + 1 < o->count)
+			sleep(o->delay_s);
+	}
+	free(prev);
+	free(cur);
 	return 0;
 }
 
@@ -381,15 +654,19 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "delay", required_argument, NULL, 'd' },
+		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct opts o = { .control = CONTROL_DEFAULT_PATH, .timeout_s = 10 };
+	struct opts o = { .control = CONTROL_DEFAULT_PATH,
+			  .timeout_s = 10,
+			  .delay_s = 2 };
 	const char *cmd;
 	int c, nargs;
 
-	while ((c = getopt_long(argc, argv, "k:rt:c:jh", longopts, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, "k:rt:c:jd:n:h", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			o.kind = optarg;
@@ -406,6 +683,24 @@ int main(int argc, char **argv)
 		case 'j':
 			o.json = true;
 			break;
+		case 'd':
+		case 'n': {
+			uint32_t v;
+
+			if (parse_u32(optarg, strlen(optarg), 3600, &v) ||
+			    (c == 'd' && v == 0)) {
+				fprintf(stderr, "xen-ephemeral: -%c: a number "
+						"of %s\n",
+					c, c == 'd' ? "seconds (1-3600)" :
+						      "refreshes");
+				return 2;
+			}
+			if (c == 'd')
+				o.delay_s = v;
+			else
+				o.count = v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -431,6 +726,8 @@ int main(int argc, char **argv)
 		return cmd_show(&o, true, nargs ? argv[0] : NULL);
 	if (!strcmp(cmd, "forget") && nargs == 1)
 		return cmd_forget(&o, argv[0]);
+	if (!strcmp(cmd, "top") && nargs == 0)
+		return cmd_top(&o);
 	fprintf(stderr, "xen-ephemeral: bad command line (see --help)\n");
 	return 2;
 }

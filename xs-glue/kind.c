@@ -17,6 +17,7 @@ static const struct xenbus_kind kinds[] = {
 		.claim_by_script = true,
 		.params_format = true,
 		.hook_reports = true,
+		.nbd_for_hvm = true,
 	},
 };
 

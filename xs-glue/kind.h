@@ -11,7 +11,9 @@
  *              backend/vbd3/<domid>/<devid> with params = "aio:<target>" and
  *              runs the hotplug script named in script; libxl owns the
  *              directory (it reads state, script, hotplug-error and
- *              physical-device-path, and removes it): the daemon serves
+ *              physical-device-path, and removes it; for an HVM guest it
+ *              hands physical-device-path to the dom0 QEMU as an NBD
+ *              socket): the daemon serves
  *              only devices whose script is its own hook, and never
  *              rewrites libxl's nodes or deletes anything.
  *
@@ -42,6 +44,12 @@ struct xenbus_kind {
 	bool hook_reports;
 	/* No hook: the daemon writes hotplug-status itself. */
 	bool write_hotplug_status;
+	/*
+	 * An HVM guest's own disks are also exported over NBD for its dom0
+	 * device model, the socket named in physical-device-path (libxl
+	 * gives QEMU nbd+unix:///?socket=<it> for a TAP disk).
+	 */
+	bool nbd_for_hvm;
 };
 
 /* The kind called name, or NULL (unknown, or another component's). */

@@ -32,6 +32,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "backend/nbd.h"
 #include "platform/log.h"
 #include "xs-glue/registry.h"
 
@@ -52,6 +53,8 @@ struct disk {
 	unsigned int attached[NR_KINDS];
 	struct open_job *job; /* while DISK_OPENING */
 	bool orphan;          /* every attachment went while opening */
+	struct nbd_server *nbd; /* its export, or NULL */
+	char nbd_path[108];     /* sun_path's size */
 };
 
 struct open_job {
@@ -178,17 +181,29 @@ static void unlink_disk(struct registry *reg, struct disk *d)
 
 static void free_disk(struct disk *d)
 {
+	nbd_server_free(d->nbd); /* its clients first: they use the view */
 	cow_free(d->cow); /* the overlay and the key are wiped here */
 	free(d);
 }
 
+/* The export's clients now: a server thread may have just taken one. */
+static unsigned int nbd_clients(const struct disk *d)
+{
+	return d->nbd ? nbd_server_clients(d->nbd) : 0;
+}
+
 static unsigned int total_attached(const struct disk *d)
 {
-	unsigned int k, n = 0;
+	return d->attached[ATTACH_GUEST] + d->attached[ATTACH_STUBDOM] +
+	       nbd_clients(d);
+}
 
-	for (k = 0; k < NR_KINDS; k++)
-		n += d->attached[k];
-	return n;
+static void close_disk(struct registry *reg, struct disk *d)
+{
+	log_msg(LOG_INFO, "%u/%u: last attachment gone: disk closed%s",
+		d->owner, d->devid, d->cow ? ", overlay and key wiped" : "");
+	unlink_disk(reg, d);
+	free_disk(d);
 }
 
 static bool same_spec(const struct diskspec *a, const struct diskspec *b)
@@ -216,7 +231,7 @@ static int check_share(const struct disk *d, const struct diskspec *spec,
 		       bool read_only, enum attach_kind kind, char *err,
 		       size_t err_len)
 {
-	if (kind != ATTACH_NBD && d->attached[kind]) {
+	if (d->attached[kind]) {
 		snprintf(err, err_len,
 			 "domain %u already has disk %u attached through %s "
 			 "frontend: a second device with that id is refused",
@@ -241,6 +256,11 @@ int registry_attach(struct registry *reg, uint16_t owner, uint32_t devid,
 	struct disk *d = find_disk(reg, owner, devid);
 	int rc;
 
+	if (kind == ATTACH_NBD) {
+		snprintf(err, err_len,
+			 "NBD clients attach through registry_export_nbd()");
+		return -EINVAL;
+	}
 	if (d) {
 		rc = check_share(d, spec, read_only, kind, err, err_len);
 		if (rc)
@@ -248,11 +268,6 @@ int registry_attach(struct registry *reg, uint16_t owner, uint32_t devid,
 		d->attached[kind]++;
 		*disk_r = d;
 		return 0;
-	}
-	if (kind == ATTACH_NBD) {
-		snprintf(err, err_len, "no disk %u of domain %u to export",
-			 devid, owner);
-		return -ENOENT;
 	}
 	d = calloc(1, sizeof(*d));
 	if (!d) {
@@ -282,7 +297,7 @@ int registry_attach(struct registry *reg, uint16_t owner, uint32_t devid,
 void registry_detach(struct registry *reg, struct disk *d,
 		     enum attach_kind kind)
 {
-	if (d->attached[kind])
+	if (kind != ATTACH_NBD && d->attached[kind])
 		d->attached[kind]--;
 	if (total_attached(d))
 		return;
@@ -290,10 +305,74 @@ void registry_detach(struct registry *reg, struct disk *d,
 		d->orphan = true; /* freed when its open reports */
 		return;
 	}
-	log_msg(LOG_INFO, "%u/%u: last attachment gone: disk closed%s",
-		d->owner, d->devid, d->cow ? ", overlay and key wiped" : "");
-	unlink_disk(reg, d);
-	free_disk(d);
+	close_disk(reg, d);
+}
+
+/* From a server thread: a client came or went. */
+static void nbd_changed(void *arg)
+{
+	struct registry *reg = arg;
+	uint64_t one = 1;
+
+	if (write(reg->efd, &one, sizeof(one)) != sizeof(one))
+		log_msg(LOG_ERR, "registry: cannot signal an NBD change");
+}
+
+int registry_export_nbd(struct registry *reg, struct disk *d,
+			const char *path, bool enospc, char *err,
+			size_t err_len)
+{
+	char name[32];
+	struct nbd_server_params p = {
+		.path = path,
+		.cow = d->cow,
+		.read_only = d->read_only,
+		.changed = nbd_changed,
+		.arg = reg,
+		.enospc_is_enospc = enospc,
+		.name = name,
+	};
+	int rc;
+
+	if (d->nbd)
+		return 0;
+	if (d->state != DISK_OPEN) {
+		snprintf(err, err_len, "the disk is not open: nothing to export");
+		return -EINVAL;
+	}
+	if (strlen(path) >= sizeof(d->nbd_path)) {
+		snprintf(err, err_len, "NBD socket path %s is too long", path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(name, sizeof(name), "%u/%u nbd", d->owner, d->devid);
+	rc = nbd_server_new(&p, &d->nbd);
+	if (rc) {
+		snprintf(err, err_len, "cannot export the disk over NBD at %s: %s",
+			 path, strerror(-rc));
+		return rc;
+	}
+	snprintf(d->nbd_path, sizeof(d->nbd_path), "%s", path);
+	log_msg(LOG_INFO, "%u/%u: exported over NBD at %s", d->owner, d->devid,
+		path);
+	return 0;
+}
+
+const char *disk_nbd_path(const struct disk *d)
+{
+	return d->nbd_path;
+}
+
+/* Disks whose export lost its last client and that have no blkif left. */
+static void reap_nbd_only(struct registry *reg)
+{
+	struct disk *d, *next;
+
+	for (d = reg->disks; d; d = next) {
+		next = d->next;
+		if (d->nbd && !d->orphan && d->state != DISK_OPENING &&
+		    !total_attached(d))
+			close_disk(reg, d);
+	}
 }
 
 void registry_process(struct registry *reg)
@@ -328,6 +407,7 @@ void registry_process(struct registry *reg)
 		if (reg->cfg.opened)
 			reg->cfg.opened(reg->cfg.arg, d);
 	}
+	reap_nbd_only(reg);
 }
 
 /* ---- accessors ---- */
@@ -347,6 +427,11 @@ const char *disk_error(const struct disk *d)
 	return d->error;
 }
 
+const struct diskspec *disk_spec(const struct disk *d)
+{
+	return &d->spec;
+}
+
 uint16_t disk_owner(const struct disk *d)
 {
 	return d->owner;
@@ -364,7 +449,7 @@ bool disk_read_only(const struct disk *d)
 
 unsigned int disk_attachments(const struct disk *d, enum attach_kind kind)
 {
-	return d->attached[kind];
+	return kind == ATTACH_NBD ? nbd_clients(d) : d->attached[kind];
 }
 
 void registry_for_each(struct registry *reg,

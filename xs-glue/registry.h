@@ -57,10 +57,12 @@ struct registry_config {
 
 int registry_new(const struct registry_config *cfg, struct registry **reg_r);
 
-/* Readable when an open finished: call registry_process(). */
+/* Readable when an open finished or an NBD client came or went: call
+ * registry_process(). */
 int registry_fd(struct registry *reg);
 
-/* Collect finished opens (never blocks), calling cfg->opened for each. */
+/* Collect finished opens (never blocks), calling cfg->opened for each,
+ * and close the disks whose last NBD client left. */
 void registry_process(struct registry *reg);
 
 /*
@@ -68,7 +70,9 @@ void registry_process(struct registry *reg);
  * is new. A new disk takes spec and read_only; an existing one must have
  * the same, and takes a second blkif attachment only as ATTACH_STUBDOM
  * besides one ATTACH_GUEST. Returns 0 and sets *disk_r, or -EBUSY (the
- * sharing rule refused it) / -ENOMEM, with a sentence in err.
+ * sharing rule refused it) / -ENOMEM, with a sentence in err. kind is
+ * ATTACH_GUEST or ATTACH_STUBDOM: NBD clients come through
+ * registry_export_nbd().
  */
 int registry_attach(struct registry *reg, uint16_t owner, uint32_t devid,
 		    const struct diskspec *spec, bool read_only,
@@ -89,10 +93,27 @@ struct cow *disk_cow(struct disk *disk);
 /* Why the open failed ("" otherwise). */
 const char *disk_error(const struct disk *disk);
 uint16_t disk_owner(const struct disk *disk);
+/* The spec it was opened from. */
+const struct diskspec *disk_spec(const struct disk *disk);
 uint32_t disk_devid(const struct disk *disk);
 bool disk_read_only(const struct disk *disk);
-/* Attachments of one kind. */
+/* Attachments of one kind (ATTACH_NBD: the export's clients now). */
 unsigned int disk_attachments(const struct disk *disk, enum attach_kind kind);
+
+/*
+ * Export an open disk over NBD (backend/nbd.h) on a Unix socket at path,
+ * for a dom0 device model: the export's clients count as ATTACH_NBD
+ * attachments, so the disk outlives its blkif devices while a client is
+ * connected and is closed when the last of both is gone (a client
+ * leaving is noticed in registry_process()). A full overlay is NBD_ENOSPC
+ * when enospc, else NBD_EIO. Once per disk: a disk already exported gives
+ * 0. Returns 0, or -errno with a sentence in err.
+ */
+int registry_export_nbd(struct registry *reg, struct disk *disk,
+			const char *path, bool enospc, char *err,
+			size_t err_len);
+/* The export's socket, or "" if the disk is not exported. */
+const char *disk_nbd_path(const struct disk *disk);
 
 /* Call fn for every disk. */
 void registry_for_each(struct registry *reg,

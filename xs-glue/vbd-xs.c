@@ -141,6 +141,7 @@ struct advert {
 	const struct req_features *f;
 	unsigned int max_queues;
 	bool hotplug_status;
+	const char *nbd_path; /* physical-device-path, or NULL */
 	const char *failed; /* the node whose write failed */
 };
 
@@ -196,6 +197,12 @@ static int advertise_txn(struct xp *xp, uint32_t t, void *arg)
 		rc = put(xp, t, a, "discard-granularity", STORE_BLK_BYTES);
 	if (!rc && f->discard)
 		rc = put(xp, t, a, "discard-alignment", 0);
+	if (!rc && a->nbd_path) {
+		rc = xp_printf_node(xp, t, a->be, "physical-device-path", "%s",
+				    a->nbd_path);
+		if (rc)
+			a->failed = "physical-device-path";
+	}
 	if (!rc && a->hotplug_status) {
 		rc = xp_printf_node(xp, t, a->be, "hotplug-status", "connected");
 		if (rc)
@@ -209,9 +216,11 @@ static int advertise_txn(struct xp *xp, uint32_t t, void *arg)
 int vbd_xs_advertise(struct xp *xp, const char *be,
 		     const struct vbd_xs_config *cfg,
 		     const struct req_features *feat, unsigned int max_queues,
-		     bool hotplug_status, char *err, size_t err_len)
+		     bool hotplug_status, const char *nbd_path, char *err,
+		     size_t err_len)
 {
-	struct advert a = { be, cfg, feat, max_queues, hotplug_status, NULL };
+	struct advert a = { be, cfg, feat, max_queues, hotplug_status,
+			    nbd_path, NULL };
 	int rc = xp_txn_run(xp, advertise_txn, &a);
 
 	if (rc == -ESTALE)

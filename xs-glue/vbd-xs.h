@@ -53,12 +53,14 @@ int vbd_xs_read_config(struct xp *xp, const char *be,
  * hotplug_status also says "connected", for routes with no hook. The
  * device must still be the one cfg was read from (state 1, the same
  * params): a directory the toolstack removed and made again meanwhile is
- * -ESTALE, and nothing is written.
+ * -ESTALE, and nothing is written. nbd_path, if not NULL, goes into
+ * physical-device-path: the disk's NBD socket, for a dom0 device model.
  */
 int vbd_xs_advertise(struct xp *xp, const char *be,
 		     const struct vbd_xs_config *cfg,
 		     const struct req_features *feat, unsigned int max_queues,
-		     bool hotplug_status, char *err, size_t err_len);
+		     bool hotplug_status, const char *nbd_path, char *err,
+		     size_t err_len);
 
 /* The rings a frontend offers, read strictly from its directory. */
 struct vbd_xs_rings {

@@ -98,6 +98,7 @@ struct xdev {
 	enum xenbus_state be_state; /* what we last wrote (UNKNOWN: nothing) */
 	enum xenbus_state fe_state;
 	uint64_t close_deadline_ms; /* 0: none */
+	uint64_t published[3];      /* used, peak, limit bytes last written */
 	uint16_t owner;
 	enum attach_kind role;
 	struct disk *disk;    /* our attachment, or NULL */
@@ -118,6 +119,7 @@ struct xenbus {
 	struct save_guard *guard;
 	int epfd; /* xenstore's fd and the registry's */
 	bool rescan; /* walk every kind's directory */
+	uint64_t next_publish_ms;
 };
 
 /* ---- small helpers ---- */
@@ -477,12 +479,53 @@ static void dev_found(struct xenbus *xb, struct xdev *d)
 
 /* ---- dev_disk_changed: its disk opened, or could not ---- */
 
+/*
+ * Does this device's disk need an NBD export? An HVM guest's own disk on
+ * a route whose toolstack gives it to a dom0 device model (libxl starts
+ * QEMU on physical-device-path after every disk's hook has run). PVH is
+ * HVM to the hypervisor and gets an export nobody connects to; a domain
+ * whose type cannot be read gets one too, rather than an HVM guest with
+ * no disk to boot from.
+ */
+static bool wants_nbd(struct xenbus *xb, const struct xdev *d)
+{
+	struct xp_dominfo info;
+
+	if (!d->kind->nbd_for_hvm || d->role != ATTACH_GUEST)
+		return false;
+	return xp_dom_info(xb->xp, d->owner, &info) || info.hvm;
+}
+
+/* Export d's disk over NBD; its socket path into path. */
+static int export_nbd(struct xenbus *xb, struct xdev *d, char *path,
+		      size_t len, char *err, size_t err_len)
+{
+	int n = snprintf(path, len, "%s/%u.%u.sock", xb->cfg.nbd_dir, d->owner,
+			 d->devid);
+
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(err, err_len, "NBD socket directory %s: path too long",
+			 xb->cfg.nbd_dir);
+		return -ENAMETOOLONG;
+	}
+	return registry_export_nbd(
+		xb->reg, d->disk, path,
+		d->cfg.spec.on_full == DISKSPEC_ON_FULL_PAUSE, err, err_len);
+}
+
 static void dev_disk_ready(struct xenbus *xb, struct xdev *d)
 {
 	struct vbd_params vp = { .xp = xb->xp, .domid = d->domid,
 				 .devid = d->devid };
-	char err[ERR_BYTES];
+	char err[ERR_BYTES], nbd[108];
+	bool nbd_wanted = wants_nbd(xb, d);
 	int rc;
+
+	if (nbd_wanted &&
+	    export_nbd(xb, d, nbd, sizeof(nbd), err, sizeof(err))) {
+		dev_fail(xb, d, err);
+		return;
+	}
 
 	d->feat = (struct req_features){
 		.flush = true,
@@ -501,7 +544,7 @@ static void dev_disk_ready(struct xenbus *xb, struct xdev *d)
 	}
 	rc = vbd_xs_advertise(xb->xp, d->be, &d->cfg, &d->feat,
 			      xb->cfg.max_queues, d->kind->write_hotplug_status,
-			      err, sizeof(err));
+			      nbd_wanted ? nbd : NULL, err, sizeof(err));
 	if (rc == -ESTALE || rc == -ENOENT) {
 		/* Removed or made again while it opened: start afresh with
 		 * whatever is there now. */
@@ -568,7 +611,7 @@ static int connect_rings(struct xenbus *xb, struct xdev *d)
 		return rc;
 	}
 	rc = vbd_connect(d->vbd, rings.abi, rings.order, rings.nr_queues,
-			 rings.queues, err, sizeof(err));
+			 rings.queues, NULL, err, sizeof(err));
 	if (rc) {
 		dev_error(xb, d, "cannot connect the rings: %s", err);
 		return rc;
@@ -716,6 +759,7 @@ static void dev_reset(struct xenbus *xb, struct xdev *d)
 	d->fe[0] = '\0';
 	d->error[0] = '\0';
 	d->life = DEV_NEW;
+	memset(d->published, 0, sizeof(d->published));
 	d->be_state = XENBUS_STATE_UNKNOWN;
 	d->fe_state = XENBUS_STATE_UNKNOWN;
 	d->close_deadline_ms = 0;
@@ -803,6 +847,53 @@ static void update_dev(struct xenbus *xb, struct xdev *d)
 	}
 	if (d->life == DEV_READY)
 		dev_frontend_changed(xb, d, fe);
+}
+
+/* ---- usage, for dom0 tools ---- */
+
+struct usage_txn {
+	const char *be;
+	const uint64_t *v;
+};
+
+static int usage_txn(struct xp *xp, uint32_t t, void *arg)
+{
+	struct usage_txn *u = arg;
+	int rc = xp_node_exists(xp, t, u->be, "state");
+
+	if (rc <= 0)
+		return rc ? rc : -ENOENT; /* gone: write nothing back */
+	rc = xp_printf_node(xp, t, u->be, XENBUS_NODE_USED, "%" PRIu64, u->v[0]);
+	if (!rc)
+		rc = xp_printf_node(xp, t, u->be, XENBUS_NODE_PEAK, "%" PRIu64,
+				    u->v[1]);
+	if (!rc)
+		rc = xp_printf_node(xp, t, u->be, XENBUS_NODE_LIMIT,
+				    "%" PRIu64, u->v[2]);
+	return rc;
+}
+
+/* Publish every served device's overlay usage that changed. */
+static void publish_usage(struct xenbus *xb)
+{
+	struct xdev *d;
+
+	for (d = xb->devs; d; d = d->next) {
+		struct cow_stats st;
+		uint64_t v[3];
+		struct usage_txn u = { d->be, v };
+
+		if (d->life != DEV_READY || !disk_cow(d->disk))
+			continue;
+		cow_get_stats(disk_cow(d->disk), &st);
+		v[0] = st.used_bytes;
+		v[1] = st.peak_blks * STORE_BLK_BYTES;
+		v[2] = st.limit_blks * STORE_BLK_BYTES;
+		if (!memcmp(v, d->published, sizeof(v)))
+			continue;
+		if (!xp_txn_run(xb->xp, usage_txn, &u))
+			memcpy(d->published, v, sizeof(v));
+	}
 }
 
 /* ---- events ---- */
@@ -927,6 +1018,10 @@ int xenbus_process(struct xenbus *xb)
 	if (xb->rescan)
 		rescan(xb);
 	t = xp_now_ms();
+	if (t >= xb->next_publish_ms) {
+		publish_usage(xb);
+		xb->next_publish_ms = t + xb->cfg.publish_interval_ms;
+	}
 	for (d = xb->devs; d; d = next) {
 		next = d->next; /* update_dev may free d */
 		if (d->dirty ||
@@ -938,14 +1033,12 @@ int xenbus_process(struct xenbus *xb)
 
 int xenbus_timeout_ms(struct xenbus *xb)
 {
-	uint64_t t = xp_now_ms(), best = UINT64_MAX;
+	uint64_t t = xp_now_ms(), best = xb->next_publish_ms;
 	struct xdev *d;
 
 	for (d = xb->devs; d; d = d->next)
 		if (d->close_deadline_ms && d->close_deadline_ms < best)
 			best = d->close_deadline_ms;
-	if (best == UINT64_MAX)
-		return -1;
 	return best <= t ? 0 : (int)(best - t);
 }
 
@@ -964,6 +1057,29 @@ struct save_guard *xenbus_save_guard(struct xenbus *xb)
 	return xb->guard;
 }
 
+static void dev_info(const struct xdev *d, struct xenbus_dev_info *info)
+{
+	*info = (struct xenbus_dev_info){
+		.domid = d->domid,
+		.owner = d->owner,
+		.devid = d->devid,
+		.role = d->role == ATTACH_STUBDOM ? XENBUS_ROLE_STUBDOM :
+						    XENBUS_ROLE_GUEST,
+		.be_state = d->be_state,
+		.fe_state = d->fe_state,
+	};
+	snprintf(info->kind, sizeof(info->kind), "%s", d->kind->name);
+	snprintf(info->vdev, sizeof(info->vdev), "%s", d->cfg.vdev);
+	snprintf(info->error, sizeof(info->error), "%s", d->error);
+	if (d->disk && disk_cow(d->disk)) {
+		info->has_disk = true;
+		cow_get_stats(disk_cow(d->disk), &info->cow);
+	}
+	if (d->vbd)
+		vbd_get_stats(d->vbd, &info->ring);
+	info->nr_rings = d->vbd ? vbd_nr_rings(d->vbd) : 0;
+}
+
 void xenbus_for_each(struct xenbus *xb,
 		     void (*fn)(const struct xenbus_dev_info *info, void *arg),
 		     void *arg)
@@ -971,31 +1087,64 @@ void xenbus_for_each(struct xenbus *xb,
 	struct xdev *d;
 
 	for (d = xb->devs; d; d = d->next) {
-		struct xenbus_dev_info info = {
-			.domid = d->domid,
-			.owner = d->owner,
-			.devid = d->devid,
-			.role = d->role == ATTACH_STUBDOM ?
-					XENBUS_ROLE_STUBDOM :
-					XENBUS_ROLE_GUEST,
-			.be_state = d->be_state,
-			.fe_state = d->fe_state,
-		};
+		struct xenbus_dev_info info;
 
 		if (d->life == DEV_FOREIGN)
 			continue;
-		snprintf(info.kind, sizeof(info.kind), "%s", d->kind->name);
-		snprintf(info.vdev, sizeof(info.vdev), "%s", d->cfg.vdev);
-		snprintf(info.error, sizeof(info.error), "%s", d->error);
-		if (d->disk && disk_cow(d->disk)) {
-			info.has_disk = true;
-			cow_get_stats(disk_cow(d->disk), &info.cow);
-		}
-		if (d->vbd)
-			vbd_get_stats(d->vbd, &info.ring);
-		info.nr_rings = d->vbd ? vbd_nr_rings(d->vbd) : 0;
+		dev_info(d, &info);
 		fn(&info, arg);
 	}
+}
+
+struct disk_walk {
+	struct xenbus *xb;
+	void (*fn)(const struct xenbus_disk_info *info, void *arg);
+	void *arg;
+};
+
+static void one_disk(struct disk *disk, void *arg)
+{
+	struct disk_walk *w = arg;
+	struct xenbus_disk_info *info = calloc(1, sizeof(*info));
+	const struct diskspec *spec = disk_spec(disk);
+	struct xdev *d;
+
+	if (!info)
+		return;
+	info->owner = disk_owner(disk);
+	info->devid = disk_devid(disk);
+	info->kind = spec->kind;
+	info->store = spec->store;
+	info->read_only = disk_read_only(disk);
+	info->state = disk_state(disk);
+	snprintf(info->error, sizeof(info->error), "%s", disk_error(disk));
+	if (diskspec_format(spec, info->spec, sizeof(info->spec)))
+		snprintf(info->spec, sizeof(info->spec), "(long)");
+	if (disk_cow(disk))
+		cow_get_stats(disk_cow(disk), &info->cow);
+	info->nbd_clients = disk_attachments(disk, ATTACH_NBD);
+	snprintf(info->nbd_path, sizeof(info->nbd_path), "%s",
+		 disk_nbd_path(disk));
+	for (d = w->xb->devs; d; d = d->next) {
+		if (d->disk != disk || info->nr_devs == XENBUS_MAX_DISK_DEVS)
+			continue;
+		if (!info->vdev[0] || d->role == ATTACH_GUEST)
+			snprintf(info->vdev, sizeof(info->vdev), "%s",
+				 d->cfg.vdev);
+		dev_info(d, &info->devs[info->nr_devs++]);
+	}
+	w->fn(info, w->arg);
+	free(info);
+}
+
+void xenbus_for_each_disk(struct xenbus *xb,
+			  void (*fn)(const struct xenbus_disk_info *info,
+				     void *arg),
+			  void *arg)
+{
+	struct disk_walk w = { xb, fn, arg };
+
+	registry_for_each(xb->reg, one_disk, &w);
 }
 
 /* ---- life cycle ---- */
@@ -1030,6 +1179,10 @@ int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 		xb->cfg.close_timeout_ms = 5000;
 	if (!xb->cfg.hook_path)
 		xb->cfg.hook_path = XENBUS_DEFAULT_HOOK;
+	if (!xb->cfg.nbd_dir)
+		xb->cfg.nbd_dir = XENBUS_DEFAULT_NBD_DIR;
+	if (!xb->cfg.publish_interval_ms)
+		xb->cfg.publish_interval_ms = 5000;
 	for (k = 0; k < cfg->nr_kinds; k++) {
 		xb->kinds[k] = xenbus_kind_find(cfg->kinds[k]);
 		if (!xb->kinds[k]) {

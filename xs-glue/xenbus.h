@@ -39,7 +39,24 @@ struct xenbus_config {
 	unsigned int close_timeout_ms;
 	/* How disks are opened (NULL: disk_open; tests slow it down). */
 	disk_open_fn *open_disk;
+	/* How often overlay usage is published in xenstore (ms, 0: 5000). */
+	unsigned int publish_interval_ms;
+	/* Where HVM guests' NBD sockets go, <owner>.<devid>.sock: a
+	 * directory of ours, mode 0700 (NULL: XENBUS_DEFAULT_NBD_DIR). */
+	const char *nbd_dir;
 };
+
+#ifndef XENBUS_DEFAULT_NBD_DIR
+#define XENBUS_DEFAULT_NBD_DIR "/run/xen-ephemeral/nbd"
+#endif
+
+/*
+ * Published under each served device's backend directory, for dom0 tools
+ * (the guest can read them too: usage only, never anything secret).
+ */
+#define XENBUS_NODE_USED "ephemeral-used-bytes"
+#define XENBUS_NODE_PEAK "ephemeral-peak-bytes"
+#define XENBUS_NODE_LIMIT "ephemeral-limit-bytes"
 
 struct xenbus;
 
@@ -90,6 +107,33 @@ struct xenbus_dev_info {
 void xenbus_for_each(struct xenbus *xb,
 		     void (*fn)(const struct xenbus_dev_info *info, void *arg),
 		     void *arg);
+
+/* Most blkif devices a disk has (the owner's and its stubdomain's). */
+#define XENBUS_MAX_DISK_DEVS 2u
+
+/* A disk as the daemon sees it: its view and every attachment. */
+struct xenbus_disk_info {
+	uint16_t owner;
+	uint32_t devid;
+	char vdev[16];
+	char spec[256];          /* canonical, cut if long */
+	enum diskspec_kind kind;
+	enum diskspec_store store;
+	bool read_only;
+	enum disk_state state;
+	char error[256];         /* DISK_FAILED: why */
+	struct cow_stats cow;    /* DISK_OPEN */
+	unsigned int nbd_clients;
+	char nbd_path[108]; /* its NBD socket, "" if not exported */
+	unsigned int nr_devs;
+	struct xenbus_dev_info devs[XENBUS_MAX_DISK_DEVS];
+};
+
+/* Call fn for every disk of the registry, with its devices. */
+void xenbus_for_each_disk(struct xenbus *xb,
+			  void (*fn)(const struct xenbus_disk_info *info,
+				     void *arg),
+			  void *arg);
 
 /* The registry of disks behind the devices (for status and NBD). */
 struct registry *xenbus_registry(struct xenbus *xb);

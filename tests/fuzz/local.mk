@@ -9,7 +9,7 @@
 # tests/fuzz/corpus/<target>/ through it, so a crash fails the build.
 
 FUZZ_TARGETS = tests/fuzz/fuzz-req tests/fuzz/fuzz-frontend \
-	tests/fuzz/fuzz-diskspec
+	tests/fuzz/fuzz-diskspec tests/fuzz/fuzz-nbd
 
 if ENABLE_FUZZING
 FUZZ_MAIN =
@@ -29,8 +29,12 @@ tests_fuzz_fuzz_frontend_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 tests_fuzz_fuzz_diskspec_SOURCES = tests/fuzz/fuzz-diskspec.c $(FUZZ_MAIN)
 tests_fuzz_fuzz_diskspec_LDADD = xs-glue/libxsparse.a
 tests_fuzz_fuzz_diskspec_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+tests_fuzz_fuzz_nbd_SOURCES = tests/fuzz/fuzz-nbd.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_nbd_LDADD = backend/libbackend.a
+tests_fuzz_fuzz_nbd_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 
 # The replays of the corpora are registered in tests/local.mk.
 EXTRA_DIST += tests/fuzz/replay-corpus.sh tests/fuzz/replay-req.sh \
 	tests/fuzz/replay-frontend.sh tests/fuzz/replay-diskspec.sh \
+	tests/fuzz/replay-nbd.sh \
 	tests/fuzz/make-seeds.py tests/fuzz/corpus

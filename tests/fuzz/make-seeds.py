@@ -5,7 +5,8 @@
 Run from the top of the source tree: python3 tests/fuzz/make-seeds.py
 The files are committed; rerun this only to change the seeds. Layouts are
 the ones the targets document (tests/fuzz/fuzz-*.c): fuzz-req takes a 12-byte
-feature header, one 112-byte slot, then indirect pages.
+feature header, one 112-byte slot, then indirect pages; fuzz-nbd a 9-byte
+export header, then a client's options and requests (big-endian).
 """
 import os
 import struct
@@ -170,7 +171,88 @@ def diskspec_seeds():
         out("diskspec", name, data)
 
 
+IHAVEOPT = b"IHAVEOPT"
+REQ_MAGIC = 0x25609513
+MiB = 1 << 20
+
+
+def nbd_hdr(ro=0, fixed=1, nozeroes=1, sectors=2048):
+    return struct.pack("<BQ", ro | fixed << 1 | nozeroes << 2, sectors)
+
+
+def opt(option, data=b"", length=None):
+    n = len(data) if length is None else length
+    return IHAVEOPT + struct.pack(">II", option, n) + data
+
+
+def go(name=b"", infos=(3,), option=7):
+    d = struct.pack(">I", len(name)) + name + struct.pack(">H", len(infos))
+    d += b"".join(struct.pack(">H", i) for i in infos)
+    return opt(option, d)
+
+
+def rq(typ, off, length, flags=0, cookie=1, magic=REQ_MAGIC):
+    return struct.pack(">IHHQQI", magic, flags, typ, cookie, off, length)
+
+
+READ_, WRITE_, DISC_, FLUSH_, TRIM_, CACHE_, ZERO_ = range(7)
+FUA, NO_HOLE, DF, FAST_ZERO = 1, 2, 4, 16
+
+
+def nbd_seeds():
+    io = (rq(READ_, 0, 4096) + rq(WRITE_, 512, 1024, FUA) + b"\xab" * 1024 +
+          rq(FLUSH_, 0, 0) + rq(TRIM_, 4096, 8192) +
+          rq(ZERO_, 0, 4096, NO_HOLE) + rq(ZERO_, 512, 4096) +
+          rq(DISC_, 0, 0))
+    seeds = {
+        "go-io": nbd_hdr() + go() + io,
+        "info-go-io": nbd_hdr() + go(option=6) + go() + io,
+        "export-name": nbd_hdr(nozeroes=0) + opt(1) + io,
+        "export-name-nozeroes": nbd_hdr() + opt(1) + io,
+        "export-name-named": nbd_hdr() + opt(1, b"disk0"),
+        "not-fixed-export-name": nbd_hdr(fixed=0, nozeroes=0) + opt(1) + io,
+        "not-fixed-go": nbd_hdr(fixed=0) + go(),
+        "not-fixed-too-big": nbd_hdr(fixed=0) + opt(1, length=5000),
+        "list-abort": nbd_hdr() + opt(3) + opt(3, b"x") + opt(2),
+        "unsupported": nbd_hdr() + opt(5) + opt(8) + opt(11) +
+        opt(9, struct.pack(">II", 0, 0)) +
+        opt(10, struct.pack(">II", 0, 1) + struct.pack(">I", 15) +
+            b"base:allocation") + opt(0x7fffffff, b"junk") + go() + io,
+        "go-named": nbd_hdr() + go(b"disk0") + go() + io,
+        "go-malformed": nbd_hdr() + opt(7) + opt(7, b"\0" * 5) +
+        opt(7, b"\xff" * 4 + b"\0\0") + opt(7, b"\0" * 4 + b"\0\2\0\3") +
+        opt(7, b"\0" * 4 + b"\0\1\0\3\0") + go() + io,
+        "opt-4096": nbd_hdr() + opt(0x4242, b"\0" * 4096) + go() + io,
+        "opt-too-big": nbd_hdr() + opt(7, length=4097),
+        "opt-bad-magic": nbd_hdr() + b"IHAVEOPS" + struct.pack(">II", 7, 0),
+        "read-only": nbd_hdr(ro=1) + go() + rq(WRITE_, 0, 512) + b"\0" * 512 +
+        rq(TRIM_, 0, 512) + rq(ZERO_, 0, 512) + rq(READ_, 0, 512, FUA) +
+        rq(FLUSH_, 0, 0) + rq(READ_, 0, 512),
+        "bounds": nbd_hdr() + go() + rq(READ_, MiB - 512, 1024) +
+        rq(READ_, MiB, 512) + rq(READ_, (1 << 64) - 512, 1024) +
+        rq(WRITE_, MiB - 512, 1024) + b"\0" * 1024 + rq(TRIM_, 512, MiB) +
+        rq(ZERO_, MiB, 512) + rq(READ_, 0, MiB),
+        "alignment": nbd_hdr() + go() + rq(READ_, 1, 512) + rq(READ_, 0, 513) +
+        rq(WRITE_, 100, 512) + b"\0" * 512 + rq(READ_, 0, 0) +
+        rq(TRIM_, 0, 0) + rq(FLUSH_, 512, 0) + rq(FLUSH_, 0, 512),
+        "flags": nbd_hdr() + go() + rq(READ_, 0, 512, DF) +
+        rq(READ_, 0, 512, NO_HOLE) + rq(ZERO_, 0, 512, FAST_ZERO) +
+        rq(WRITE_, 0, 512, 0x8000) + b"\0" * 512 + rq(CACHE_, 0, 512) +
+        rq(7, 0, 512) + rq(0xffff, 0, 512),
+        "big": nbd_hdr(sectors=(1 << 35) - 1) + go() +
+        rq(READ_, 0, 32 * MiB) + rq(READ_, 0, 32 * MiB + 512) +
+        rq(TRIM_, 0, 0xfffffe00) + rq(ZERO_, 0, 0xfffffe00, NO_HOLE) +
+        rq(WRITE_, 0, 32 * MiB + 512),
+        "request-bad-magic": nbd_hdr() + go() +
+        rq(READ_, 0, 512, magic=0x12560953),
+        "empty-export": nbd_hdr(sectors=0) + go() + rq(READ_, 0, 512),
+    }
+    for name, data in seeds.items():
+        out("nbd", name, data)
+
+
 if __name__ == "__main__":
     req_seeds()
+    nbd_seeds()
     frontend_seeds()
     diskspec_seeds()

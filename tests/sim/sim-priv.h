@@ -44,6 +44,7 @@ struct sim_dom {
 	bool alive; /* false: destroyed, kept while mappings remain */
 	int shutdown_reason; /* -1: running; else XP_SHUTDOWN_* */
 	unsigned int paused; /* pause count, as the hypervisor keeps it */
+	bool hvm;
 	struct sim_grant_ent *grants;
 	uint32_t ngrants;
 	uint32_t grant_hint; /* where the next free-entry search starts */

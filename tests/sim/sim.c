@@ -232,6 +232,21 @@ int sim_domain_shutdown(struct sim *sim, uint16_t domid, int reason)
 	return rc;
 }
 
+int sim_domain_set_hvm(struct sim *sim, uint16_t domid, bool hvm)
+{
+	struct sim_dom *d;
+	int rc = 0;
+
+	pthread_mutex_lock(&sim->lock);
+	d = sim_dom_find_locked(sim, domid);
+	if (d && d->alive)
+		d->hvm = hvm;
+	else
+		rc = -ENOENT;
+	pthread_mutex_unlock(&sim->lock);
+	return rc;
+}
+
 int sim_domain_paused(struct sim *sim, uint16_t domid)
 {
 	struct sim_dom *d;
@@ -262,6 +277,7 @@ static int sim_dom_info(struct xp *xp, uint16_t domid, struct xp_dominfo *info)
 						   (unsigned int)d->shutdown_reason :
 						   0,
 			.paused = d->paused > 0,
+			.hvm = d->hvm,
 		};
 	}
 	pthread_mutex_unlock(&sim->lock);

@@ -47,6 +47,9 @@ int sim_domain_destroy(struct sim *sim, uint16_t domid);
 /* Shut domid down with reason (XP_SHUTDOWN_*; -1: running again, as after
  * a resume); fires @releaseDomain as the hypervisor does. */
 int sim_domain_shutdown(struct sim *sim, uint16_t domid, int reason);
+/* Make domid an HVM (or PVH) guest, as dom_info reports it; domains are
+ * PV when created. */
+int sim_domain_set_hvm(struct sim *sim, uint16_t domid, bool hvm);
 /* domid's pause count (what dom_pause/dom_unpause leave), or -ENOENT. */
 int sim_domain_paused(struct sim *sim, uint16_t domid);
 /* Number of mappings of domid's grants still held (0 once all unmapped),

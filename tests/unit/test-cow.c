@@ -137,6 +137,64 @@ static void test_budget(void)
 	cow_budget_free(budget);
 }
 
+/* A worker's budget is a lease: a charge that does not fit asks for more
+ * once (cow_budget_set_refill), and fails if none comes. */
+struct lease {
+	struct cow_budget *budget;
+	unsigned int calls;
+	uint64_t last_short, grant;
+};
+
+static void lease_refill(void *arg, uint64_t short_blks)
+{
+	struct lease *l = arg;
+
+	l->calls++;
+	l->last_short = short_blks;
+	if (l->grant)
+		cow_budget_set_limit(l->budget,
+				     cow_budget_limit_blks(l->budget) +
+					     l->grant);
+}
+
+static void test_budget_refill(void)
+{
+	unsigned char buf[8 * BLK] = { 2 };
+	struct lease l = { 0 };
+	struct cow *a;
+
+	CHECK_OK(cow_budget_new(4, &l.budget));
+	cow_budget_set_refill(l.budget, lease_refill, &l);
+	a = blank_view(test_overlay_new(TEST_RAM, 64), 64 * SPB, 0, l.budget);
+	CHECK_OK(cow_write(a, buf, 0, 3 * SPB));
+	CHECK(l.calls == 0, "refill asked while the charge fit");
+	/* 3 of 4 used, 6 wanted: 5 short; none granted: ENOSPC, no trace */
+	CHECK_ERR(cow_write(a, buf, 8 * SPB, 6 * SPB), -ENOSPC);
+	CHECK(l.calls == 1 && l.last_short == 5, "refill %u calls, short %llu",
+	      l.calls, (unsigned long long)l.last_short);
+	CHECK(cow_budget_used_blks(l.budget) == 3, "used %llu after a refusal",
+	      (unsigned long long)cow_budget_used_blks(l.budget));
+	/* granted: the same write goes through on the second try */
+	l.grant = 5;
+	CHECK_OK(cow_write(a, buf, 8 * SPB, 6 * SPB));
+	CHECK(l.calls == 2 && cow_budget_limit_blks(l.budget) == 9,
+	      "refill %u calls, limit %llu", l.calls,
+	      (unsigned long long)cow_budget_limit_blks(l.budget));
+	/* a lowered cap below what is charged: short by the excess too */
+	l.grant = 0;
+	cow_budget_set_limit(l.budget, 7);
+	CHECK_ERR(cow_write(a, buf, 32 * SPB, SPB), -ENOSPC);
+	CHECK(l.last_short == 3, "short %llu with 9 used of 7",
+	      (unsigned long long)l.last_short);
+	/* a cap of 0 is a cap (a lease of nothing), not "no cap" */
+	cow_budget_set_limit(l.budget, 0);
+	CHECK_ERR(cow_write(a, buf, 40 * SPB, SPB), -ENOSPC);
+	CHECK_OK(cow_write(a, buf, 0, SPB)); /* an overwrite needs no block */
+	cow_free(a);
+	CHECK(cow_budget_used_blks(l.budget) == 0, "budget leaked");
+	cow_budget_free(l.budget);
+}
+
 /*
  * One disk's failed large write must not make another disk's writes fail
  * (issue 13.1): view a keeps asking for 64 new blocks when the budget has
@@ -469,6 +527,7 @@ int main(void)
 
 	test_enospc();
 	test_budget();
+	test_budget_refill();
 	test_budget_large_write_isolated();
 	test_enospc_leaves_no_trace();
 	test_limit_below_store();
