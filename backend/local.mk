@@ -11,4 +11,7 @@ backend_libbackend_a_SOURCES = \
 	backend/nbd-proto.c backend/nbd-proto.h \
 	backend/req.c backend/req.h \
 	backend/ring.c backend/ring.h \
-	backend/vbd.c backend/vbd.h
+	backend/vbd.c backend/vbd.h \
+	backend/view.c backend/view.h \
+	backend/wire.c backend/wire.h \
+	backend/worker.c backend/worker.h

@@ -891,6 +891,30 @@ static int server_listen(struct nbd_server *s, const char **why)
 	return 0;
 }
 
+int nbd_listen(const char *path, int *fd_r, const char **why)
+{
+	struct nbd_server s = { .listen_fd = -1 };
+	int rc;
+
+	if (strlen(path) >= sizeof(s.path)) {
+		*why = "the path is too long";
+		return -ENAMETOOLONG;
+	}
+	strcpy(s.path, path);
+	rc = check_path(path, why);
+	if (!rc)
+		rc = server_listen(&s, why);
+	if (rc) {
+		if (s.listen_fd >= 0)
+			close(s.listen_fd);
+		if (s.ino)
+			unlink(path);
+		return rc;
+	}
+	*fd_r = s.listen_fd;
+	return 0;
+}
+
 /* Remove the socket if it is still the one we bound. */
 static void unlink_ours(struct nbd_server *s)
 {

@@ -79,6 +79,14 @@ struct nbd_server;
  */
 int nbd_server_new(const struct nbd_server_params *p, struct nbd_server **s_r);
 
+/*
+ * Make the listening socket at path as nbd_server_new() would (the same
+ * checks of its directory, a stale socket replaced, mode 0600), for a
+ * server that runs elsewhere (listen_fd_given). 0 and *fd_r, or -errno
+ * and *why.
+ */
+int nbd_listen(const char *path, int *fd_r, const char **why);
+
 /* Clients connected now (an atomic read; any thread). */
 unsigned int nbd_server_clients(const struct nbd_server *s);
 

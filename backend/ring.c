@@ -74,6 +74,8 @@ struct ring {
 	uint32_t rsp_prod_pvt;
 
 	struct cow *cow;
+	void (*full)(void *arg, bool waiting);
+	void *full_arg;
 	struct req_features feat;
 
 	/* Locked, non-dumpable private memory: guest data passes here. */
@@ -211,6 +213,27 @@ static uint64_t plan_copies(struct ring *r, const struct req_seg *segs,
 	return sectors;
 }
 
+static bool stop_requested(struct ring *r);
+
+/*
+ * on-full=pause: hold a write the overlay has no room for until it fits
+ * (a raised limit, a discard, a bigger share of the budget) or the ring
+ * is told to stop; its guest is paused meanwhile (the full callback).
+ */
+static int write_held(struct ring *r, uint64_t sector, uint32_t sectors)
+{
+	struct pollfd p = { .fd = r->stop_fd, .events = POLLIN };
+	int rc = -ENOSPC;
+
+	r->full(r->full_arg, true);
+	while (rc == -ENOSPC && !stop_requested(r)) {
+		poll(&p, 1, RING_FULL_RETRY_MS);
+		rc = cow_write(r->cow, r->bounce, sector, sectors);
+	}
+	r->full(r->full_arg, false);
+	return rc;
+}
+
 static int16_t do_write(struct ring *r, const struct req *req,
 			const struct req_seg *segs, unsigned int n)
 {
@@ -224,6 +247,8 @@ static int16_t do_write(struct ring *r, const struct req *req,
 	}
 	rc = cow_write(r->cow, r->bounce, req->sector_number,
 		       (uint32_t)sectors);
+	if (rc == -ENOSPC && r->full)
+		rc = write_held(r, req->sector_number, (uint32_t)sectors);
 	if (rc)
 		return io_failed(r, req, rc);
 	INC(r, wr_req);
@@ -350,6 +375,8 @@ static int16_t serve(struct ring *r, const struct req *req)
 
 	if (v != REQ_OK)
 		return refuse(r, req, v, "refused");
+	if (!r->cow)
+		return io_failed(r, req, -EIO); /* the disk is gone */
 
 	switch (op) {
 	case XE_BLKIF_OP_DISCARD:
@@ -603,6 +630,8 @@ int ring_new(const struct ring_params *p, struct ring **ring_r, char *err,
 	r->nr_pages = 1u << p->order;
 	r->nr_ents = XE_BLKIF_RING_ENTRIES(p->order);
 	r->cow = p->cow;
+	r->full = p->full;
+	r->full_arg = p->full_arg;
 	r->feat = p->feat;
 	r->max_segs = p->feat.max_indirect_segs > XE_BLKIF_MAX_SEGS ?
 			      p->feat.max_indirect_segs :

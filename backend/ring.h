@@ -19,6 +19,8 @@
 
 struct ring;
 
+#define RING_FULL_RETRY_MS 100
+
 struct ring_params {
 	struct xp *xp;
 	uint16_t domid;     /* the frontend's domain */
@@ -28,8 +30,18 @@ struct ring_params {
 	unsigned int order; /* ring pages = 1 << order, already validated */
 	const uint32_t *refs;  /* 1 << order grant refs of the ring pages */
 	uint32_t remote_port;  /* the frontend's event channel */
-	struct cow *cow;       /* not owned; outlives the ring */
+	struct cow *cow;       /* not owned; outlives the ring. NULL: a disk
+				  that is gone, every request an I/O error */
 	struct req_features feat;
+	/*
+	 * on-full=pause: a write the overlay has no room for is held, not
+	 * failed, and tried again every RING_FULL_RETRY_MS until it fits or
+	 * the ring stops; full(arg, true) is called once when it starts
+	 * waiting, full(arg, false) when it is done (from the ring's
+	 * thread). NULL: such a write fails at once (on-full=error).
+	 */
+	void (*full)(void *arg, bool waiting);
+	void *full_arg;
 	/* The event-channel handle to bind on (a worker's, imported from
 	 * the supervisor), owned by the ring from ring_new() on, even on
 	 * failure; NULL: the ring opens its own on xp. */

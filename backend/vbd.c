@@ -86,6 +86,8 @@ int vbd_connect(struct vbd *vbd, enum xe_blkif_abi abi, unsigned int order,
 			.cow = vbd->p.cow,
 			.feat = vbd->p.feat,
 			.evt = evts ? evts[i] : NULL,
+			.full = vbd->p.full,
+			.full_arg = vbd->p.full_arg,
 		};
 
 		rc = ring_new(&rp, &vbd->rings[i], err, err_len);

@@ -28,6 +28,9 @@ struct vbd_params {
 	uint32_t devid;
 	struct cow *cow; /* not owned; must outlive the vbd */
 	struct req_features feat;
+	/* on-full=pause (backend/ring.h); NULL: on-full=error */
+	void (*full)(void *arg, bool waiting);
+	void *full_arg;
 };
 
 struct vbd;

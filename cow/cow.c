@@ -578,6 +578,21 @@ int cow_flush(struct cow *cow)
 	return rc;
 }
 
+int cow_set_limit(struct cow *cow, uint64_t limit_blks)
+{
+	if (!cow->overlay)
+		return -EROFS;
+	if (limit_blks < 1 || limit_blks > cow->overlay->nr_blks)
+		return -ERANGE;
+	map_set_limit(&cow->map, limit_blks);
+	return 0;
+}
+
+uint64_t cow_capacity_blks(const struct cow *cow)
+{
+	return cow->overlay ? cow->overlay->nr_blks : 0;
+}
+
 /* ---- life cycle ---- */
 
 int cow_new(const struct cow_params *p, struct cow **cow_r)

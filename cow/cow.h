@@ -159,6 +159,16 @@ struct cow_stats {
 #undef COW_STAT_FIELD
 };
 
+/*
+ * A new limit on the overlay's blocks (xen-ephemeral set-limit): from 1 to
+ * the overlay store's capacity (cow_capacity_blks). A limit below what is
+ * held keeps every block written; only new ones wait for room. -EROFS for
+ * a read-only view, -ERANGE out of bounds. Any thread.
+ */
+int cow_set_limit(struct cow *cow, uint64_t limit_blks);
+/* Blocks the overlay store can hold at most (0: read-only view). */
+uint64_t cow_capacity_blks(const struct cow *cow);
+
 /* A consistent-enough snapshot of the counters (each read atomically). */
 void cow_get_stats(const struct cow *cow, struct cow_stats *stats);
 

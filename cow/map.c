@@ -141,6 +141,13 @@ int map_init(struct cow_map *m, uint64_t nr_blks, uint64_t limit_blks,
 	return 0;
 }
 
+void map_set_limit(struct cow_map *m, uint64_t limit_blks)
+{
+	pthread_mutex_lock(&m->alloc_lock);
+	m->limit_blks = limit_blks;
+	pthread_mutex_unlock(&m->alloc_lock);
+}
+
 void map_fini(struct cow_map *m)
 {
 	uint64_t i;

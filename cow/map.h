@@ -55,6 +55,9 @@ struct cow_map {
 int map_init(struct cow_map *m, uint64_t nr_blks, uint64_t limit_blks,
 	     struct cow_budget *budget);
 
+/* A new cap on slots (blocks held beyond it stay; new ones wait). */
+void map_set_limit(struct cow_map *m, uint64_t limit_blks);
+
 /* Free the map and give its slots back to the budget. */
 void map_fini(struct cow_map *m);
 

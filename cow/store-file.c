@@ -251,6 +251,50 @@ static int open_nonblock(const char *path, int flags, mode_t mode)
 	return fd;
 }
 
+int store_scratch_open(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	/* A directory: scratch space for a file that never has a name. */
+	fd = open_nonblock(path, O_TMPFILE | O_RDWR, 0600);
+	if (fd == -ENOTDIR || fd == -EISDIR)
+		fd = open_nonblock(path, O_RDWR, 0);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		close(fd);
+		return -ENOTBLK;
+	}
+	return fd;
+}
+
+int store_base_fd_open(const char *path, uint64_t *bytes_r)
+{
+	struct stat st;
+	int fd = open_nonblock(path, O_RDONLY, 0), rc;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = fd_size(fd, &st, bytes_r);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int store_file_new(const char *path, uint64_t nr_blks, struct store **store_r)
 {
 	int fd, rc;

@@ -117,6 +117,17 @@ int store_file_new_fd(int fd, uint64_t nr_blks, struct store **store_r);
 int store_base_open(const char *path, struct store **store_r,
 		    uint64_t *bytes_r);
 
+/*
+ * For a worker, which opens nothing: the descriptors the supervisor opens
+ * and hands over. store_base_fd_open opens a base as store_base_open does
+ * (the same checks and errors) and gives back the fd and the size.
+ * store_scratch_open gives an unnamed O_TMPFILE file in a directory, or a
+ * block device opened read-write; anything else is -ENOTBLK. Both return
+ * an fd (close-on-exec) or -errno.
+ */
+int store_base_fd_open(const char *path, uint64_t *bytes_r);
+int store_scratch_open(const char *path);
+
 /* The same over an fd opened O_RDONLY (owned from here on, even on
  * failure; -EINVAL if it is open for writing). */
 int store_base_open_fd(int fd, struct store **store_r, uint64_t *bytes_r);

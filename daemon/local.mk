@@ -4,6 +4,16 @@
 sbin_PROGRAMS += daemon/xen-ephemerald
 daemon_xen_ephemerald_SOURCES = daemon/main.c daemon/control.c daemon/control.h \
 	daemon/status.c daemon/status.h
+# Each guest's worker, started by the daemon, never by hand.
+pkglibexec_PROGRAMS = daemon/xen-ephemeral-worker
+daemon_xen_ephemeral_worker_SOURCES = daemon/worker-main.c
+daemon_xen_ephemeral_worker_LDADD = backend/libbackend.a cow/libcow.a \
+	cow/libstore.a crypto/libxecrypto.a platform/libsandbox.a \
+	platform/libxp-xen.a platform/libxp.a $(XEN_LIBS) $(CRYPTO_LIBS) \
+	$(SECCOMP_LIBS)
+XE_WORKER_PATH = $(pkglibexecdir)/xen-ephemeral-worker
+daemon_xen_ephemerald_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DXE_WORKER_PATH='"$(XE_WORKER_PATH)"'
 # Dependency order: xs-glue -> backend -> cow -> crypto -> platform.
 XE_DAEMON_LIBS = xs-glue/libxsglue.a xs-glue/libxsparse.a \
 	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \

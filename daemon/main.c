@@ -16,7 +16,9 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,7 @@ struct opts {
 	int log_level;
 	const char *pidfile;
 	const char *control;
+	const char *worker;
 };
 
 static void usage(FILE *f)
@@ -75,6 +78,8 @@ static void usage(FILE *f)
 		"                         (default " CONTROL_DEFAULT_PATH ")\n"
 		"  -N, --nbd-dir DIR      HVM guests' NBD sockets, for their dom0\n"
 		"                         QEMU (default " XENBUS_DEFAULT_NBD_DIR ")\n"
+		"  -W, --worker PATH      each guest's worker program\n"
+		"                         (default " XE_WORKER_PATH ")\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          print the version\n");
 }
@@ -109,6 +114,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "nbd-dir", required_argument, NULL, 'N' },
+		{ "worker", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -121,7 +127,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->xb.max_queues = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned int)cpus;
 	o->log_level = LOG_INFO;
 	o->control = CONTROL_DEFAULT_PATH;
-	while ((c = getopt_long(argc, argv, "k:H:O:q:b:svp:c:N:hV", longopts,
+	while ((c = getopt_long(argc, argv, "k:H:O:q:b:svp:c:N:W:hV", longopts,
 				NULL)) !=
 	       -1) {
 		switch (c) {
@@ -178,6 +184,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'c':
 			o->control = optarg;
+			break;
+		case 'W':
+			o->worker = optarg;
 			break;
 		case 'N':
 			if (optarg[0] != '/') {
@@ -280,9 +289,39 @@ static int cmd_forget(void *arg, char *const *args, struct control_out *out)
 	return rc;
 }
 
+/* set-limit DOMID DEV SIZE: a new limit for a disk's overlay. */
+static int cmd_set_limit(void *arg, char *const *args,
+			 struct control_out *out)
+{
+	char err[256], *end;
+	uint64_t bytes;
+	unsigned long domid;
+	int rc;
+
+	domid = strtoul(args[0], &end, 10);
+	if (*end || end == args[0] || domid > 0x7fef) {
+		control_printf(out, "not a domain id: %.16s\n", args[0]);
+		return -EINVAL;
+	}
+	if (diskspec_parse_size(args[2], strlen(args[2]), &bytes)) {
+		control_printf(out, "not a size (4K, 512M, 8G): %.32s\n",
+			       args[2]);
+		return -EINVAL;
+	}
+	rc = xenbus_set_limit(arg, (uint16_t)domid, args[1], bytes, err,
+			      sizeof(err));
+	if (rc)
+		control_printf(out, "%s\n", err);
+	else
+		control_printf(out, "domain %lu's disk %s: limit %s\n", domid,
+			       args[1], args[2]);
+	return rc;
+}
+
 static const struct control_cmd commands[] = {
 	{ "status", 0, cmd_status },
 	{ "forget", 1, cmd_forget },
+	{ "set-limit", 3, cmd_set_limit },
 };
 
 /* The sooner of two poll() timeouts, where -1 means none. */
@@ -338,6 +377,48 @@ static int make_private_dir(const char *path)
 	return 0;
 }
 
+/*
+ * Start domid's worker: the worker program with sock on descriptor 3 and
+ * nothing else of ours (every other descriptor is close-on-exec, and
+ * closed in the child all the same).
+ */
+static int spawn_worker(void *arg, uint16_t domid, int sock, pid_t *pid_r)
+{
+	const struct opts *o = arg;
+	posix_spawn_file_actions_t fa;
+	char dom[16];
+	char *argv[6];
+	int n = 0, high, rc;
+
+	snprintf(dom, sizeof(dom), "%u", domid);
+	argv[n++] = (char *)o->worker;
+	argv[n++] = "--domid";
+	argv[n++] = dom;
+	if (o->use_syslog)
+		argv[n++] = "--syslog";
+	if (o->log_level == LOG_DEBUG)
+		argv[n++] = "--verbose";
+	argv[n] = NULL;
+	/* Out of the way of 3, so that the dup2 below always copies. */
+	high = fcntl(sock, F_DUPFD_CLOEXEC, 10);
+	if (high < 0)
+		return -errno;
+	rc = posix_spawn_file_actions_init(&fa);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, high, 3);
+#ifdef HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
+	if (!rc)
+		rc = posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+#endif
+	if (!rc)
+		rc = posix_spawn(pid_r, o->worker, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(high);
+	if (rc)
+		log_msg(LOG_ERR, "cannot start %s: %s", o->worker, strerror(rc));
+	return -rc;
+}
+
 static int write_pidfile(const char *path)
 {
 	FILE *f = fopen(path, "we");
@@ -351,7 +432,6 @@ static int write_pidfile(const char *path)
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	struct cow_budget *budget = NULL;
 	struct xenbus *xb = NULL;
 	struct control *ctl = NULL;
 	struct xp *xp = NULL;
@@ -378,16 +458,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	if (o.budget_bytes) {
-		rc = cow_budget_new(o.budget_bytes / STORE_BLK_BYTES, &budget);
-		if (rc)
-			goto out;
-		o.xb.budget = budget;
-	}
+	o.xb.budget_blks = o.budget_bytes / STORE_BLK_BYTES;
+	o.xb.spawn = spawn_worker;
+	o.xb.spawn_arg = &o;
+	if (!o.worker)
+		o.worker = XE_WORKER_PATH;
 	rc = xp_xen_new(&xp);
 	if (rc) {
 		log_msg(LOG_ERR, "cannot reach Xen (is this dom0, with "
 				 "xenstored running?): %s",
+			strerror(-rc));
+		goto out;
+	}
+	if (access(o.worker, X_OK)) {
+		rc = -errno;
+		log_msg(LOG_ERR, "worker program %s: %s", o.worker,
 			strerror(-rc));
 		goto out;
 	}
@@ -469,7 +554,6 @@ out:
 	xenbus_free(xb); /* every overlay and key wiped */
 	if (xp)
 		xp_destroy(xp);
-	cow_budget_free(budget);
 	if (o.pidfile)
 		unlink(o.pidfile);
 	close(sfd);

@@ -113,6 +113,9 @@ static void one_disk(const struct xenbus_disk_info *d, void *arg)
 		control_printf(b, ", ");
 		json_field(b, "nbd_socket", d->nbd_path);
 	}
+	control_printf(b,
+		       ", \"paused\": %s, \"overlay_capacity_bytes\": %" PRIu64,
+		       d->paused ? "true" : "false", d->capacity_bytes);
 	control_printf(b, ", \"nbd_clients\": %u, \"attachments\": [",
 		       d->nbd_clients);
 	for (i = 0; i < d->nr_devs; i++) {

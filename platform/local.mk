@@ -4,9 +4,13 @@
 # implementation over libxen* is libxp-xen.a, platform-xen.c being the only
 # file in the tree that includes libxen headers.
 
-noinst_LIBRARIES += platform/libxp.a platform/libxp-xen.a
+noinst_LIBRARIES += platform/libxp.a platform/libxp-xen.a \
+	platform/libsandbox.a
 platform_libxp_a_SOURCES = \
 	platform/platform.c platform/platform.h \
 	platform/log.c platform/log.h
 platform_libxp_xen_a_SOURCES = platform/platform-xen.c
 platform_libxp_xen_a_CPPFLAGS = $(AM_CPPFLAGS) $(XEN_CFLAGS)
+# A worker's confinement (libseccomp): linked by the workers only.
+platform_libsandbox_a_SOURCES = platform/sandbox.c platform/sandbox.h
+platform_libsandbox_a_CPPFLAGS = $(AM_CPPFLAGS) $(SECCOMP_CFLAGS)

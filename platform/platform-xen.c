@@ -257,14 +257,6 @@ static int xen_evt_import(struct xp *xp, int fd, struct xp_evt **evt_r)
 	return evt_wrap(xp, h, evt_r);
 }
 
-/* The supervisor opens and exports; a worker only imports. */
-static int xen_evt_import_refused(struct xp *xp, int fd, struct xp_evt **evt_r)
-{
-	(void)xp;
-	(void)evt_r;
-	close(fd);
-	return -EPERM;
-}
 
 static void xen_evt_close(struct xp_evt *evt)
 {
@@ -638,96 +630,6 @@ static int xen_worker_gnt_open(struct xp *xp, struct xp_gnt **gnt_r)
 	return 0;
 }
 
-static int refused_evt_open(struct xp *xp, struct xp_evt **evt_r)
-{
-	(void)xp;
-	(void)evt_r;
-	return -EPERM;
-}
-
-static int refused_xs_read(struct xp *xp, uint32_t txn, const char *path,
-			   char **val_r, size_t *len_r)
-{
-	(void)xp, (void)txn, (void)path, (void)val_r, (void)len_r;
-	return -EPERM;
-}
-
-static int refused_xs_write(struct xp *xp, uint32_t txn, const char *path,
-			    const char *val, size_t len)
-{
-	(void)xp, (void)txn, (void)path, (void)val, (void)len;
-	return -EPERM;
-}
-
-static int refused_xs_path(struct xp *xp, uint32_t txn, const char *path)
-{
-	(void)xp, (void)txn, (void)path;
-	return -EPERM;
-}
-
-static int refused_xs_directory(struct xp *xp, uint32_t txn, const char *path,
-				char ***names_r, unsigned int *n_r)
-{
-	(void)xp, (void)txn, (void)path, (void)names_r, (void)n_r;
-	return -EPERM;
-}
-
-static int refused_xs_set_perms(struct xp *xp, uint32_t txn, const char *path,
-				const struct xp_xs_perm *perms, unsigned int n)
-{
-	(void)xp, (void)txn, (void)path, (void)perms, (void)n;
-	return -EPERM;
-}
-
-static int refused_xs_txn_start(struct xp *xp, uint32_t *txn_r)
-{
-	(void)xp, (void)txn_r;
-	return -EPERM;
-}
-
-static int refused_xs_txn_end(struct xp *xp, uint32_t txn, bool abort)
-{
-	(void)xp, (void)txn, (void)abort;
-	return -EPERM;
-}
-
-static int refused_xs_watch(struct xp *xp, const char *path, const char *token)
-{
-	(void)xp, (void)path, (void)token;
-	return -EPERM;
-}
-
-static int refused_xs_fd(struct xp *xp)
-{
-	(void)xp;
-	return -EPERM;
-}
-
-static int refused_xs_read_watch(struct xp *xp, char **path_r, char **token_r)
-{
-	(void)xp, (void)path_r, (void)token_r;
-	return -EPERM;
-}
-
-static int refused_self_domid(struct xp *xp, uint16_t *domid_r)
-{
-	(void)xp, (void)domid_r;
-	return -EPERM;
-}
-
-static int refused_dom_info(struct xp *xp, uint16_t domid,
-			    struct xp_dominfo *info)
-{
-	(void)xp, (void)domid, (void)info;
-	return -EPERM;
-}
-
-static int refused_dom_op(struct xp *xp, uint16_t domid)
-{
-	(void)xp, (void)domid;
-	return -EPERM;
-}
-
 static void xen_worker_destroy(struct xp *xp)
 {
 	if (!xp)
@@ -743,7 +645,7 @@ static const struct xp_ops xen_worker_ops = {
 	.gnt_map = xen_gnt_map,
 	.gnt_unmap = xen_gnt_unmap,
 	.gnt_copy = xen_gnt_copy,
-	.evt_open = refused_evt_open,
+	.evt_open = xp_refuse_evt_open,
 	.evt_close = xen_evt_close,
 	.evt_fd = xen_evt_fd,
 	.evt_bind = xen_evt_bind,
@@ -751,24 +653,24 @@ static const struct xp_ops xen_worker_ops = {
 	.evt_notify = xen_evt_notify,
 	.evt_pending = xen_evt_pending,
 	.evt_unmask = xen_evt_unmask,
-	.evt_export = xen_evt_export,
+	.evt_export = xp_refuse_evt_export,
 	.evt_import = xen_evt_import,
-	.xs_read = refused_xs_read,
-	.xs_write = refused_xs_write,
-	.xs_mkdir = refused_xs_path,
-	.xs_rm = refused_xs_path,
-	.xs_directory = refused_xs_directory,
-	.xs_set_perms = refused_xs_set_perms,
-	.xs_txn_start = refused_xs_txn_start,
-	.xs_txn_end = refused_xs_txn_end,
-	.xs_watch = refused_xs_watch,
-	.xs_unwatch = refused_xs_watch,
-	.xs_fd = refused_xs_fd,
-	.xs_read_watch = refused_xs_read_watch,
-	.self_domid = refused_self_domid,
-	.dom_info = refused_dom_info,
-	.dom_pause = refused_dom_op,
-	.dom_unpause = refused_dom_op,
+	.xs_read = xp_refuse_xs_read,
+	.xs_write = xp_refuse_xs_write,
+	.xs_mkdir = xp_refuse_xs_path,
+	.xs_rm = xp_refuse_xs_path,
+	.xs_directory = xp_refuse_xs_directory,
+	.xs_set_perms = xp_refuse_xs_set_perms,
+	.xs_txn_start = xp_refuse_xs_txn_start,
+	.xs_txn_end = xp_refuse_xs_txn_end,
+	.xs_watch = xp_refuse_xs_watch,
+	.xs_unwatch = xp_refuse_xs_watch,
+	.xs_fd = xp_refuse_xs_fd,
+	.xs_read_watch = xp_refuse_xs_read_watch,
+	.self_domid = xp_refuse_self_domid,
+	.dom_info = xp_refuse_dom_info,
+	.dom_pause = xp_refuse_dom_op,
+	.dom_unpause = xp_refuse_dom_op,
 	.destroy = xen_worker_destroy,
 };
 
@@ -806,7 +708,7 @@ static const struct xp_ops xen_ops = {
 	.evt_pending = xen_evt_pending,
 	.evt_unmask = xen_evt_unmask,
 	.evt_export = xen_evt_export,
-	.evt_import = xen_evt_import_refused,
+	.evt_import = xp_refuse_evt_import,
 	.xs_read = xen_xs_read,
 	.xs_write = xen_xs_write,
 	.xs_mkdir = xen_xs_mkdir,

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "platform/platform.h"
 
 void xp_free_strv(char **v, unsigned int n)
@@ -127,4 +129,109 @@ int xp_rm_if_empty(struct xp *xp, const char *path)
 	int rc = xp_txn_run(xp, rm_if_empty_txn, (void *)path);
 
 	return rc > 0 ? 0 : rc;
+}
+
+/* ---- a worker's platform refuses the daemon's business ---- */
+
+int xp_refuse_evt_open(struct xp *xp, struct xp_evt **evt_r)
+{
+	(void)xp;
+	(void)evt_r;
+	return -EPERM;
+}
+
+int xp_refuse_xs_read(struct xp *xp, uint32_t txn, const char *path,
+			   char **val_r, size_t *len_r)
+{
+	(void)xp, (void)txn, (void)path, (void)val_r, (void)len_r;
+	return -EPERM;
+}
+
+int xp_refuse_xs_write(struct xp *xp, uint32_t txn, const char *path,
+			    const char *val, size_t len)
+{
+	(void)xp, (void)txn, (void)path, (void)val, (void)len;
+	return -EPERM;
+}
+
+int xp_refuse_xs_path(struct xp *xp, uint32_t txn, const char *path)
+{
+	(void)xp, (void)txn, (void)path;
+	return -EPERM;
+}
+
+int xp_refuse_xs_directory(struct xp *xp, uint32_t txn, const char *path,
+				char ***names_r, unsigned int *n_r)
+{
+	(void)xp, (void)txn, (void)path, (void)names_r, (void)n_r;
+	return -EPERM;
+}
+
+int xp_refuse_xs_set_perms(struct xp *xp, uint32_t txn, const char *path,
+				const struct xp_xs_perm *perms, unsigned int n)
+{
+	(void)xp, (void)txn, (void)path, (void)perms, (void)n;
+	return -EPERM;
+}
+
+int xp_refuse_xs_txn_start(struct xp *xp, uint32_t *txn_r)
+{
+	(void)xp, (void)txn_r;
+	return -EPERM;
+}
+
+int xp_refuse_xs_txn_end(struct xp *xp, uint32_t txn, bool abort)
+{
+	(void)xp, (void)txn, (void)abort;
+	return -EPERM;
+}
+
+int xp_refuse_xs_watch(struct xp *xp, const char *path, const char *token)
+{
+	(void)xp, (void)path, (void)token;
+	return -EPERM;
+}
+
+int xp_refuse_xs_fd(struct xp *xp)
+{
+	(void)xp;
+	return -EPERM;
+}
+
+int xp_refuse_xs_read_watch(struct xp *xp, char **path_r, char **token_r)
+{
+	(void)xp, (void)path_r, (void)token_r;
+	return -EPERM;
+}
+
+int xp_refuse_self_domid(struct xp *xp, uint16_t *domid_r)
+{
+	(void)xp, (void)domid_r;
+	return -EPERM;
+}
+
+int xp_refuse_dom_info(struct xp *xp, uint16_t domid,
+			    struct xp_dominfo *info)
+{
+	(void)xp, (void)domid, (void)info;
+	return -EPERM;
+}
+
+int xp_refuse_dom_op(struct xp *xp, uint16_t domid)
+{
+	(void)xp, (void)domid;
+	return -EPERM;
+}
+
+int xp_refuse_evt_export(struct xp_evt *evt, uint16_t domid, int *fd_r)
+{
+	(void)evt, (void)domid, (void)fd_r;
+	return -EPERM;
+}
+
+int xp_refuse_evt_import(struct xp *xp, int fd, struct xp_evt **evt_r)
+{
+	(void)xp, (void)evt_r;
+	close(fd);
+	return -EPERM;
 }

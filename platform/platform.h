@@ -377,6 +377,33 @@ static inline int xp_xs_read_watch(struct xp *xp, char **path_r,
 	return xp->ops->xs_read_watch(xp, path_r, token_r);
 }
 
+/*
+ * For a worker's platform (here and in tests/sim/): every xenstore and
+ * domain op, evt_open and evt_export answer -EPERM (a worker has no
+ * xenstore and controls no domain; it only imports event channels).
+ */
+int xp_refuse_evt_open(struct xp *xp, struct xp_evt **evt_r);
+int xp_refuse_xs_read(struct xp *xp, uint32_t txn, const char *path,
+		      char **val_r, size_t *len_r);
+int xp_refuse_xs_write(struct xp *xp, uint32_t txn, const char *path,
+		       const char *val, size_t len);
+int xp_refuse_xs_path(struct xp *xp, uint32_t txn, const char *path);
+int xp_refuse_xs_directory(struct xp *xp, uint32_t txn, const char *path,
+			   char ***names_r, unsigned int *n_r);
+int xp_refuse_xs_set_perms(struct xp *xp, uint32_t txn, const char *path,
+			   const struct xp_xs_perm *perms, unsigned int n);
+int xp_refuse_xs_txn_start(struct xp *xp, uint32_t *txn_r);
+int xp_refuse_xs_txn_end(struct xp *xp, uint32_t txn, bool abort);
+int xp_refuse_xs_watch(struct xp *xp, const char *path, const char *token);
+int xp_refuse_xs_fd(struct xp *xp);
+int xp_refuse_xs_read_watch(struct xp *xp, char **path_r, char **token_r);
+int xp_refuse_self_domid(struct xp *xp, uint16_t *domid_r);
+int xp_refuse_dom_info(struct xp *xp, uint16_t domid, struct xp_dominfo *info);
+int xp_refuse_dom_op(struct xp *xp, uint16_t domid);
+/* A worker exports nothing; the daemon imports nothing (the fd is closed). */
+int xp_refuse_evt_export(struct xp_evt *evt, uint16_t domid, int *fd_r);
+int xp_refuse_evt_import(struct xp *xp, int fd, struct xp_evt **evt_r);
+
 /* ---- helpers over the seam (platform/platform.c, no Xen headers) ---- */
 
 /* Longest xenstore path the helpers build (xenstored allows 3072). */

@@ -33,7 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,13 +82,13 @@ static void sleep_ms(unsigned int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Guest memory: grantable, and seen by the daemon's workers. */
 static void *pages_alloc(size_t n)
 {
-	void *p = aligned_alloc(PAGE, n * PAGE);
+	void *p = sim_page_alloc((unsigned int)n);
 
 	if (!p)
-		fe_die("out of memory for %zu pages", n);
-	memset(p, 0, n * PAGE);
+		fe_die("out of guest memory for %zu pages", n);
 	return p;
 }
 
@@ -130,16 +133,67 @@ static void *daemon_main(void *arg)
 	return NULL;
 }
 
-int fe_daemon_new(struct sim *sim, const struct xenbus_config *cfg,
+/*
+ * The daemon core's workers are real processes: tests/sim/sim-worker, the
+ * product's worker over a socket back to this process's simulated Xen
+ * (its supervisor socket on 3, the sim's on 4).
+ */
+static int fe_spawn_worker(void *arg, uint16_t domid, int sock, pid_t *pid_r)
+{
+	struct fe_daemon *d = arg;
+	const char *path = getenv("XE_SIM_WORKER");
+	posix_spawn_file_actions_t fa;
+	char dom[16], *argv[4];
+	int sv[2], a, b, rc;
+
+	if (!path)
+		path = "./tests/sim/sim-worker";
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	a = fcntl(sock, F_DUPFD_CLOEXEC, 10);
+	b = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+	close(sv[1]);
+	rc = sim_remote_serve(d->sim, sv[0]); /* takes sv[0] */
+	if (rc || a < 0 || b < 0) {
+		if (a >= 0)
+			close(a);
+		if (b >= 0)
+			close(b);
+		return rc ? rc : -EMFILE;
+	}
+	snprintf(dom, sizeof(dom), "%u", domid);
+	argv[0] = (char *)path;
+	argv[1] = "--domid";
+	argv[2] = dom;
+	argv[3] = NULL;
+	rc = posix_spawn_file_actions_init(&fa);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, a, 3);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, b, 4);
+	if (!rc)
+		rc = posix_spawn(pid_r, path, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(a);
+	close(b); /* the sim's thread sees the hang-up if the spawn failed */
+	return -rc;
+}
+
+int fe_daemon_new(struct sim *sim, const struct xenbus_config *cfg_in,
 		  struct fe_daemon **d_r)
 {
 	struct fe_daemon *d = calloc(1, sizeof(*d));
+	struct xenbus_config c = *cfg_in, *cfg = &c;
 	int rc;
 
 	if (!d)
 		return -ENOMEM;
 	d->sim = sim;
 	d->stop_fd = -1;
+	if (!c.spawn) {
+		c.spawn = fe_spawn_worker;
+		c.spawn_arg = d;
+	}
 	rc = sim_xp_new(sim, 0, &d->xp);
 	if (rc)
 		goto fail;
@@ -220,11 +274,37 @@ static void dev_find_fn(const struct xenbus_dev_info *info, void *arg)
 	}
 }
 
+/*
+ * The workers' counters as of now: every worker refreshes its stats page
+ * (a test reads them right after its I/O), and the daemon thread takes
+ * the answers.
+ */
+static void fresh_stats(struct fe_daemon *d)
+{
+	struct registry *reg;
+	uint64_t token, end = now_ms() + 5000;
+	bool fresh = false;
+
+	pthread_mutex_lock(&d->lock);
+	reg = xenbus_registry(d->xb);
+	token = registry_stats_request(reg);
+	pthread_mutex_unlock(&d->lock);
+	while (!fresh && now_ms() < end) {
+		pthread_mutex_lock(&d->lock);
+		fresh = registry_stats_fresh(reg, token);
+		pthread_mutex_unlock(&d->lock);
+		if (!fresh)
+			sleep_ms(1);
+	}
+}
+
 int fe_daemon_dev(struct fe_daemon *d, uint16_t domid, uint32_t devid,
 		  struct xenbus_dev_info *info_r)
 {
 	struct dev_find f = { .domid = domid, .devid = devid, .info = info_r };
 
+	if (info_r)
+		fresh_stats(d);
 	pthread_mutex_lock(&d->lock);
 	xenbus_for_each(d->xb, dev_find_fn, &f);
 	pthread_mutex_unlock(&d->lock);
@@ -260,10 +340,35 @@ unsigned int fe_daemon_disk_nbd_clients(struct fe_daemon *d, uint16_t owner,
 {
 	struct nbd_find f = { owner, devid, 0 };
 
+	fresh_stats(d);
 	pthread_mutex_lock(&d->lock);
 	xenbus_for_each_disk(d->xb, nbd_find_fn, &f);
 	pthread_mutex_unlock(&d->lock);
 	return f.clients;
+}
+
+int fe_daemon_set_limit(struct fe_daemon *d, uint16_t domid, const char *dev,
+			uint64_t bytes)
+{
+	char err[256];
+	int rc;
+
+	pthread_mutex_lock(&d->lock);
+	rc = xenbus_set_limit(d->xb, domid, dev, bytes, err, sizeof(err));
+	pthread_mutex_unlock(&d->lock);
+	if (rc)
+		fprintf(stderr, "set-limit: %s\n", err);
+	return rc;
+}
+
+pid_t fe_daemon_worker_pid(struct fe_daemon *d, uint16_t owner)
+{
+	pid_t pid;
+
+	pthread_mutex_lock(&d->lock);
+	pid = registry_worker_pid(xenbus_registry(d->xb), owner);
+	pthread_mutex_unlock(&d->lock);
+	return pid;
 }
 
 int fe_daemon_forget(struct fe_daemon *d, const char *uuid)
@@ -546,11 +651,11 @@ static void free_queue(struct fe *fe, struct queue *qu)
 	if (qu->shadow)
 		for (i = 0; i < fe->nr_ents; i++) {
 			free(qu->shadow[i].grefs);
-			free(qu->shadow[i].ind);
+			sim_page_free(qu->shadow[i].ind);
 		}
 	free(qu->shadow);
 	free(qu->free_ids);
-	free(qu->sring);
+	sim_page_free(qu->sring);
 	memset(qu, 0, sizeof(*qu));
 }
 
@@ -1152,7 +1257,7 @@ int fe_submit(struct fe *fe, unsigned int q, struct fe_req *req)
 				w->nr_ind_pages;
 
 		if (sh->ind_pages < np) {
-			free(sh->ind);
+			sim_page_free(sh->ind);
 			sh->ind = pages_alloc(np);
 			sh->ind_pages = np;
 		}
@@ -1398,9 +1503,7 @@ static void plan_layout(struct rw_plan *p, uint32_t nr_sectors,
 		}
 		if (n > left)
 			n = left;
-		s->page = aligned_alloc(PAGE, PAGE);
-		if (!s->page)
-			fe_die("out of memory");
+		s->page = pages_alloc(1);
 		memset(s->page, CANARY, PAGE);
 		p->pages[p->nr_pages++] = s->page;
 		s->first_sect = (uint8_t)first;
@@ -1414,7 +1517,7 @@ static void plan_free(struct rw_plan *p)
 	unsigned int i;
 
 	for (i = 0; i < p->nr_pages; i++)
-		free(p->pages[i]);
+		sim_page_free(p->pages[i]);
 	free(p->pages);
 	free(p->segs);
 }

@@ -60,6 +60,11 @@ void fe_daemon_watch_stats(struct fe_daemon *d, struct sim_watch_stats *st);
 unsigned int fe_daemon_nr_devs(struct fe_daemon *d);
 /* Number of disks in the daemon's registry. */
 unsigned int fe_daemon_nr_disks(struct fe_daemon *d);
+/* The operator's `xen-ephemeral set-limit DOMID DEV SIZE`. */
+int fe_daemon_set_limit(struct fe_daemon *d, uint16_t domid, const char *dev,
+			uint64_t bytes);
+/* The pid of owner's worker process, or -1. */
+pid_t fe_daemon_worker_pid(struct fe_daemon *d, uint16_t owner);
 /* NBD clients of disk (owner, devid) now; 0 if there is no such disk. */
 unsigned int fe_daemon_disk_nbd_clients(struct fe_daemon *d, uint16_t owner,
 					uint32_t devid);

@@ -28,6 +28,10 @@ BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
 	cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
 	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) -lpthread
 
+# The daemon core's workers in the tests are this program.
+AM_TESTS_ENVIRONMENT += XE_SIM_WORKER=$(abs_top_builddir)/tests/sim/sim-worker; \
+	export XE_SIM_WORKER;
+
 # ---- the tree: includes point down (docs/architecture.md) ----
 
 TESTS += tests/check-layers.sh
@@ -67,12 +71,13 @@ TESTS += tests/unit/test-parse tests/unit/test-diskspec tests/unit/test-attach
 tests_unit_test_parse_LDADD = xs-glue/libxsparse.a
 tests_unit_test_diskspec_LDADD = xs-glue/libxsparse.a
 tests_unit_test_attach_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
-	platform/libxp.a
+	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
+	platform/libxp.a $(CRYPTO_LIBS)
 
 check_PROGRAMS += tests/unit/test-disk
 TESTS += tests/unit/test-disk
 tests_unit_test_disk_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
-	$(COW_TEST_LIBS)
+	backend/libbackend.a $(COW_TEST_LIBS)
 
 # The simulated Xen itself, beside it (and the real seam links).
 check_PROGRAMS += tests/sim/test-sim
@@ -92,6 +97,9 @@ check_PROGRAMS += tests/test-blkif tests/test-registry tests/test-hostile
 TESTS += tests/test-blkif tests/test-registry tests/test-hostile
 tests_test_blkif_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_registry_LDADD = $(BLKIF_TEST_LIBS)
+check_PROGRAMS += tests/test-workers
+TESTS += tests/test-workers
+tests_test_workers_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
 
 # ---- the daemon's control socket and the CLI, from outside ----

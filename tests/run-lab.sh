@@ -26,7 +26,7 @@ labs=${XE_LABS:-4.17 4.20}
 
 "$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
 	libxen-dev qemu-system-x86 kmod cpio e2fsprogs libc6-dev xz-utils \
-	debian-archive-keyring
+	debian-archive-keyring libseccomp-dev
 cd "$top"
 autoreconf -fi >/dev/null
 mkdir -p "$build" "$XE_LAB"

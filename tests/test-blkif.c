@@ -201,7 +201,7 @@ static void test_flush_discard(uint64_t seed)
 	struct bu_env e;
 	struct bu_disk disk;
 	struct xenbus_dev_info info;
-	static uint8_t page[4096] __attribute__((aligned(4096)));
+	uint8_t *page = sim_page_alloc(1);
 	struct fe_seg seg = { .page = page, .first_sect = 2, .last_sect = 5 };
 	struct fe_req fl = { .op = XE_BLKIF_OP_FLUSH_DISKCACHE,
 			     .sector = 100,
@@ -216,7 +216,7 @@ static void test_flush_discard(uint64_t seed)
 	bu_write(&disk, 0, 0, 4096, FE_PACKED, &rng);
 	CHECK(fe_flush(disk.fe, 0) == 0, "empty flush failed");
 	/* a flush carrying data: flush, then write (REQ_PREFLUSH) */
-	rng_fill(&rng, page, sizeof(page));
+	rng_fill(&rng, page, 4096);
 	CHECK(fe_io(disk.fe, 0, &fl) == 0, "flush with data failed");
 	memcpy(disk.model + 100 * SECTOR, page + 2 * SECTOR, 4 * SECTOR);
 	bu_verify(&disk, 0, 96, 16, FE_PACKED, NULL);
@@ -320,7 +320,7 @@ static void test_read_only(uint64_t seed)
 	size_t len = 1u << 20;
 	char *path, spec[4200];
 	uint8_t *base = make_base(&rng, len, &path);
-	static uint8_t page[4096] __attribute__((aligned(4096)));
+	uint8_t *page = sim_page_alloc(1);
 	struct fe_seg seg = { .page = page, .first_sect = 0, .last_sect = 7 };
 	struct fe_req w = {
 		.op = XE_BLKIF_OP_WRITE, .sector = 8, .nr_segs = 1, .segs = &seg
@@ -346,7 +346,7 @@ static void test_read_only(uint64_t seed)
 
 		expect_be_node(d->fe, "info", "4");
 		expect_be_node(d->fe, "feature-discard", "0");
-		memset(page, 0xee, sizeof(page));
+		memset(page, 0xee, 4096);
 		CHECK(fe_io(d->fe, 0, &w) == XE_BLKIF_RSP_ERROR,
 		      "write to a read-only disk: %d", w.status);
 		CHECK(fe_io(d->fe, 0, &dc) == XE_BLKIF_RSP_ERROR,

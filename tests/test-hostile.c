@@ -160,7 +160,7 @@ static int send(struct host *h, struct bu_disk *d, uint8_t op, bool indirect,
 
 	CHECK(segs, "out of memory");
 	for (i = 0; i < nsegs; i++) {
-		segs[i].page = aligned_alloc(4096, 4096);
+		segs[i].page = sim_page_alloc(1);
 		CHECK(segs[i].page, "out of memory");
 		rng_fill(&h->rng, segs[i].page, 4096);
 		segs[i].first_sect = 0;
@@ -171,7 +171,7 @@ static int send(struct host *h, struct bu_disk *d, uint8_t op, bool indirect,
 	rc = fe_io(d->fe, 0, &r);
 	CHECK(rc != -ETIMEDOUT, "no response to a tampered request");
 	for (i = 0; i < nsegs; i++)
-		free(segs[i].page);
+		sim_page_free(segs[i].page);
 	free(segs);
 	return rc;
 }
@@ -478,7 +478,7 @@ static void test_rewrite_slot(struct host *h)
 {
 	struct fe_opts o = opts_default();
 	struct bu_disk d;
-	static uint8_t page[4096] __attribute__((aligned(4096)));
+	uint8_t *page = sim_page_alloc(1);
 	struct fe_seg seg = { .page = page, .first_sect = 0, .last_sect = 7 };
 	struct fe_req r = { .op = XE_BLKIF_OP_WRITE,
 			    .sector = 40,
@@ -496,7 +496,7 @@ static void test_rewrite_slot(struct host *h)
 	/* 1: after its response, a slot rewritten into another request
 	 * (without moving req_prod) is not acted on, however often we
 	 * kick. */
-	rng_fill(&h->rng, page, sizeof(page));
+	rng_fill(&h->rng, page, 4096);
 	idx = fe_raw_req_prod_pvt(d.fe, 0);
 	CHECK(fe_io(d.fe, 0, &r) == 0, "write failed");
 	memcpy(d.model + 40 * SECTOR, page, 4096);
@@ -704,7 +704,7 @@ static void test_domain_vanishes(struct host *h)
 				struct fe_seg *s = &segs[(size_t)n * 32];
 
 				for (unsigned int j = 0; j < 32; j++) {
-					s[j].page = aligned_alloc(4096, 4096);
+					s[j].page = sim_page_alloc(1);
 					CHECK(s[j].page, "out of memory");
 					s[j].last_sect = 7;
 				}
@@ -751,7 +751,7 @@ static void test_domain_vanishes(struct host *h)
 	CHECK(xp_xs_read(tool, XP_XS_NO_TXN, path, &v, NULL) == -ENOENT,
 	      "empty backend dir %s still there", path);
 	for (i = 0; i < (size_t)n * 32; i++)
-		free(segs[i].page);
+		sim_page_free(segs[i].page);
 	free(segs);
 	free(reqs);
 	bystander_ok(h);

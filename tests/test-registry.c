@@ -356,8 +356,8 @@ static bool slow_released;
 static unsigned int slow_waiting;
 
 /* 3 MiB disks open as slowly as an NFS base whose server is gone. */
-static int slow_open(const struct diskspec *spec, struct cow_budget *budget,
-		     struct cow **cow_r, char *err, size_t err_len)
+static int slow_open(const struct diskspec *spec, struct disk_plan *dp,
+		     char *err, size_t err_len)
 {
 	if (spec->kind == DISKSPEC_BLANK && spec->size_bytes == 3u << 20) {
 		pthread_mutex_lock(&slow_lock);
@@ -367,7 +367,7 @@ static int slow_open(const struct diskspec *spec, struct cow_budget *budget,
 		slow_waiting--;
 		pthread_mutex_unlock(&slow_lock);
 	}
-	return disk_open(spec, budget, cow_r, err, err_len);
+	return disk_plan_open(spec, dp, err, err_len);
 }
 
 static void release_slow(bool released)
@@ -402,7 +402,7 @@ static void test_slow_open(struct rng *rng)
 	struct fe *fa;
 	char fifo[4200], spec[4300];
 
-	cfg.open_disk = slow_open;
+	cfg.plan_disk = slow_open;
 	bu_env_init_cfg(&e, &cfg);
 	bu_domain(&e, GUEST);
 	release_slow(false);
@@ -534,7 +534,7 @@ static void test_vbd3_claims(struct rng *rng)
 	/* destroy with I/O in flight: frontend first, then online=0 */
 	{
 		struct fe_req req = { .op = XE_BLKIF_OP_WRITE, .sector = 64 };
-		struct fe_seg seg = { .page = aligned_alloc(4096, 4096),
+		struct fe_seg seg = { .page = sim_page_alloc(1),
 				      .last_sect = 7 };
 
 		CHECK(seg.page, "out of memory");
@@ -548,7 +548,7 @@ static void test_vbd3_claims(struct rng *rng)
 		fe_domain_gone(d.fe);
 		fe_free(d.fe);
 		d.fe = NULL;
-		free(seg.page);
+		sim_page_free(seg.page);
 	}
 	CHECK(sim_domain_maps(e.sim, GUEST) == 0, "rings still mapped");
 	usleep(20000);
@@ -892,6 +892,115 @@ static void test_hvm_nbd_export(struct rng *rng)
 	       "lives until both are gone: ok\n");
 }
 
+/* Wait until domid's pause count is want. */
+static int paused_soon(struct bu_env *e, uint16_t domid, int want)
+{
+	for (int i = 0; i < 5000 && sim_domain_paused(e->sim, domid) != want;
+	     i++)
+		usleep(1000);
+	return sim_domain_paused(e->sim, domid);
+}
+
+/*
+ * on-full=pause: a write that finds the overlay full is held, not failed,
+ * and its guest is paused; a raised limit (set-limit) or a discard lets it
+ * through, and the guest resumes; no held write is lost.
+ */
+static void test_on_full_pause(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	struct ts_disk dk = tap(GUEST, XVDA, "xvda",
+				"blank:size=1M,limit=64K,on-full=pause");
+	struct xenbus_dev_info info;
+	struct fe_seg seg[2];
+	struct fe_req req = { 0 };
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	int i;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	bu_domain(&e, GUEST);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	bu_disk_connect(&e, &d, GUEST, XVDA, "pause", &o, NULL, 0);
+	for (i = 0; i < 16; i++) /* the 16 blocks the limit allows */
+		bu_write(&d, 0, (uint64_t)i * 8, 8, FE_PACKED, rng);
+	CHECK(sim_domain_paused(e.sim, GUEST) == 0, "paused too early");
+
+	/* block 16 does not fit: held, and the guest paused */
+	for (i = 0; i < 2; i++) {
+		seg[i].page = sim_page_alloc(1);
+		rng_fill(rng, seg[i].page, 4096);
+		seg[i].first_sect = 0;
+		seg[i].last_sect = 7;
+	}
+	req = (struct fe_req){ .op = XE_BLKIF_OP_WRITE, .sector = 16 * 8,
+			       .nr_segs = 1, .segs = seg };
+	CHECK_OK(fe_submit(d.fe, 0, &req));
+	fe_kick(d.fe, 0);
+	CHECK(paused_soon(&e, GUEST, 1) == 1, "the guest was not paused");
+	CHECK(fe_wait(d.fe, 0, 300) == -ETIMEDOUT && !req.done,
+	      "a write with no room was answered (status %d)", req.status);
+	CHECK_OK(fe_daemon_dev(e.d, GUEST, XVDA, &info));
+	CHECK(info.ring.io_err == 0, "a held write counted as an error");
+
+	/* the operator raises the limit: it goes through, the guest runs */
+	CHECK_ERR(fe_daemon_set_limit(e.d, GUEST, "xvda", 2u << 20), -ERANGE);
+	CHECK_OK(fe_daemon_set_limit(e.d, GUEST, "xvda", 128u << 10));
+	CHECK(fe_wait(d.fe, 0, 5000) > 0, "no answer to the held write");
+	CHECK(req.done && req.status == XE_BLKIF_RSP_OKAY,
+	      "the held write: status %d", req.status);
+	memcpy(d.model + 16 * 4096, seg[0].page, 4096);
+	CHECK(paused_soon(&e, GUEST, 0) == 0, "the guest stayed paused");
+	bu_verify_all(&d);
+
+	/* full again at 32 blocks; this time a discard makes room */
+	for (i = 17; i < 32; i++)
+		bu_write(&d, 0, (uint64_t)i * 8, 8, FE_PACKED, rng);
+	req = (struct fe_req){ .op = XE_BLKIF_OP_WRITE, .sector = 40 * 8,
+			       .nr_segs = 1, .segs = &seg[1] };
+	CHECK_OK(fe_submit(d.fe, 0, &req));
+	fe_kick(d.fe, 0);
+	CHECK(paused_soon(&e, GUEST, 1) == 1, "not paused the second time");
+	bu_discard(&d, 1, 0, 8); /* the other queue frees block 0 */
+	CHECK(fe_wait(d.fe, 0, 5000) > 0, "no answer to the held write");
+	CHECK(req.done && req.status == XE_BLKIF_RSP_OKAY,
+	      "the held write after a discard: status %d", req.status);
+	memcpy(d.model + 40 * 4096, seg[1].page, 4096);
+	CHECK(paused_soon(&e, GUEST, 0) == 0, "paused after the discard");
+	bu_verify_all(&d);
+	CHECK_OK(fe_daemon_dev(e.d, GUEST, XVDA, &info));
+	CHECK(info.cow.limit_blks == 32 && info.ring.io_err == 0,
+	      "limit %llu blocks, %llu I/O errors",
+	      (unsigned long long)info.cow.limit_blks,
+	      (unsigned long long)info.ring.io_err);
+
+	/* full and paused, then the toolstack takes the disk away (the
+	 * paused guest cannot close it): the held write is answered with an
+	 * error, and the guest is not left paused */
+	req = (struct fe_req){ .op = XE_BLKIF_OP_WRITE, .sector = 50 * 8,
+			       .nr_segs = 1, .segs = &seg[0] };
+	CHECK_OK(fe_submit(d.fe, 0, &req));
+	fe_kick(d.fe, 0);
+	CHECK(paused_soon(&e, GUEST, 1) == 1, "not paused the third time");
+	CHECK_OK(ts_vbd3_remove(tool, GUEST, XVDA, TS_REMOVE_SAFE));
+	CHECK(paused_soon(&e, GUEST, 0) == 0,
+	      "a guest whose full disk went stays paused");
+	CHECK(fe_wait(d.fe, 0, 5000) > 0 && req.done &&
+		      req.status == XE_BLKIF_RSP_ERROR,
+	      "the write held when the disk went: done %d status %d",
+	      req.done, req.status);
+	fe_free(d.fe);
+	d.fe = NULL;
+	bu_disk_free(&d);
+	sim_page_free(seg[0].page);
+	sim_page_free(seg[1].page);
+	bu_env_fini(&e);
+	printf("  on-full=pause: held, guest paused, set-limit or a discard "
+	       "lets the write through and the guest resumes: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-registry") };
@@ -906,6 +1015,7 @@ int main(void)
 	test_toolstack_races(&rng);
 	test_usage_published(&rng);
 	test_hvm_nbd_export(&rng);
+	test_on_full_pause(&rng);
 	printf("test-registry: OK\n");
 	return 0;
 }

@@ -27,6 +27,7 @@
 
 #include "daemon/control.h"
 #include "xs-glue/attach.h"
+#include "xs-glue/diskspec.h"
 #include "xs-glue/parse.h"
 #include "platform/platform.h"
 
@@ -46,6 +47,10 @@ static void usage(FILE *f)
 		"  list                     the disks the daemon serves\n"
 		"  status [DOMID]           state, overlay use and counters\n"
 		"  top                      the disks and their I/O, refreshed\n"
+		"  set-limit DOMID VDEV SIZE  a new limit for the disk's overlay\n"
+		"                           (up to the disk's size); a guest\n"
+		"                           paused by on-full=pause resumes\n"
+		"                           once its writes fit\n"
 		"  forget UUID              let a domain whose restore the daemon\n"
 		"                           refused (it was saved while on\n"
 		"                           ephemeral disks) have disks again\n\n"
@@ -419,8 +424,9 @@ static void list_disk(const char *line)
 	       field(line, "devid"),
 	       sfield(line, "disk_kind", kind, sizeof(kind)),
 	       sfield(line, "store", store, sizeof(store)),
-	       sfield(line, "disk_state", st, sizeof(st)), used, peak, limit,
-	       att);
+	       flag(line, "paused") ? "paused" :
+					 sfield(line, "disk_state", st, sizeof(st)),
+	       used, peak, limit, att);
 }
 
 static void status_disk(const char *line)
@@ -448,6 +454,9 @@ static void status_disk(const char *line)
 		printf("  error: %s\n", err);
 	printf("  disk %s, overlay %s used of %s (peak %s)\n", size, used,
 	       limit, peak);
+	if (flag(line, "paused"))
+		printf("  PAUSED: the overlay is full (on-full=pause); "
+		       "xen-ephemeral set-limit resumes it\n");
 	printf("  reads %" PRIu64 " (%s), writes %" PRIu64 " (%s), flushes %"
 	       PRIu64 ", discards %" PRIu64 "; errors %" PRIu64 " (%" PRIu64
 	       " out of space)\n",
@@ -646,6 +655,40 @@ static int cmd_forget(const struct opts *o, const char *uuid)
 	return 0;
 }
 
+/* set-limit DOMID VDEV SIZE: the daemon resumes a paused guest once its
+ * writes fit. */
+static int cmd_set_limit(const struct opts *o, const char *dom,
+			 const char *vdev, const char *size)
+{
+	char req[128], *ans;
+	uint16_t domid;
+	uint64_t bytes;
+
+	if (parse_domid(dom, &domid))
+		return 2;
+	if (!vdev[0] || strlen(vdev) > 15 ||
+	    strspn(vdev, "abcdefghijklmnopqrstuvwxyz0123456789") !=
+		    strlen(vdev)) {
+		fprintf(stderr, "xen-ephemeral: '%s' is not a device name "
+				"(xvdb) or number\n",
+			vdev);
+		return 2;
+	}
+	if (diskspec_parse_size(size, strlen(size), &bytes) || bytes < 4096) {
+		fprintf(stderr, "xen-ephemeral: '%s' is not a size of at least "
+				"4K (512M, 8G)\n",
+			size);
+		return 2;
+	}
+	snprintf(req, sizeof(req), "set-limit %u %s %s", domid, vdev, size);
+	ans = ask_daemon(o->control, req);
+	if (!ans)
+		return 1;
+	fputs(ans, stdout);
+	free(ans);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -726,6 +769,8 @@ int main(int argc, char **argv)
 		return cmd_show(&o, true, nargs ? argv[0] : NULL);
 	if (!strcmp(cmd, "forget") && nargs == 1)
 		return cmd_forget(&o, argv[0]);
+	if (!strcmp(cmd, "set-limit") && nargs == 3)
+		return cmd_set_limit(&o, argv[0], argv[1], argv[2]);
 	if (!strcmp(cmd, "top") && nargs == 0)
 		return cmd_top(&o);
 	fprintf(stderr, "xen-ephemeral: bad command line (see --help)\n");

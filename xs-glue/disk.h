@@ -10,8 +10,28 @@
 
 #include <stddef.h>
 
+#include "backend/wire.h"
 #include "cow/cow.h"
 #include "xs-glue/diskspec.h"
+
+/* What a worker needs to build a disk's view, and the descriptors. */
+struct disk_plan {
+	struct wire_plan plan;
+	int base_fd;    /* -1 if none */
+	int scratch_fd; /* -1 if none */
+};
+
+/*
+ * Open what spec names (the base read-only, without blocking on what it
+ * turns out to be; the scratch as an unnamed file or a block device) and
+ * size the overlay: the slow half of opening a disk, which may touch a
+ * dead NFS server, run off the main loop. Returns 0, or -errno with a
+ * one-line message in err (nothing left open).
+ */
+int disk_plan_open(const struct diskspec *spec, struct disk_plan *dp,
+		   char *err, size_t err_len);
+/* Close the descriptors a plan still holds. */
+void disk_plan_close(struct disk_plan *dp);
 
 /*
  * Open the view spec describes, charging budget (may be NULL). Returns 0 and

@@ -11,7 +11,8 @@ xs_glue_libxsglue_a_SOURCES = \
 	xs-glue/vbd-xs.c xs-glue/vbd-xs.h \
 	xs-glue/save-guard.c xs-glue/save-guard.h \
 	xs-glue/disk.c xs-glue/disk.h \
-	xs-glue/attach.c xs-glue/attach.h
+	xs-glue/attach.c xs-glue/attach.h \
+	xs-glue/workers.c xs-glue/workers.h
 # The pure parsers (frontend nodes, the disk spec): no I/O, so unit tests
 # and fuzzers link them alone.
 xs_glue_libxsparse_a_SOURCES = \

@@ -82,6 +82,16 @@ enum dev_life {
 	DEV_OFFLINE, /* closed for good (online=0, domain gone) */
 };
 
+/* Where a device's rings stand in its disk's worker. */
+enum dev_conn {
+	CONN_NONE,    /* not connected */
+	CONN_PENDING, /* asked the worker; its answer not yet in */
+	CONN_UP,      /* the worker serves them */
+	CONN_FAILED,  /* the worker could not: conn_err says why */
+	CONN_DEAD,    /* the disk's worker died: a new one answers every
+			 request with an error until the frontend closes */
+};
+
 struct xdev {
 	struct xdev *next;
 	const struct xenbus_kind *kind;
@@ -102,7 +112,17 @@ struct xdev {
 	uint16_t owner;
 	enum attach_kind role;
 	struct disk *disk;    /* our attachment, or NULL */
-	struct vbd *vbd;
+	enum dev_conn conn;   /* the rings, in the disk's worker */
+	unsigned int nr_rings;
+	enum xe_blkif_abi conn_abi;
+	unsigned int conn_order;
+	char conn_err[ERR_BYTES]; /* why the connect failed (CONN_FAILED) */
+	/* Rings were asked to go: Closed waits for the worker's fence. */
+	bool fence_needed;
+	uint16_t fence_owner;
+	uint64_t fence_token; /* 0: not issued yet */
+	pid_t fence_pid;
+	bool closed_pending; /* Closed is to be written once it passes */
 	struct vbd_xs_config cfg;
 	struct req_features feat;
 	char error[ERR_BYTES];
@@ -183,6 +203,23 @@ static void set_state(struct xenbus *xb, struct xdev *d,
 
 	if (d->be_state == state)
 		return;
+	d->closed_pending = false;
+	if (state == XENBUS_STATE_CLOSED && d->fence_needed) {
+		/* Closed tells the frontend it may free its ring pages: only
+		 * once the worker has unmapped them (and everything sent to
+		 * it before is done). */
+		if (!d->fence_token)
+			d->fence_token = registry_fence(xb->reg, d->fence_owner,
+							&d->fence_pid);
+		if (d->fence_token &&
+		    !registry_fence_passed(xb->reg, d->fence_pid,
+					   d->fence_token)) {
+			d->closed_pending = true;
+			return;
+		}
+		d->fence_needed = false;
+		d->fence_token = 0;
+	}
 	rc = xp_txn_run(xb->xp, set_state_txn, &c);
 	if (rc == 1 || rc == -ENOENT) {
 		/* reset or removed under us: the next update sees which */
@@ -279,33 +316,43 @@ static struct xdev *add_dev(struct xenbus *xb, unsigned int kind_idx,
 	return d;
 }
 
-static void disconnect(struct xdev *d)
+static void disconnect(struct xenbus *xb, struct xdev *d)
 {
-	if (d->vbd && vbd_connected(d->vbd)) {
-		vbd_disconnect(d->vbd);
+	if (d->conn == CONN_NONE)
+		return;
+	if (d->conn == CONN_UP)
 		log_dev(LOG_INFO, d->domid, d->devid, "disconnected");
+	if (d->disk) {
+		registry_disconnect(xb->reg, d->disk, d->role);
+		d->fence_needed = true;
+		d->fence_owner = disk_owner(d->disk);
+		d->fence_token = 0; /* a fence after this, when Closed is due */
 	}
+	d->conn = CONN_NONE;
+	d->nr_rings = 0;
 }
 
-/* Stop using the disk: rings first (no thread may use the view), then our
- * attachment, whose last one wipes the overlay and the key. */
+/* Stop using the disk: rings first, then our attachment, whose last one
+ * has the worker wipe the overlay and the key. */
 static void drop_disk(struct xenbus *xb, struct xdev *d)
 {
-	if (d->vbd) {
-		struct ring_stats rs;
+	if (!d->disk)
+		return;
+	if (disk_state(d->disk) == DISK_OPEN) {
+		struct ring_stats rs[WIRE_MAX_ATT];
+		unsigned int nr[WIRE_MAX_ATT];
+		struct cow_stats cs;
+		const struct ring_stats *r = &rs[d->role];
 
-		vbd_get_stats(d->vbd, &rs);
-		vbd_free(d->vbd);
-		d->vbd = NULL;
+		disk_stats(xb->reg, d->disk, &cs, rs, nr);
 		log_dev(LOG_INFO, d->domid, d->devid,
 			"closed: %" PRIu64 " reads, %" PRIu64 " writes, %" PRIu64
 			" bad requests, %" PRIu64 " I/O errors",
-			rs.rd_req, rs.wr_req, rs.bad_req, rs.io_err);
+			r->rd_req, r->wr_req, r->bad_req, r->io_err);
 	}
-	if (d->disk) {
-		registry_detach(xb->reg, d->disk, d->role);
-		d->disk = NULL;
-	}
+	disconnect(xb, d);
+	registry_detach(xb->reg, d->disk, d->role);
+	d->disk = NULL;
 }
 
 static void unwatch_frontend(struct xenbus *xb, struct xdev *d)
@@ -515,8 +562,6 @@ static int export_nbd(struct xenbus *xb, struct xdev *d, char *path,
 
 static void dev_disk_ready(struct xenbus *xb, struct xdev *d)
 {
-	struct vbd_params vp = { .xp = xb->xp, .domid = d->domid,
-				 .devid = d->devid };
 	char err[ERR_BYTES], nbd[108];
 	bool nbd_wanted = wants_nbd(xb, d);
 	int rc;
@@ -532,16 +577,9 @@ static void dev_disk_ready(struct xenbus *xb, struct xdev *d)
 		.discard = d->cfg.discard,
 		.read_only = d->cfg.read_only,
 		.max_indirect_segs = VBD_MAX_INDIRECT_SEGS,
-		.sectors = cow_size_sectors(disk_cow(d->disk)),
+		.sectors = disk_sectors(d->disk),
 		.sector_size = XE_BLKIF_SECTOR_BYTES,
 	};
-	vp.cow = disk_cow(d->disk);
-	vp.feat = d->feat;
-	rc = vbd_new(&vp, &d->vbd);
-	if (rc) {
-		dev_fail(xb, d, "out of memory for the device");
-		return;
-	}
 	rc = vbd_xs_advertise(xb->xp, d->be, &d->cfg, &d->feat,
 			      xb->cfg.max_queues, d->kind->write_hotplug_status,
 			      nbd_wanted ? nbd : NULL, err, sizeof(err));
@@ -598,10 +636,19 @@ static void dev_fail(struct xenbus *xb, struct xdev *d, const char *why)
 
 /* ---- dev_frontend_changed: the handshake ---- */
 
-static int connect_rings(struct xenbus *xb, struct xdev *d)
+/*
+ * Ask the disk's worker to connect the rings the frontend offers: one
+ * event-channel handle per queue, opened here and restricted to the
+ * frontend's domain, goes with the request. The answer comes through
+ * disk_connected(). 0 if the request went out.
+ */
+static int connect_rings_how(struct xenbus *xb, struct xdev *d, bool dead)
 {
 	struct vbd_xs_rings rings;
+	struct wire_rings w = { 0 };
+	int fds[VBD_MAX_QUEUES];
 	char err[ERR_BYTES];
+	unsigned int q, n = 0;
 	int rc;
 
 	rc = vbd_xs_read_rings(xb->xp, d->fe, VBD_MAX_RING_ORDER,
@@ -610,17 +657,71 @@ static int connect_rings(struct xenbus *xb, struct xdev *d)
 		dev_error(xb, d, "%s", err);
 		return rc;
 	}
-	rc = vbd_connect(d->vbd, rings.abi, rings.order, rings.nr_queues,
-			 rings.queues, NULL, err, sizeof(err));
-	if (rc) {
-		dev_error(xb, d, "cannot connect the rings: %s", err);
-		return rc;
+	for (q = 0; q < rings.nr_queues; q++) {
+		struct xp_evt *evt;
+
+		rc = xp_evt_open(xb->xp, &evt);
+		if (!rc) {
+			rc = xp_evt_export(evt, d->domid, &fds[n]);
+			xp_evt_close(evt);
+		}
+		if (rc)
+			break;
+		n++;
 	}
-	log_dev(LOG_INFO, d->domid, d->devid,
-		"connected: %u queue(s) of %u page(s), %s ABI", rings.nr_queues,
-		1u << rings.order,
-		rings.abi == XE_BLKIF_ABI_X86_32 ? "x86_32" : "native");
+	if (!rc) {
+		w.domid = d->domid;
+		w.abi = rings.abi;
+		w.order = rings.order;
+		w.nr_queues = rings.nr_queues;
+		w.flush = d->feat.flush;
+		w.discard = d->feat.discard;
+		w.read_only = d->feat.read_only;
+		w.max_indirect_segs = d->feat.max_indirect_segs;
+		w.sector_size = d->feat.sector_size;
+		w.sectors = d->feat.sectors;
+		memcpy(w.queues, rings.queues, sizeof(w.queues));
+		rc = dead ? registry_serve_errors(xb->reg, d->disk, d->role, &w,
+						  fds, err, sizeof(err)) :
+			    registry_connect(xb->reg, d->disk, d->role, &w, fds,
+					     err, sizeof(err));
+		if (rc)
+			dev_error(xb, d, "cannot connect the rings: %s", err);
+	} else {
+		dev_error(xb, d, "cannot connect the rings: event channel "
+				 "for queue %u: %s",
+			  n, strerror(-rc));
+	}
+	for (q = 0; q < n; q++)
+		close(fds[q]);
+	if (rc)
+		return rc;
+	d->conn = dead ? CONN_DEAD : CONN_PENDING;
+	d->conn_abi = rings.abi;
+	d->conn_order = rings.order;
 	return 0;
+}
+
+static int connect_rings(struct xenbus *xb, struct xdev *d)
+{
+	return connect_rings_how(xb, d, false);
+}
+
+/* The worker answered a connect. */
+static void conn_settled(struct xenbus *xb, struct xdev *d)
+{
+	if (d->conn == CONN_UP) {
+		set_state(xb, d, XENBUS_STATE_CONNECTED);
+		log_dev(LOG_INFO, d->domid, d->devid,
+			"connected: %u queue(s) of %u page(s), %s ABI",
+			d->nr_rings, 1u << d->conn_order,
+			d->conn_abi == XE_BLKIF_ABI_X86_32 ? "x86_32" :
+							     "native");
+	} else {
+		dev_error(xb, d, "cannot connect the rings: %s", d->conn_err);
+		disconnect(xb, d);
+		set_state(xb, d, XENBUS_STATE_CLOSING);
+	}
 }
 
 static void dev_frontend_changed(struct xenbus *xb, struct xdev *d,
@@ -632,7 +733,7 @@ static void dev_frontend_changed(struct xenbus *xb, struct xdev *d,
 			/* A reconnect: the disk and its data stay. */
 			log_dev(LOG_INFO, d->domid, d->devid,
 				"frontend back: prepare for reconnect");
-			disconnect(d);
+			disconnect(xb, d);
 			set_state(xb, d, XENBUS_STATE_INIT_WAIT);
 		}
 		break;
@@ -640,17 +741,20 @@ static void dev_frontend_changed(struct xenbus *xb, struct xdev *d,
 	case XENBUS_STATE_CONNECTED:
 		/* Connect even if two watches fired in close succession and
 		 * the intermediate state was never seen. */
-		if (d->be_state == XENBUS_STATE_CONNECTED &&
-		    vbd_connected(d->vbd))
-			break;
 		if (d->be_state != XENBUS_STATE_INIT_WAIT &&
 		    d->be_state != XENBUS_STATE_CONNECTED)
 			break; /* after Closing/Closed only a 1 reopens */
+		if (d->conn == CONN_PENDING)
+			break; /* the worker has not answered yet */
+		if (d->conn == CONN_UP || d->conn == CONN_FAILED) {
+			if (d->be_state != XENBUS_STATE_CONNECTED ||
+			    d->conn == CONN_FAILED)
+				conn_settled(xb, d);
+			break;
+		}
 		if (connect_rings(xb, d)) {
-			disconnect(d);
+			disconnect(xb, d);
 			set_state(xb, d, XENBUS_STATE_CLOSING);
-		} else {
-			set_state(xb, d, XENBUS_STATE_CONNECTED);
 		}
 		break;
 	case XENBUS_STATE_CLOSING:
@@ -661,7 +765,7 @@ static void dev_frontend_changed(struct xenbus *xb, struct xdev *d,
 	case XENBUS_STATE_UNKNOWN:
 		/* Closed, or its node gone or garbage (a frontend directory
 		 * the toolstack deleted first, as libxl's destroy does). */
-		disconnect(d);
+		disconnect(xb, d);
 		if (d->be_state >= XENBUS_STATE_CONNECTED ||
 		    fe == XENBUS_STATE_CLOSED)
 			set_state(xb, d, XENBUS_STATE_CLOSED);
@@ -707,7 +811,7 @@ static void dev_going_offline(struct xenbus *xb, struct xdev *d,
 		d->close_deadline_ms = t; /* closed enough: now */
 	if (t < d->close_deadline_ms)
 		return;
-	disconnect(d);
+	disconnect(xb, d);
 	drop_disk(xb, d);
 	d->life = DEV_OFFLINE;
 	d->close_deadline_ms = 0;
@@ -725,7 +829,7 @@ static void dev_domain_gone(struct xenbus *xb, struct xdev *d)
 		d->kind->owns_dir ? " and removing" : "");
 	if (d->disk)
 		save_guard_teardown(xb->guard, d->owner);
-	disconnect(d);
+	disconnect(xb, d);
 	drop_disk(xb, d);
 	if (d->kind->owns_dir) {
 		xp_xs_rm(xb->xp, XP_XS_NO_TXN, d->be);
@@ -744,7 +848,7 @@ static void dev_removed(struct xenbus *xb, struct xdev *d)
 {
 	if (d->life != DEV_FOREIGN)
 		log_dev(LOG_INFO, d->domid, d->devid, "device removed");
-	disconnect(d);
+	disconnect(xb, d);
 	free_dev(xb, d);
 }
 
@@ -753,13 +857,14 @@ static void dev_reset(struct xenbus *xb, struct xdev *d)
 {
 	log_dev(LOG_INFO, d->domid, d->devid,
 		"reset to state 1 by the toolstack: starting afresh");
-	disconnect(d);
+	disconnect(xb, d);
 	drop_disk(xb, d);
 	unwatch_frontend(xb, d);
 	d->fe[0] = '\0';
 	d->error[0] = '\0';
 	d->life = DEV_NEW;
 	memset(d->published, 0, sizeof(d->published));
+	d->closed_pending = false; /* the old device's, not this one's */
 	d->be_state = XENBUS_STATE_UNKNOWN;
 	d->fe_state = XENBUS_STATE_UNKNOWN;
 	d->close_deadline_ms = 0;
@@ -847,6 +952,12 @@ static void update_dev(struct xenbus *xb, struct xdev *d)
 	}
 	if (d->life == DEV_READY)
 		dev_frontend_changed(xb, d, fe);
+	/* A failed device whose frontend has closed: Closed too. */
+	if (d->life == DEV_FAILED && d->be_state == XENBUS_STATE_CLOSING &&
+	    (fe == XENBUS_STATE_CLOSED || !fe_present)) {
+		drop_disk(xb, d);
+		set_state(xb, d, XENBUS_STATE_CLOSED);
+	}
 }
 
 /* ---- usage, for dom0 tools ---- */
@@ -879,13 +990,16 @@ static void publish_usage(struct xenbus *xb)
 	struct xdev *d;
 
 	for (d = xb->devs; d; d = d->next) {
+		struct ring_stats rs[WIRE_MAX_ATT];
+		unsigned int nr[WIRE_MAX_ATT];
 		struct cow_stats st;
 		uint64_t v[3];
 		struct usage_txn u = { d->be, v };
 
-		if (d->life != DEV_READY || !disk_cow(d->disk))
+		if (d->life != DEV_READY || !d->disk ||
+		    disk_state(d->disk) != DISK_OPEN)
 			continue;
-		cow_get_stats(disk_cow(d->disk), &st);
+		disk_stats(xb->reg, d->disk, &st, rs, nr);
 		v[0] = st.used_bytes;
 		v[1] = st.peak_blks * STORE_BLK_BYTES;
 		v[2] = st.limit_blks * STORE_BLK_BYTES;
@@ -981,6 +1095,59 @@ static void disk_opened(void *arg, struct disk *disk)
 			d->dirty = true;
 }
 
+/* The worker answered a connect of one of disk's attachments. */
+static void disk_connected(void *arg, struct disk *disk, enum attach_kind att,
+			   int rc, unsigned int nr_rings, const char *err)
+{
+	struct xenbus *xb = arg;
+	struct xdev *d;
+
+	for (d = xb->devs; d; d = d->next) {
+		if (d->disk != disk || d->role != att ||
+		    d->conn != CONN_PENDING)
+			continue;
+		d->conn = rc ? CONN_FAILED : CONN_UP;
+		d->nr_rings = rc ? 0 : nr_rings;
+		snprintf(d->conn_err, sizeof(d->conn_err), "%s",
+			 rc ? err : "");
+		d->dirty = true;
+	}
+}
+
+/* on-full=pause: the registry pauses and resumes a guest through us. */
+static int disk_pause(void *arg, uint16_t domid, bool pause)
+{
+	struct xenbus *xb = arg;
+
+	return pause ? xp_dom_pause(xb->xp, domid) :
+		       xp_dom_unpause(xb->xp, domid);
+}
+
+/* An open disk's worker is gone: its devices cannot be served any more. */
+static void disk_failed(void *arg, struct disk *disk)
+{
+	struct xenbus *xb = arg;
+	struct xdev *d;
+
+	for (d = xb->devs; d; d = d->next) {
+		bool had_rings;
+
+		if (d->disk != disk)
+			continue;
+		dev_error(xb, d, "%s", disk_error(disk));
+		had_rings = d->conn == CONN_UP || d->conn == CONN_PENDING;
+		d->conn = CONN_NONE; /* those rings died with the worker */
+		d->nr_rings = 0;
+		/* Its frontend's requests get errors, not silence, until it
+		 * closes: the same rings, served by a new worker. */
+		if (!had_rings || connect_rings_how(xb, d, true))
+			drop_disk(xb, d);
+		d->life = DEV_FAILED;
+		if (d->be_state != XENBUS_STATE_CLOSED)
+			set_state(xb, d, XENBUS_STATE_CLOSING);
+	}
+}
+
 int xenbus_process(struct xenbus *xb)
 {
 	unsigned int n, k;
@@ -1017,6 +1184,12 @@ int xenbus_process(struct xenbus *xb)
 	}
 	if (xb->rescan)
 		rescan(xb);
+	/* Closed writes that waited for a worker's fence */
+	for (d = xb->devs; d; d = d->next)
+		if (d->closed_pending &&
+		    registry_fence_passed(xb->reg, d->fence_pid,
+					  d->fence_token))
+			set_state(xb, d, XENBUS_STATE_CLOSED);
 	t = xp_now_ms();
 	if (t >= xb->next_publish_ms) {
 		publish_usage(xb);
@@ -1047,6 +1220,23 @@ int xenbus_fd(struct xenbus *xb)
 	return xb->epfd;
 }
 
+int xenbus_set_limit(struct xenbus *xb, uint16_t domid, const char *dev,
+		     uint64_t limit_bytes, char *err, size_t err_len)
+{
+	struct xdev *d;
+	char num[16];
+
+	for (d = xb->devs; d; d = d->next) {
+		snprintf(num, sizeof(num), "%u", d->devid);
+		if (d->owner == domid && d->disk &&
+		    (!strcmp(dev, d->cfg.vdev) || !strcmp(dev, num)))
+			return registry_set_limit(xb->reg, d->disk, limit_bytes,
+						  err, err_len);
+	}
+	snprintf(err, err_len, "domain %u has no disk %.16s", domid, dev);
+	return -ENOENT;
+}
+
 struct registry *xenbus_registry(struct xenbus *xb)
 {
 	return xb->reg;
@@ -1057,7 +1247,8 @@ struct save_guard *xenbus_save_guard(struct xenbus *xb)
 	return xb->guard;
 }
 
-static void dev_info(const struct xdev *d, struct xenbus_dev_info *info)
+static void dev_info(struct registry *reg, const struct xdev *d,
+		     struct xenbus_dev_info *info)
 {
 	*info = (struct xenbus_dev_info){
 		.domid = d->domid,
@@ -1071,13 +1262,15 @@ static void dev_info(const struct xdev *d, struct xenbus_dev_info *info)
 	snprintf(info->kind, sizeof(info->kind), "%s", d->kind->name);
 	snprintf(info->vdev, sizeof(info->vdev), "%s", d->cfg.vdev);
 	snprintf(info->error, sizeof(info->error), "%s", d->error);
-	if (d->disk && disk_cow(d->disk)) {
+	if (d->disk && disk_state(d->disk) == DISK_OPEN) {
+		struct ring_stats rs[WIRE_MAX_ATT];
+		unsigned int nr[WIRE_MAX_ATT];
+
 		info->has_disk = true;
-		cow_get_stats(disk_cow(d->disk), &info->cow);
+		disk_stats(reg, d->disk, &info->cow, rs, nr);
+		info->ring = rs[d->role];
+		info->nr_rings = nr[d->role];
 	}
-	if (d->vbd)
-		vbd_get_stats(d->vbd, &info->ring);
-	info->nr_rings = d->vbd ? vbd_nr_rings(d->vbd) : 0;
 }
 
 void xenbus_for_each(struct xenbus *xb,
@@ -1091,7 +1284,7 @@ void xenbus_for_each(struct xenbus *xb,
 
 		if (d->life == DEV_FOREIGN)
 			continue;
-		dev_info(d, &info);
+		dev_info(xb->reg, d, &info);
 		fn(&info, arg);
 	}
 }
@@ -1120,18 +1313,24 @@ static void one_disk(struct disk *disk, void *arg)
 	snprintf(info->error, sizeof(info->error), "%s", disk_error(disk));
 	if (diskspec_format(spec, info->spec, sizeof(info->spec)))
 		snprintf(info->spec, sizeof(info->spec), "(long)");
-	if (disk_cow(disk))
-		cow_get_stats(disk_cow(disk), &info->cow);
+	{
+		struct ring_stats rs[WIRE_MAX_ATT];
+		unsigned int nr[WIRE_MAX_ATT];
+
+		disk_stats(w->xb->reg, disk, &info->cow, rs, nr);
+	}
 	info->nbd_clients = disk_attachments(disk, ATTACH_NBD);
 	snprintf(info->nbd_path, sizeof(info->nbd_path), "%s",
 		 disk_nbd_path(disk));
+	info->paused = disk_paused(disk);
+	info->capacity_bytes = disk_capacity_bytes(disk);
 	for (d = w->xb->devs; d; d = d->next) {
 		if (d->disk != disk || info->nr_devs == XENBUS_MAX_DISK_DEVS)
 			continue;
 		if (!info->vdev[0] || d->role == ATTACH_GUEST)
 			snprintf(info->vdev, sizeof(info->vdev), "%s",
 				 d->cfg.vdev);
-		dev_info(d, &info->devs[info->nr_devs++]);
+		dev_info(w->xb->reg, d, &info->devs[info->nr_devs++]);
 	}
 	w->fn(info, w->arg);
 	free(info);
@@ -1159,9 +1358,14 @@ static int epoll_add(int epfd, int fd)
 int xenbus_new(struct xp *xp, const struct xenbus_config *cfg,
 	       struct xenbus **xb_r)
 {
-	struct registry_config rc_cfg = { .budget = cfg->budget,
-					  .open = cfg->open_disk,
-					  .opened = disk_opened };
+	struct registry_config rc_cfg = { .spawn = cfg->spawn,
+					  .spawn_arg = cfg->spawn_arg,
+					  .budget_blks = cfg->budget_blks,
+					  .plan = cfg->plan_disk,
+					  .opened = disk_opened,
+					  .connected = disk_connected,
+					  .failed = disk_failed,
+					  .pause = disk_pause };
 	struct xenbus *xb;
 	unsigned int k;
 	int rc;
@@ -1260,18 +1464,28 @@ fail:
 
 void xenbus_free(struct xenbus *xb)
 {
+	struct xdev *d;
 	unsigned int k;
 
 	if (!xb)
 		return;
-	while (xb->devs) {
-		struct xdev *d = xb->devs;
-
-		disconnect(d);
+	/* Every disk out of its worker (rings stopped, overlays and keys
+	 * wiped), and every worker waited for: only then Closed, when no
+	 * ring page is mapped any more. */
+	for (d = xb->devs; d; d = d->next) {
+		disconnect(xb, d);
+		drop_disk(xb, d);
+	}
+	registry_free(xb->reg);
+	xb->reg = NULL;
+	while ((d = xb->devs)) {
+		d->fence_needed = false; /* every worker has been reaped */
 		if (d->life != DEV_FOREIGN &&
 		    d->be_state != XENBUS_STATE_UNKNOWN)
 			set_state(xb, d, XENBUS_STATE_CLOSED);
-		free_dev(xb, d); /* drops the disk: overlay and key wiped */
+		unwatch_frontend(xb, d);
+		xb->devs = d->next;
+		free(d);
 	}
 	for (k = 0; k < xb->cfg.nr_kinds; k++) {
 		char token[16];
@@ -1281,7 +1495,6 @@ void xenbus_free(struct xenbus *xb)
 	}
 	xp_xs_unwatch(xb->xp, "@releaseDomain", "rel");
 	save_guard_free(xb->guard);
-	registry_free(xb->reg);
 	close(xb->epfd);
 	free(xb);
 }

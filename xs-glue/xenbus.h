@@ -34,11 +34,14 @@ struct xenbus_config {
 	/* Overlay options for a target that is only a path (NULL: none). */
 	const char *default_overlay;
 	unsigned int max_queues;   /* multi-queue-max-queues, 1..16 */
-	struct cow_budget *budget; /* process-wide overlay cap, may be NULL */
+	uint64_t budget_blks;      /* all overlays together; 0: no cap */
+	/* How each guest's worker is started (xs-glue/workers.h). */
+	int (*spawn)(void *arg, uint16_t domid, int sock, pid_t *pid_r);
+	void *spawn_arg;
 	/* How long a frontend may take to close after online=0 (ms). */
 	unsigned int close_timeout_ms;
-	/* How disks are opened (NULL: disk_open; tests slow it down). */
-	disk_open_fn *open_disk;
+	/* How disks are opened (NULL: disk_plan_open; tests slow it down). */
+	disk_plan_fn *plan_disk;
 	/* How often overlay usage is published in xenstore (ms, 0: 5000). */
 	unsigned int publish_interval_ms;
 	/* Where HVM guests' NBD sockets go, <owner>.<devid>.sock: a
@@ -125,6 +128,8 @@ struct xenbus_disk_info {
 	struct cow_stats cow;    /* DISK_OPEN */
 	unsigned int nbd_clients;
 	char nbd_path[108]; /* its NBD socket, "" if not exported */
+	bool paused;             /* its guest is paused: the overlay is full */
+	uint64_t capacity_bytes; /* the most set-limit may allow */
 	unsigned int nr_devs;
 	struct xenbus_dev_info devs[XENBUS_MAX_DISK_DEVS];
 };
@@ -134,6 +139,14 @@ void xenbus_for_each_disk(struct xenbus *xb,
 			  void (*fn)(const struct xenbus_disk_info *info,
 				     void *arg),
 			  void *arg);
+
+/*
+ * xen-ephemeral set-limit: a new limit for the overlay of domain domid's
+ * disk dev (its vdev, "xvdb", or its device number). 0, or -errno with a
+ * sentence in err.
+ */
+int xenbus_set_limit(struct xenbus *xb, uint16_t domid, const char *dev,
+		     uint64_t limit_bytes, char *err, size_t err_len);
 
 /* The registry of disks behind the devices (for status and NBD). */
 struct registry *xenbus_registry(struct xenbus *xb);

@@ -9,4 +9,12 @@ tests_sim_libxensim_a_SOURCES = \
 	tests/sim/sim.c \
 	tests/sim/sim-gnt.c \
 	tests/sim/sim-evt.c \
-	tests/sim/sim-xs.c
+	tests/sim/sim-xs.c \
+	tests/sim/sim-remote.c
+
+# The worker a test's daemon starts: the product's, over the sim.
+check_PROGRAMS += tests/sim/sim-worker
+tests_sim_sim_worker_LDADD = backend/libbackend.a cow/libcow.a \
+	cow/libstore.a crypto/libxecrypto.a platform/libsandbox.a \
+	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) \
+	$(SECCOMP_LIBS) -lpthread

@@ -30,6 +30,8 @@ struct sim_evt {
 	struct xp_evt base; /* first: the seam's handle */
 	struct sim *sim;
 	uint16_t self;
+	unsigned int refs; /* the opener's, and one per export (under lock) */
+	int restrict_domid; /* -1, or the only domain it may bind */
 	int efd; /* readable while nready > 0 */
 	uint32_t *ready; /* FIFO of queued ports, each at most once */
 	unsigned int nready, cap;
@@ -326,6 +328,8 @@ int sim_evt_open(struct xp *xp, struct xp_evt **evt_r)
 	e->base.ops = xp->ops;
 	e->sim = sx->sim;
 	e->self = sx->domid;
+	e->refs = 1;
+	e->restrict_domid = -1;
 	pthread_mutex_lock(&e->sim->lock);
 	e->sim->handles++;
 	pthread_mutex_unlock(&e->sim->lock);
@@ -342,6 +346,10 @@ void sim_evt_close(struct xp_evt *evt)
 	if (!e)
 		return;
 	pthread_mutex_lock(&e->sim->lock);
+	if (--e->refs) {
+		pthread_mutex_unlock(&e->sim->lock); /* an export still has it */
+		return;
+	}
 	d = sim_dom_find_locked(e->sim, e->self);
 	for (i = 1; d && i < d->nports; i++)
 		if (d->ports[i].state != SIM_PORT_FREE && d->ports[i].evt == e)
@@ -377,6 +385,10 @@ int sim_evt_bind(struct xp_evt *evt, uint16_t domid, uint32_t remote_port,
 	int rc;
 
 	pthread_mutex_lock(&e->sim->lock);
+	if (e->restrict_domid >= 0 && e->restrict_domid != domid) {
+		rc = -EPERM; /* IOCTL_EVTCHN_RESTRICT_DOMID */
+		goto out;
+	}
 	rd = sim_dom_find_locked(e->sim, domid);
 	if (!rd || !rd->alive) {
 		rc = -ESRCH;
@@ -486,4 +498,27 @@ int sim_evt_unmask(struct xp_evt *evt, uint32_t local_port)
 	}
 	pthread_mutex_unlock(&e->sim->lock);
 	return rc;
+}
+
+/* ---- handing a handle to another process (tests/sim/sim-remote.c) ---- */
+
+int sim_evt_hold(struct xp_evt *evt, uint16_t domid)
+{
+	struct sim_evt *e = sevt(evt);
+	int rc = 0;
+
+	pthread_mutex_lock(&e->sim->lock);
+	if (e->restrict_domid >= 0 && e->restrict_domid != domid)
+		rc = -EINVAL; /* restricted once, as the kernel allows */
+	else {
+		e->restrict_domid = domid;
+		e->refs++;
+	}
+	pthread_mutex_unlock(&e->sim->lock);
+	return rc;
+}
+
+struct sim *sim_evt_sim(struct xp_evt *evt)
+{
+	return sevt(evt)->sim;
 }

@@ -58,6 +58,8 @@ int sim_grant_to(struct sim *sim, uint16_t domid, uint16_t grantee, void *page,
 
 	if (!page || (uintptr_t)page % XP_PAGE_BYTES)
 		return -EINVAL; /* a grant is a whole frame */
+	if (!sim_arena_has(page, XP_PAGE_BYTES))
+		return -EFAULT; /* guest memory comes from sim_page_alloc */
 	pthread_mutex_lock(&sim->lock);
 	d = sim_dom_find_locked(sim, domid);
 	if (!d || !d->alive) {
@@ -343,6 +345,34 @@ int sim_gnt_copy(struct xp_gnt *gnt, uint32_t count, struct xp_gnt_copy *segs)
 			memmove(page, s->local, s->len);
 		else
 			memmove(s->local, page, s->len);
+	}
+	pthread_mutex_unlock(&g->sim->lock);
+	return 0;
+}
+
+int sim_gnt_resolve(struct xp_gnt *gnt, uint32_t count,
+		    const struct xp_gnt_copy *segs, int16_t *status,
+		    uint64_t *page_off)
+{
+	struct sim_gnt *g = sgnt(gnt);
+	struct sim_grant_ent *e;
+	uint32_t i;
+	int st;
+
+	pthread_mutex_lock(&g->sim->lock);
+	for (i = 0; i < count; i++) {
+		const struct xp_gnt_copy *s = &segs[i];
+
+		page_off[i] = 0;
+		if ((uint32_t)s->offset + s->len > XP_PAGE_BYTES) {
+			status[i] = SIM_GNTST_BAD_COPY_ARG;
+			continue;
+		}
+		st = access_locked(g, sim_dom_find_locked(g->sim, s->domid),
+				   s->ref, s->to_foreign, &e);
+		status[i] = (int16_t)st;
+		if (st == SIM_GNTST_OKAY)
+			page_off[i] = sim_arena_off(e->page);
 	}
 	pthread_mutex_unlock(&g->sim->lock);
 	return 0;

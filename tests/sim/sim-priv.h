@@ -77,6 +77,7 @@ struct sim_watch {
 };
 
 struct sim_txn;
+struct sim_thr;
 
 struct sim_xp {
 	struct xp xp;
@@ -101,6 +102,8 @@ struct sim {
 	unsigned int watch_limit;
 	unsigned int node_quota;
 	unsigned int handles; /* open gnt and evt handles */
+	pthread_mutex_t thr_lock;
+	struct sim_thr *thrs; /* serving other processes */
 	/* sim_xs_before_write: one-shot, armed by a test */
 	const struct xp *hook_xp;
 	char *hook_path;
@@ -138,6 +141,25 @@ int sim_evt_pending(struct xp_evt *evt, uint32_t *local_r);
 int sim_evt_unmask(struct xp_evt *evt, uint32_t local_port);
 /* Close every port of a dying domain; remote ends become unbound. */
 void sim_evt_close_dom_locked(struct sim *sim, struct sim_dom *d);
+/* Restrict the handle to domid and take a reference for an export (the
+ * serving thread drops it with sim_evt_close). */
+int sim_evt_hold(struct xp_evt *evt, uint16_t domid);
+int sim_evt_export(struct xp_evt *evt, uint16_t domid, int *fd_r);
+struct sim *sim_evt_sim(struct xp_evt *evt);
+
+/* sim-gnt.c, for a worker in another process: check each segment as
+ * sim_gnt_copy does, but instead of copying give the guest page's offset
+ * in the arena (status[i] 0) or its GNTST status. */
+int sim_gnt_resolve(struct xp_gnt *gnt, uint32_t count,
+		    const struct xp_gnt_copy *segs, int16_t *status,
+		    uint64_t *page_off);
+
+/* sim-remote.c: the arena all grantable pages come from */
+bool sim_arena_has(const void *p, size_t len);
+uint64_t sim_arena_off(const void *p);
+/* Threads serving other processes: joined by sim_free. */
+int sim_thread_start(struct sim *sim, void *(*fn)(void *), void *arg);
+void sim_threads_join(struct sim *sim);
 
 /* sim-xs.c */
 /* Create the root node (owner dom0, no access for others); free the tree. */

@@ -105,6 +105,7 @@ int sim_new(struct sim **sim_r)
 		free(sim);
 		return rc;
 	}
+	pthread_mutex_init(&sim->thr_lock, NULL);
 	sim->next_txn = 1;
 	sim->watch_limit = SIM_WATCH_QUEUE_LIMIT;
 	sim->node_quota = SIM_XS_NODE_QUOTA;
@@ -127,6 +128,9 @@ void sim_free(struct sim *sim)
 
 	if (!sim)
 		return;
+	/* Workers' platform and event-channel threads end when their
+	 * workers do (the test has freed its daemon by now). */
+	sim_threads_join(sim);
 	/* Our invariant, not a guest's: tests close what they open. */
 	assert(!sim->xps && sim->handles == 0);
 	sim_xs_fini(sim);
@@ -134,6 +138,7 @@ void sim_free(struct sim *sim)
 		dom_free(sim->doms[i]);
 	free(sim->doms);
 	free(sim->hook_path);
+	pthread_mutex_destroy(&sim->thr_lock);
 	pthread_mutex_destroy(&sim->lock);
 	free(sim);
 }
@@ -358,6 +363,8 @@ static const struct xp_ops sim_ops = {
 	.evt_notify = sim_evt_notify,
 	.evt_pending = sim_evt_pending,
 	.evt_unmask = sim_evt_unmask,
+	.evt_export = sim_evt_export,
+	.evt_import = xp_refuse_evt_import,
 	.xs_read = sim_xs_read,
 	.xs_write = sim_xs_write,
 	.xs_mkdir = sim_xs_mkdir,

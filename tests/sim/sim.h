@@ -60,6 +60,30 @@ int sim_domain_maps(struct sim *sim, uint16_t domid);
  * xp_destroy(). -ENOENT if the domain does not exist. */
 int sim_xp_new(struct sim *sim, uint16_t domid, struct xp **xp_r);
 
+/* ---- guest memory ---- */
+
+/*
+ * npages zeroed, page-aligned, contiguous pages of guest memory: the only
+ * memory a test frontend may grant (sim_grant refuses any other with
+ * -EFAULT), because it is shared with the daemon's worker processes. NULL
+ * if the arena (1 GiB, one per test process) is full.
+ */
+void *sim_page_alloc(unsigned int npages);
+/* Give pages back (the whole allocation p starts). NULL is ok. */
+void sim_page_free(void *p);
+
+/* ---- workers in other processes ---- */
+
+/*
+ * Serve a worker's platform on sock (SOCK_SEQPACKET, taken): its grant
+ * maps and copies run here against sim as dom0, until it hangs up. The
+ * thread is joined by sim_free().
+ */
+int sim_remote_serve(struct sim *sim, int sock);
+/* The worker's side: a platform over sock (grants through the sim that
+ * serves it, event channels by evt_import; no xenstore, no domains). */
+int sim_remote_xp_new(int sock, struct xp **xp_r);
+
 /* ---- grant table, guest side ---- */
 
 /* Grant the 4 KiB at page (4 KiB-aligned, owned by the caller, kept alive

@@ -29,7 +29,7 @@ static bool readable(int fd)
 
 static void *page_new(unsigned int n, int fill)
 {
-	void *p = aligned_alloc(XP_PAGE_BYTES, (size_t)n * XP_PAGE_BYTES);
+	void *p = sim_page_alloc(n);
 
 	CHECK(p, "out of memory");
 	memset(p, fill, (size_t)n * XP_PAGE_BYTES);
@@ -202,8 +202,8 @@ static void test_grant_copy(void)
 	xp_gnt_close(gnt);
 	xp_destroy(be);
 	sim_free(sim);
-	free(rw);
-	free(ro);
+	sim_page_free(rw);
+	sim_page_free(ro);
 }
 
 static void test_grant_map(void)
@@ -281,8 +281,8 @@ static void test_grant_map(void)
 	xp_gnt_close(gnt);
 	xp_destroy(be);
 	sim_free(sim);
-	free(ring);
-	free(ro);
+	sim_page_free(ring);
+	sim_page_free(ro);
 }
 
 static void test_evtchn(void)
@@ -778,7 +778,7 @@ static void test_domain_destroy(void)
 	xp_destroy(fe);
 	xp_destroy(be);
 	sim_free(sim);
-	free(page);
+	sim_page_free(page);
 }
 
 /* Several threads at once: the sim must stay consistent (and ASan quiet). */
@@ -864,7 +864,7 @@ static void test_threads(void)
 	xp_evt_close(evt);
 	xp_destroy(h.be);
 	sim_free(h.sim);
-	free(h.page);
+	sim_page_free(h.page);
 }
 
 /* The real seam links; without a hypervisor it fails cleanly. */

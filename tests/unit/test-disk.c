@@ -107,7 +107,24 @@ int main(void)
 	refuses("cow:base=/nonexistent/base.img", -ENOENT, "/nonexistent");
 	refuses("blank:size=1M,store=xts,scratch=/nonexistent/dir/file",
 		-ENOENT, "scratch /nonexistent");
-	refuses("blank:size=1M,on-full=pause", -EOPNOTSUPP, "pause");
+	/* the plan: an overlay that can hold the whole disk (so set-limit
+	 * may raise the limit), the limit, and the policy */
+	{
+		struct disk_plan dp;
+		char err[256];
+
+		CHECK_OK(disk_plan_open(
+			spec_of("blank:size=1M,limit=64K,on-full=pause"), &dp,
+			err, sizeof(err)));
+		CHECK(dp.plan.on_full_pause && dp.plan.overlay_blks == 256 &&
+			      dp.plan.limit_blks == 16 && dp.base_fd < 0 &&
+			      dp.scratch_fd < 0,
+		      "plan: pause %u, overlay %llu, limit %llu",
+		      dp.plan.on_full_pause,
+		      (unsigned long long)dp.plan.overlay_blks,
+		      (unsigned long long)dp.plan.limit_blks);
+		disk_plan_close(&dp);
+	}
 	snprintf(spec, sizeof(spec), "cow:base=%s", test_tmpdir());
 	refuses(spec, -EISDIR, "base");
 
