@@ -303,8 +303,9 @@ cp -a x/usr/bin/xenstore* "$R/usr/bin/"
 rm -f "$R/usr/sbin/xl"
 ln -s /usr/lib/xen-$XV/bin/xl "$R/usr/sbin/xl"
 cp -a x/etc/xen "$R/etc/"
-echo "root:x:0:0:root:/root:/bin/sh" > "$R/etc/passwd"
-echo "root:x:0:" > "$R/etc/group"
+# nobody: the daemon's workers run as it
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' > "$R/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$R/etc/group"
 install_mods "$R" $DOM0_MODS
 DOM0_BINS=("$R/bin/bash" "$R/usr/bin/flock" "$R"/usr/lib/xen-$XV/bin/* "$R/usr/bin/xenstore")
 if [ $HVM = 1 ]; then
@@ -351,6 +352,17 @@ if [ -n "$XE_BUILD" ]; then
 			log "no $b in $XE_BUILD (ephemeral scenarios will SKIP)"
 		fi
 	done
+	# each guest's worker (since 329d3f7), where the daemon looks for it by
+	# default (its --help says: configure's pkglibexecdir)
+	w=$XE_BUILD/daemon/xen-ephemeral-worker
+	if [ -x "$w" ] && [ -x "$R/usr/sbin/xen-ephemerald" ]; then
+		wp=$("$R/usr/sbin/xen-ephemerald" --help 2>&1 | tr -s ' \n' ' ' |
+			sed -n 's|.*--worker PATH .*(default \(/[^ )]*\)).*|\1|p')
+		[ -n "$wp" ] || die "cannot find the worker's default path in xen-ephemerald --help"
+		install -D -m 0755 "$w" "$R$wp"
+		copy_libs "$R" "$w"
+		log "installed the worker $wp from $w ($(list_libs "$w" | sed 's|.*/||' | tr '\n' ' '))"
+	fi
 	# libxl's hotplug script for backendtype=tap disks (script=xen-ephemeral)
 	hook=$HERE/../../tools/xen-ephemeral-hook.sh
 	if [ -f "$hook" ]; then
