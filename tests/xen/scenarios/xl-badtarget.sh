@@ -10,14 +10,19 @@
 # not exist; a spec that does not parse; scratch= a regular file. Then the
 # same with no daemon running at all: libxl waits its 10 s for InitWait,
 # and xl create fails with nothing left.
-# The timing measured is from the moment the backend directory appears
-# (libxl builds the domain and unpacks the kernel before that) to xl's exit.
+# "At once" is what libxl's own log says: no "timed out", i.e. the daemon
+# reached InitWait and, at teardown, Closed, each before libxl's 10 s
+# timers. The time from the backend directory appearing (libxl builds the
+# domain and unpacks the kernel before that) to xl's exit is reported:
+# 1-2 s here on a quiet host, 10 s once with the host's CPU at 89 %
+# pressure; the limit is 20 s, what the no-daemon case takes with two of
+# libxl's timeouts.
 
 # xe_bad_one NAME SPEC WANT [MAX_S]: one xl create that must fail; WANT is
 # a fixed string that must be in the "script: " line (- for none: the
 # no-daemon case, which must time out instead)
 xe_bad_one() {
-	local n=$1 spec=$2 want=$3 max=${4:-9} log id a b t rc reason why="" poller
+	local n=$1 spec=$2 want=$3 max=${4:-20} log id a b t rc reason why="" poller
 	log=$XE_RUN/xl-create-$n.log
 	xe_guest_cfg $n xvda:idle "$(xe_xl_disk xvda $spec)" ""
 	rm -f $XE_RUN/$n.appeared
