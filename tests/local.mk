@@ -100,6 +100,10 @@ tests_test_registry_LDADD = $(BLKIF_TEST_LIBS)
 check_PROGRAMS += tests/test-workers
 TESTS += tests/test-workers
 tests_test_workers_LDADD = $(BLKIF_TEST_LIBS)
+# A scratch filesystem that fills up for real (root: a small tmpfs).
+check_PROGRAMS += tests/test-scratch-full
+TESTS += tests/test-scratch-full
+tests_test_scratch_full_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
 
 # ---- the daemon's control socket and the CLI, from outside ----
@@ -110,7 +114,8 @@ tests_test_control_SOURCES = tests/test-control.c daemon/control.c \
 	daemon/status.c
 tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 
-TESTS += tests/test-cli.sh
+TESTS += tests/test-cli.sh tests/test-hook.sh
+EXTRA_DIST += tests/test-hook.sh
 EXTRA_DIST += tests/test-cli.sh
 
 # ---- the NBD export, against a client here and against QEMU and libnbd ----

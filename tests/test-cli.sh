@@ -29,6 +29,11 @@ expect 2 "bad command line" frobnicate
 expect 2 "bad command line" attach 3 xvda
 expect 2 "is not a UUID" forget 6F1C3B2E-0A4D-4C8E-9B1A-2D3E4F5A6B7C
 expect 1 "cannot reach the daemon" forget 6f1c3b2e-0a4d-4c8e-9b1a-2d3e4f5a6b7c -c $sock
+expect 2 "not a domain id" set-limit x5 xvda 1G
+expect 2 "is not a device name" set-limit 5 "xv da" 1G
+expect 2 "is not a size of at least 4K" set-limit 5 xvda 1K
+expect 2 "is not a size of at least 4K" set-limit 5 xvda 4Q
+expect 1 "cannot reach the daemon" set-limit 5 xvda 1G -c $sock
 expect 2 "unrecognized option" --bogus list
 expect 0 "attach DOMID VDEV SPEC" --help
 
