@@ -1,54 +1,133 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# build.sh - build everything the real-Xen lab boots, from Debian 12 packages.
+# build.sh - build everything one real-Xen lab boots, from Debian packages.
 #
+# Two labs share this script, selected by XE_XEN:
+#   4.17  Xen 4.17, Debian 12 (bookworm) dom0: the host's own apt sources
+#   4.20  Xen 4.20, Debian 13 (trixie) dom0: trixie packages through a
+#         private apt configuration in $XE_LAB/apt-trixie (its own sources,
+#         lists, cache and an empty dpkg status; the host's apt is never
+#         touched), plus every lib* package of their Depends closure, so that
+#         the dom0 holds only trixie userland. Libraries are resolved by
+#         trixie's own ld.so (--list) inside the extracted tree; a library
+#         found outside it is an error, so no bookworm library gets in.
 # Packages are fetched with `apt-get download` and unpacked with
-# `dpkg-deb -x` into the work dir; nothing is installed into the host's boot
-# path. Produces, under $XE_LAB (default /var/tmp/xe-lab):
-#   xen              Xen 4.17, uncompressed multiboot ELF (QEMU -kernel)
-#   vmlinuz          Debian 6.1 kernel: dom0 AND domU
+# `dpkg-deb -x`; nothing is installed into the host's boot path. Produces,
+# under $XE_W (default $XE_LAB/xen-$XE_XEN, XE_LAB default /var/tmp/xe-lab):
+#   xen              the hypervisor, uncompressed multiboot ELF (QEMU -kernel)
+#   vmlinuz          the Debian kernel: dom0 AND domU
 #   dom0.cpio.gz     dom0 initramfs: busybox, Xen tools, xenstored, modules,
-#                    the lab scripts and scenarios, the domU kernel + initrd,
-#                    and (with XE_BUILD) xen-ephemerald and xen-ephemeral
-#   domu-initrd.gz   domU initramfs: busybox, xen-blkfront, ext4 (+ deps)
-#   bin/scan-markers static marker scanner (host and dom0)
+#                    the lab scripts and scenarios (those tagged for this
+#                    Xen), the domU kernel + initrds, and (with XE_BUILD)
+#                    xen-ephemerald, xen-ephemeral and the libxl hook
+#   domu-initrd.gz   domU initramfs: busybox, xen-blkfront, ext4 (+ deps),
+#                    the marker scanner
+#   hvm-initrd.gz    (4.20) the same plus ata_piix/sd_mod, for HVM guests;
+#                    dom0 also carries qemu-system-xen, hvmloader, SeaBIOS
+#   bin/scan-markers static marker scanner (host, dom0 and domU)
 #
-# Env: XE_LAB    work dir (default /var/tmp/xe-lab)
+# Env: XE_XEN    4.17 (default) or 4.20
+#      XE_LAB    top work dir (default /var/tmp/xe-lab); XE_W overrides the
+#                per-Xen work dir
 #      XE_FAKE_EPHEMERAL=1  install tests/xen/fake/* instead (lab self-test)
 #      XE_BUILD  a configured+built tree of this project; when it holds
 #                daemon/xen-ephemerald and tools/xen-ephemeral, they and
-#                their shared-library closure go into the dom0 initramfs.
+#                their shared-library closure go into the dom0 initramfs
+#      XE_APT_REFRESH=1     (4.20) apt-get update the trixie lists even if
+#                they are less than a day old
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-W=${XE_LAB:-/var/tmp/xe-lab}
+XE_XEN=${XE_XEN:-4.17}
+XE_LAB=${XE_LAB:-/var/tmp/xe-lab}
+W=${XE_W:-$XE_LAB/xen-$XE_XEN}
 XE_BUILD=${XE_BUILD:-}
-log() { echo "[build] $*"; }
-die() { echo "[build] ERROR: $*" >&2; exit 1; }
+log() { echo "[build $XE_XEN] $*"; }
+die() { echo "[build $XE_XEN] ERROR: $*" >&2; exit 1; }
 
-for t in apt-get dpkg-deb depmod modprobe cpio gzip gcc ldd readelf; do
+for t in apt-get dpkg-deb depmod modprobe cpio gzip xz gcc ldd readelf; do
 	command -v "$t" >/dev/null || die "'$t' not found (run tests/xen/run.sh, which installs the host packages)"
 done
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || die "libc.a missing: apt-get install libc6-dev"
+
+# ------------------------------------------------------------ per Xen
+# APT: apt options; MERGED: merged-/usr root; LIBS: ldd (host libraries,
+# same release as the dom0) or ldso (the dom0's own ld.so in the tree)
+case $XE_XEN in
+4.17)
+	APT=()
+	MERGED=0 LIBS=ldd HVM=0
+	EXTRA_PKGS=""
+	;;
+4.20)
+	AT=$XE_LAB/apt-trixie
+	APT=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$AT/sources.list.d"
+		-o "Dir::State::Lists=$AT/lists" -o "Dir::State::status=$AT/status"
+		-o "Dir::Cache=$AT/cache" -o Dir::Etc::Preferences=/dev/null
+		-o "Dir::Etc::PreferencesParts=$AT/preferences.d" -o Acquire::Languages=none
+		-o APT::Architecture=amd64 -o APT::Architectures=amd64)
+	MERGED=1 LIBS=ldso HVM=1
+	# qemu-system-xen, seabios: HVM guests' device model and firmware
+	# (hvmloader is in xen-utils); bash, util-linux (flock) for Xen's
+	# hotplug scripts; libc6, zlib1g named because they are no lib* closure
+	EXTRA_PKGS="qemu-system-xen qemu-system-data seabios qemu-utils libc6 zlib1g libgcc-s1 bash util-linux"
+	mkdir -p "$AT/sources.list.d" "$AT/lists/partial" "$AT/cache/archives/partial" "$AT/preferences.d"
+	[ -e "$AT/status" ] || : > "$AT/status"
+	cat > "$AT/sources.list.d/trixie.sources" <<-'EOF'
+	Types: deb
+	URIs: http://deb.debian.org/debian
+	Suites: trixie trixie-updates
+	Components: main
+	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+	Types: deb
+	URIs: http://deb.debian.org/debian-security
+	Suites: trixie-security
+	Components: main
+	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+	EOF
+	[ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || die "no /usr/share/keyrings/debian-archive-keyring.gpg (apt-get install debian-archive-keyring)"
+	if [ "${XE_APT_REFRESH:-0}" = 1 ] || [ ! -e "$AT/lists/.updated" ] ||
+		[ -n "$(find "$AT/lists/.updated" -mmin +1440)" ]; then
+		log "apt-get update (trixie, private configuration in $AT)"
+		apt-get "${APT[@]}" update -qq 2>&1 | grep -v -e unsandboxed || true
+		ls "$AT"/lists/*_dists_trixie_main_binary-amd64_Packages* >/dev/null 2>&1 || die "apt-get update of the trixie lists failed"
+		touch "$AT/lists/.updated"
+	fi
+	;;
+*) die "XE_XEN=$XE_XEN: 4.17 or 4.20" ;;
+esac
+XV=$XE_XEN
 
 mkdir -p "$W/cache/debs" "$W/bin"
 cd "$W"
 
 # ------------------------------------------------------------ packages
 # The kernel ABI changes with point releases: resolve it through the metapackage.
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+KPKG=$(apt-cache "${APT[@]}" depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
 [ -n "$KPKG" ] || die "cannot resolve linux-image-amd64 (run apt-get update)"
 KVER=${KPKG#linux-image-}
-PKGS="xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils
-  libxenmisc4.17 libxencall1 libxenevtchn1 libxenforeignmemory1 libxengnttab1
+PKGS="xen-hypervisor-$XV-amd64 xen-utils-$XV xen-utils-common xenstore-utils
+  libxenmisc$XV libxencall1 libxenevtchn1 libxenforeignmemory1 libxengnttab1
   libxenstore4 libxentoollog1 libxendevicemodel1 libxenhypfs1 libxentoolcore1
-  libyajl2 busybox-static $KPKG"
+  libyajl2 busybox-static $EXTRA_PKGS $KPKG"
 KEY=$(echo $PKGS | md5sum | cut -c1-12)
 if [ ! -f "cache/debs/.done-$KEY" ]; then
-	log "apt-get download $(echo $PKGS | wc -w) packages"
+	ALL=$PKGS
+	if [ $LIBS = ldso ]; then
+		# every lib* package in the Depends closure (python, pam, perl
+		# left out); only what ld.so resolves goes into the initramfs
+		ALL="$PKGS $(apt-cache "${APT[@]}" depends --recurse --no-recommends --no-suggests \
+			--no-conflicts --no-breaks --no-replaces --no-enhances $PKGS 2>/dev/null |
+			grep -v '^ ' | sort -u | grep -E '^(lib|zlib)' |
+			grep -v -E '^lib(python|pam|semanage|debian-installer|text-|systemd-shared|perl)' |
+			grep -v -x -F -f <(echo $PKGS | tr ' ' '\n') | tr '\n' ' ')"
+	fi
+	log "apt-get download $(echo $ALL | wc -w) packages"
 	rm -f cache/debs/*.deb cache/debs/.done-*
 	# apt warns that it downloads "unsandboxed as root" here; harmless.
-	(cd cache/debs && apt-get download $PKGS 2>&1 | grep -v -e unsandboxed -e '^Get:' || true)
-	[ "$(ls cache/debs/*.deb | wc -l)" -eq "$(echo $PKGS | wc -w)" ] || die "apt-get download fetched too few packages"
+	(cd cache/debs && apt-get "${APT[@]}" download $ALL 2>&1 | grep -v -e unsandboxed -e '^Get:' || true)
+	missing=$(for p in $PKGS; do ls cache/debs/"${p}"_*.deb >/dev/null 2>&1 || echo "$p"; done)
+	[ -z "$missing" ] || die "apt-get download did not fetch: $(echo $missing) (stale lists? XE_APT_REFRESH=1)"
 	touch "cache/debs/.done-$KEY"
 else
 	log "packages cached in $W/cache/debs"
@@ -59,68 +138,121 @@ if [ ! -f "x/.done-$KEY" ]; then
 	touch "x/.done-$KEY"
 fi
 
-gunzip -c x/boot/xen-4.17-amd64.gz > xen
+gunzip -c x/boot/xen-$XV-amd64.gz > xen
 cp x/boot/vmlinuz-"$KVER" vmlinuz
 echo "$KVER" > kver
-log "xen 4.17, kernel $KVER"
+log "xen $XV ($(ls cache/debs | sed -n "s/^xen-hypervisor-$XV-amd64_\(.*\)_amd64.deb/\1/p")), kernel $KVER"
 
 # ------------------------------------------------------------ scanner
 gcc -static -O2 -Wall -Wextra -o bin/scan-markers "$HERE/scan-markers.c"
 
 # ------------------------------------------------------------ modules
+MODSRC=x/lib/modules/$KVER
+[ -d "$MODSRC" ] || MODSRC=x/usr/lib/modules/$KVER
 MR=$W/modroot
 rm -rf "$MR"; mkdir -p "$MR/lib/modules"
-cp -a x/lib/modules/"$KVER" "$MR/lib/modules/"
+cp -a "$MODSRC" "$MR/lib/modules/"
 depmod -b "$MR" "$KVER"
-modorder() { # modorder NAME...: .ko paths in load order (built-ins print nothing)
+modorder() { # modorder NAME...: .ko(.xz) paths in load order (built-ins print nothing)
 	local m
 	for m in "$@"; do
 		modprobe -d "$MR" -S "$KVER" --show-depends "$m" || die "no module $m"
 	done | awk '$1=="insmod"{print $2}' | awk '!seen[$0]++'
 }
 install_mods() { # install_mods ROOT NAME...: copy modules + load-order file
-	local root=$1 ko; shift
+	local root=$1 ko b; shift
 	mkdir -p "$root/lib/modules"
 	: > "$root/lib/modules/load-order"
 	# accelerated variants need CPU features -cpu qemu64 lacks (SSE4.2,
-	# PCLMUL): the generic ones are loaded instead
-	for ko in $(modorder "$@" | grep -v -e '-intel\.ko$' -e '-pclmul\.ko$'); do
-		cp "$ko" "$root/lib/modules/"
-		basename "$ko" >> "$root/lib/modules/load-order"
+	# PCLMUL): the generic ones are loaded instead. Compressed modules
+	# (trixie: .ko.xz) are decompressed here: busybox insmod loads .ko.
+	for ko in $(modorder "$@" | grep -v -E -e '-intel\.ko(\.xz)?$' -e '-pclmul\.ko(\.xz)?$'); do
+		b=$(basename "$ko" .xz)
+		case $ko in
+		*.xz) xz -dc "$ko" > "$root/lib/modules/$b" ;;
+		*) cp "$ko" "$root/lib/modules/$b" ;;
+		esac
+		echo "$b" >> "$root/lib/modules/load-order"
 	done
 }
 # crc32c_generic: ext4/jbd2 ask the crypto API for "crc32c" at mount time;
-# crc32c-intel needs SSE4.2, which -cpu qemu64 does not have.
+# crc32c-intel needs SSE4.2, which -cpu qemu64 does not have. xen-blkback
+# (the phy control) is loaded at boot on 4.17 and by the phy scenario only
+# on 4.20 (dom0-init.sh).
 DOM0_MODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop
   crc32c_generic ext4 ata_piix sd_mod"
 DOMU_MODS="xen-blkfront crc32c_generic ext4"
+HVM_MODS="xen-blkfront ata_piix sd_mod crc32c_generic ext4"
 
 # ------------------------------------------------------------ helpers
-LDP=$W/x/usr/lib/x86_64-linux-gnu:$W/x/usr/lib/xen-4.17/lib/x86_64-linux-gnu
+LDP=$W/x/usr/lib/x86_64-linux-gnu:$W/x/usr/lib/xen-$XV/lib/x86_64-linux-gnu
+[ -d "$W/x/usr/lib/x86_64-linux-gnu/pulseaudio" ] && LDP=$LDP:$W/x/usr/lib/x86_64-linux-gnu/pulseaudio
+LDSO=$W/x/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
 is_elf() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ]; }
+is_dynamic() { readelf -d "$1" 2>/dev/null | grep -q NEEDED; }
+# list_libs FILE: the library paths FILE loads, one per line
+list_libs() {
+	local out
+	if [ $LIBS = ldd ]; then
+		out=$(LD_LIBRARY_PATH=$LDP ldd "$1" 2>&1) || die "ldd $1: $out"
+		if echo "$out" | grep -q 'not found'; then
+			echo "$out" | grep 'not found' >&2
+			die "missing shared libraries for $1"
+		fi
+		echo "$out" | awk '/=> \//{print $3} /^\t\/lib64/{print $1}'
+	else
+		out=$("$LDSO" --library-path "$LDP" --list "$1" 2>&1) || die "trixie ld.so --list $1: $out"
+		if echo "$out" | grep -q 'not found'; then
+			echo "$out" | grep 'not found' >&2
+			die "missing shared libraries for $1"
+		fi
+		echo "$out" | awk '/=> \//{print $3}'
+	fi
+}
 copy_libs() { # copy_libs ROOT FILE...: the shared-library closure of FILEs
 	local root=$1 b lib; shift
 	mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64"
 	for b in "$@"; do
-		is_elf "$b" || continue
-		if LD_LIBRARY_PATH=$LDP ldd "$b" 2>/dev/null | grep -q 'not found'; then
-			LD_LIBRARY_PATH=$LDP ldd "$b" | grep 'not found' >&2
-			die "missing shared libraries for $b"
-		fi
-		LD_LIBRARY_PATH=$LDP ldd "$b" 2>/dev/null |
-			awk '/=> \//{print $3} /^\t\/lib64/{print $1}' || true
+		is_elf "$b" && is_dynamic "$b" || continue
+		list_libs "$b"
 	done | sort -u | while read -r lib; do
+		if [ $LIBS = ldso ]; then
+			case $lib in
+			"$W"/x/*) ;;
+			*) die "library from outside the trixie tree: $lib" ;;
+			esac
+			cp -L "$lib" "$root/usr/lib/x86_64-linux-gnu/$(basename "$lib")"
+			continue
+		fi
 		case $lib in
 		*/ld-linux-x86-64.so.2) cp -L "$lib" "$root/lib64/ld-linux-x86-64.so.2" ;;
 		*) [ -e "$root/usr/lib/x86_64-linux-gnu/$(basename "$lib")" ] ||
 			cp -L "$lib" "$root/lib/x86_64-linux-gnu/$(basename "$lib")" ;;
 		esac
 	done
+	if [ $LIBS = ldso ]; then
+		cp -L "$LDSO" "$root/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+	fi
 }
+mkroot() { # mkroot ROOT: an empty root (merged-/usr like trixie's, or not)
+	local root=$1
+	rm -rf "$root"
+	mkdir -p "$root"/{proc,sys,dev,tmp,mnt,run,root,boot,etc,var}
+	mkdir -p "$root"/usr/{bin,sbin,lib/x86_64-linux-gnu}
+	if [ $MERGED = 1 ]; then
+		mkdir -p "$root/usr/lib64"
+		ln -s usr/bin "$root/bin"; ln -s usr/sbin "$root/sbin"
+		ln -s usr/lib "$root/lib"; ln -s usr/lib64 "$root/lib64"
+		ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$root/usr/lib64/ld-linux-x86-64.so.2"
+	else
+		mkdir -p "$root"/{bin,sbin,lib/x86_64-linux-gnu,lib64}
+	fi
+}
+BUSYBOX=x/bin/busybox
+[ -e $BUSYBOX ] || BUSYBOX=x/usr/bin/busybox
 install_busybox() { # install_busybox ROOT
 	local root=$1 a
-	mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin"
-	cp x/bin/busybox "$root/bin/busybox"
+	cp $BUSYBOX "$root/bin/busybox"
 	for a in $("$root/bin/busybox" --list-full); do
 		[ -e "$root/$a" ] || [ -L "$root/$a" ] || ln -s /bin/busybox "$root/$a"
 	done
@@ -131,39 +263,72 @@ mkcpio() { # mkcpio ROOT OUT LEVEL
 }
 
 # ------------------------------------------------------------ domU initramfs
-U=$W/domu-root
-rm -rf "$U"; mkdir -p "$U"/{proc,sys,dev,tmp,mnt,etc}
-install_busybox "$U"
-install_mods "$U" $DOMU_MODS
-install -m 0755 "$HERE/domu-init.sh" "$U/init"
-mkcpio "$U" domu-initrd.gz 9
-log "domU initrd $(du -h domu-initrd.gz | cut -f1), modules: $(tr '\n' ' ' < "$U/lib/modules/load-order")"
+mkguest() { # mkguest ROOT OUT MODULES...: a guest initramfs running domu-init.sh
+	local root=$1 out=$2; shift 2
+	mkroot "$root"
+	install_busybox "$root"
+	install_mods "$root" "$@"
+	install -m 0755 "$HERE/domu-init.sh" "$root/init"
+	# the guest scans its own disks for an earlier boot's markers
+	install -m 0755 bin/scan-markers "$root/bin/scan-markers"
+	mkcpio "$root" "$out" 9
+	log "$out $(du -h "$out" | cut -f1), modules: $(tr '\n' ' ' < "$root/lib/modules/load-order")"
+}
+mkguest "$W/domu-root" domu-initrd.gz $DOMU_MODS
+[ $HVM = 1 ] && mkguest "$W/hvm-root" hvm-initrd.gz $HVM_MODS
 
 # ------------------------------------------------------------ dom0 initramfs
 R=$W/dom0-root
-rm -rf "$R"
-mkdir -p "$R"/{proc,sys,dev,tmp,run,root,boot,etc,scratch,xe/scenarios} \
-	"$R"/var/{lib/xen,log/xen,lock} "$R"/usr/{lib/x86_64-linux-gnu,libexec}
+mkroot "$R"
+mkdir -p "$R"/{scratch,xe/scenarios} "$R"/var/{lib/xen,log/xen,lock} "$R/usr/libexec"
 ln -s ../run "$R/var/run"
 install_busybox "$R"
-# /etc/xen/scripts/block (phy disks) needs bash and flock(1); busybox-static
-# has no flock applet. Both come from the host's Debian packages.
-cp /bin/bash "$R/bin/bash"
-cp /usr/bin/flock "$R/usr/bin/flock"
-cp -a x/usr/lib/xen-4.17 x/usr/lib/xen-common "$R/usr/lib/"
-rm -rf "$R/usr/lib/xen-4.17/lib/python" "$R/usr/lib/xen-4.17/boot"
-cp -a x/usr/lib/x86_64-linux-gnu/. "$R/usr/lib/x86_64-linux-gnu/"
+# /etc/xen/scripts/block and friends need bash and flock(1); busybox-static
+# has no flock applet. 4.17: from the host (same release); 4.20: trixie's.
+if [ $LIBS = ldd ]; then
+	cp /bin/bash "$R/bin/bash"
+	cp /usr/bin/flock "$R/usr/bin/flock"
+else
+	cp x/usr/bin/bash "$R/usr/bin/bash"
+	cp x/usr/bin/flock "$R/usr/bin/flock"
+fi
+cp -a x/usr/lib/xen-$XV x/usr/lib/xen-common "$R/usr/lib/"
+rm -rf "$R/usr/lib/xen-$XV/lib/python" "$R/usr/lib/xen-$XV/ocaml" "$R/usr/lib/xen-$XV/boot/xen-shim"
+[ $HVM = 1 ] || rm -rf "$R/usr/lib/xen-$XV/boot"
+if [ $LIBS = ldd ]; then
+	cp -a x/usr/lib/x86_64-linux-gnu/. "$R/usr/lib/x86_64-linux-gnu/"
+fi
 cp -a x/usr/bin/xenstore* "$R/usr/bin/"
 # Debian's /usr/sbin/xl is a wrapper; call the versioned binary directly.
-rm -f "$R/usr/sbin/xl" "$R/sbin/xl"
-ln -s /usr/lib/xen-4.17/bin/xl "$R/usr/sbin/xl"
+rm -f "$R/usr/sbin/xl"
+ln -s /usr/lib/xen-$XV/bin/xl "$R/usr/sbin/xl"
 cp -a x/etc/xen "$R/etc/"
-echo "root:x:0:0:root:/root:/bin/sh" > "$R/etc/passwd"
-echo "root:x:0:" > "$R/etc/group"
+# nobody: the daemon's workers run as it
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' > "$R/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$R/etc/group"
 install_mods "$R" $DOM0_MODS
-copy_libs "$R" "$R/bin/bash" "$R/usr/bin/flock" "$R"/usr/lib/xen-4.17/bin/* "$R/usr/bin/xenstore"
-# glibc dlopen()s libgcc_s for pthread_cancel (xl aborts without it)
-cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$R/lib/x86_64-linux-gnu/"
+DOM0_BINS=("$R/bin/bash" "$R/usr/bin/flock" "$R"/usr/lib/xen-$XV/bin/* "$R/usr/bin/xenstore")
+if [ $HVM = 1 ]; then
+	# HVM guests: the dom0 device model, the firmware libxl loads, the
+	# keymap QEMU loads for -vnc none, the direct kernel boot ROMs
+	cp -a x/usr/libexec/xen-qemu-system-i386 "$R/usr/libexec/"
+	cp -a x/usr/bin/qemu-nbd "$R/usr/bin/"
+	mkdir -p "$R/usr/share/qemu/keymaps" "$R/usr/share/seabios"
+	cp x/usr/share/qemu/keymaps/en-us "$R/usr/share/qemu/keymaps/"
+	for f in linuxboot_dma.bin linuxboot.bin kvmvapic.bin pvh.bin; do cp x/usr/share/qemu/$f "$R/usr/share/qemu/"; done
+	for f in bios-256k.bin vgabios-stdvga.bin vgabios-cirrus.bin; do
+		cp x/usr/share/seabios/$f "$R/usr/share/seabios/"
+		ln -sf ../seabios/$f "$R/usr/share/qemu/$f"
+	done
+	DOM0_BINS+=("$R/usr/libexec/xen-qemu-system-i386" "$R/usr/bin/qemu-nbd")
+fi
+copy_libs "$R" "${DOM0_BINS[@]}"
+if [ $LIBS = ldd ]; then
+	# glibc dlopen()s libgcc_s for pthread_cancel (xl aborts without it)
+	cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$R/lib/x86_64-linux-gnu/"
+else
+	cp -L x/usr/lib/x86_64-linux-gnu/libgcc_s.so.1 "$R/usr/lib/x86_64-linux-gnu/"
+fi
 
 # the project's binaries, when a build dir is given
 if [ -n "$XE_BUILD" ]; then
@@ -176,17 +341,34 @@ if [ -n "$XE_BUILD" ]; then
 		if [ -x "$f" ] && is_elf "$f"; then
 			# Only libxengnttab, libxenevtchn, libxenstore and libcrypto:
 			# never libxenctrl, whose soname changes with each Xen release.
-			if LD_LIBRARY_PATH=$LDP ldd "$f" | grep -q libxenctrl; then
+			if list_libs "$f" | grep -q libxenctrl; then
 				die "$f needs libxenctrl ($(readelf -d "$f" | grep NEEDED | tr -s ' ' | cut -d' ' -f6 | tr '\n' ' '))"
 			fi
 			install -m 0755 "$f" "$R/usr/sbin/$(basename $b)"
 			copy_libs "$R" "$f"
 			n=$((n + 1))
-			log "installed $(basename $b) from $f"
+			log "installed $(basename $b) from $f ($(list_libs "$f" | sed 's|.*/||' | tr '\n' ' '))"
 		else
 			log "no $b in $XE_BUILD (ephemeral scenarios will SKIP)"
 		fi
 	done
+	# each guest's worker (since 329d3f7), where the daemon looks for it by
+	# default (its --help says: configure's pkglibexecdir)
+	w=$XE_BUILD/daemon/xen-ephemeral-worker
+	if [ -x "$w" ] && [ -x "$R/usr/sbin/xen-ephemerald" ]; then
+		wp=$("$R/usr/sbin/xen-ephemerald" --help 2>&1 | tr -s ' \n' ' ' |
+			sed -n 's|.*--worker PATH .*(default \(/[^ )]*\)).*|\1|p')
+		[ -n "$wp" ] || die "cannot find the worker's default path in xen-ephemerald --help"
+		install -D -m 0755 "$w" "$R$wp"
+		copy_libs "$R" "$w"
+		log "installed the worker $wp from $w ($(list_libs "$w" | sed 's|.*/||' | tr '\n' ' '))"
+	fi
+	# libxl's hotplug script for backendtype=tap disks (script=xen-ephemeral)
+	hook=$HERE/../../tools/xen-ephemeral-hook.sh
+	if [ -f "$hook" ]; then
+		install -m 0755 "$hook" "$R/etc/xen/scripts/xen-ephemeral"
+		log "installed the hook /etc/xen/scripts/xen-ephemeral from $(cd "$(dirname "$hook")" && pwd)/$(basename "$hook")"
+	fi
 	echo "$n" > "$R/xe/have-xe-binaries"
 fi
 
@@ -199,9 +381,15 @@ fi
 install -m 0755 bin/scan-markers "$R/usr/bin/scan-markers"
 cp vmlinuz "$R/boot/domu-vmlinuz"
 cp domu-initrd.gz "$R/boot/domu-initrd.gz"
+[ $HVM = 1 ] && cp hvm-initrd.gz "$R/boot/hvm-initrd.gz"
 install -m 0755 "$HERE/phy-hook.sh" "$R/etc/xen/scripts/xe-phy"
 install -m 0755 "$HERE/dom0-init.sh" "$R/init"
 install -m 0644 "$HERE/dom0-lib.sh" "$R/xe/lib.sh"
-install -m 0644 "$HERE"/scenarios/*.sh "$R/xe/scenarios/"
+echo "$XV" > "$R/xe/xen-version"
+# the scenarios tagged for this Xen ("# xe-lab: xen=4.17,4.20 ...")
+for f in "$HERE"/scenarios/*.sh; do
+	grep -q -E "^# xe-lab:.* xen=([0-9.]*,)*$XV(,|[[:space:]]|\$)" "$f" &&
+		install -m 0644 "$f" "$R/xe/scenarios/"
+done
 mkcpio "$R" dom0.cpio.gz 1
 log "dom0 initrd $(du -h dom0.cpio.gz | cut -f1), modules: $(tr '\n' ' ' < "$R/lib/modules/load-order")"

@@ -11,6 +11,7 @@
 # Facts the host passed on the dom0 command line are in XE_FS_MIB,
 # XE_SUMS_A, XE_SUMS_B; the base images are /root/base-a.img and
 # /root/base-b.img (symlinks to QEMU disks), scratch storage is /scratch.
+# XE_XEN is the Xen release of this lab (4.17 or 4.20).
 
 XE_RUN=/run/xe
 XE_CONSOLE_DIR=/var/log/xen/console
@@ -53,30 +54,60 @@ xe_have_binaries() { command -v xen-ephemerald >/dev/null && command -v xen-ephe
 #   GUEST_DISKS: the guest's xe_disks= (xvda:fs:a,xvdb:fs:b,xvdc:blank)
 #   XL_DISKS:    the xl disk list body ('phy:/dev/loop0,xvda,w', ...), may
 #                be empty (disks attached later, e.g. by xen-ephemeral)
-# Writes $XE_RUN/NAME.cfg; the guest is a PV domU on the dom0 kernel.
+# Writes $XE_RUN/NAME.cfg: a domU on the dom0 kernel running domu-init.sh.
+# Optional (set them, call, unset them: ash keeps assignments made on a
+# function call): XE_GUEST_TYPE pv (default), pvh or hvm (the HVM guest
+# boots the kernel and hvm-initrd.gz directly from the dom0 QEMU, console
+# on its serial port: xenlab420's recipe, not used by a scenario yet);
+# XE_GUEST_MEM (MiB, default 256); XE_ON_REBOOT (default destroy);
+# XE_GUEST_XE_NAME (the guest's xe_name=, default NAME).
 xe_guest_cfg() {
-	local n=$1 gd=$2 xd=$3 extra=${4:-} vcpus=${5:-1}
+	local n=$1 gd=$2 xd=$3 extra=${4:-} vcpus=${5:-1} type=${XE_GUEST_TYPE:-pv} args
 	mkdir -p $XE_RUN
-	cat > $XE_RUN/$n.cfg <<EOF
-name = "$n"
-type = "pv"
-kernel = "/boot/domu-vmlinuz"
-ramdisk = "/boot/domu-initrd.gz"
-extra = "console=hvc0 loglevel=4 xe_name=$n xe_disks=$gd xe_fs_mib=$XE_FS_MIB xe_sums_a=$XE_SUMS_A xe_sums_b=$XE_SUMS_B $extra"
-memory = 256
-vcpus = $vcpus
-vif = []
-disk = [ $xd ]
-on_poweroff = "destroy"
-on_crash = "destroy"
-EOF
+	args="xe_name=${XE_GUEST_XE_NAME:-$n} xe_disks=$gd xe_fs_mib=$XE_FS_MIB xe_sums_a=$XE_SUMS_A xe_sums_b=$XE_SUMS_B $extra"
+	echo $type > $XE_RUN/$n.type
+	{
+		echo "name = \"$n\""
+		echo "type = \"$type\""
+		echo "kernel = \"/boot/domu-vmlinuz\""
+		case $type in
+		hvm)
+			# no nographic (SeaBIOS serial-console stall), pci=noearly
+			# (AMD GART scan): xenlab420 REPORT 4.4
+			echo "ramdisk = \"/boot/hvm-initrd.gz\""
+			echo "cmdline = \"console=ttyS0,115200 loglevel=4 pci=noearly xen_emul_unplug=unnecessary $args\""
+			echo "serial = \"file:/var/log/xen/serial-$n.log\""
+			echo 'vga = "none"'; echo 'vnc = 0'; echo 'sdl = 0'; echo 'usb = 0'
+			;;
+		*)
+			echo "ramdisk = \"/boot/domu-initrd.gz\""
+			echo "extra = \"console=hvc0 loglevel=4 $args\""
+			;;
+		esac
+		echo "memory = ${XE_GUEST_MEM:-256}"
+		echo "vcpus = $vcpus"
+		echo "vif = []"
+		echo "disk = [ $xd ]"
+		echo 'on_poweroff = "destroy"'
+		echo "on_reboot = \"${XE_ON_REBOOT:-destroy}\""
+		echo 'on_crash = "destroy"'
+	} > $XE_RUN/$n.cfg
 }
-xe_guest_log() { echo $XE_CONSOLE_DIR/guest-$1.log; }
+xe_guest_log() {
+	if [ "$(cat $XE_RUN/$1.type 2>/dev/null)" = hvm ]; then
+		echo /var/log/xen/serial-$1.log
+	else
+		echo $XE_CONSOLE_DIR/guest-$1.log
+	fi
+}
 xe_domid() { xl domid "$1" 2>/dev/null; }
-xe_guest_create() { # xe_guest_create NAME [-p]: xl create, timed
+# xe_guest_create NAME [-p]: xl create, timed; XE_XL_OPTS are xl's own
+# options (the libxl scenarios use -vvv: then the xl process that watches
+# the domain logs libxl's debug messages to /var/log/xen/xl-NAME.log too)
+xe_guest_create() {
 	local n=$1 rc
 	xe_mark XL-CREATE-START name=$n
-	xl create $2 $XE_RUN/$n.cfg > $XE_RUN/xl-create-$n.log 2>&1
+	xl ${XE_XL_OPTS:-} create $2 $XE_RUN/$n.cfg > $XE_RUN/xl-create-$n.log 2>&1
 	rc=$?
 	xe_mark XL-CREATE-END name=$n rc=$rc domid=$(xe_domid $n)
 	if [ $rc != 0 ]; then
@@ -85,12 +116,14 @@ xe_guest_create() { # xe_guest_create NAME [-p]: xl create, timed
 	fi
 	return $rc
 }
-# xe_guest_wait NAME [SECS]: wait for XE-GUEST DONE, then for the domain to
-# go away (the guest powers itself off); destroy it if it does not.
+# xe_guest_wait NAME [SECS]: wait for XE-GUEST DONE (or for the domain to
+# vanish), then for the domain to go away (the guest powers itself off);
+# destroy it if it does not.
 xe_guest_wait() {
-	local n=$1 t=${2:-$XE_GUEST_TIMEOUT} log
+	local n=$1 t=${2:-$XE_GUEST_TIMEOUT} log id
 	log=$(xe_guest_log $n)
-	if xe_waitfor $t grep -q "XE-GUEST DONE" $log; then
+	id=$(xe_domid $n)
+	if xe_waitfor $t sh -c "grep -q 'XE-GUEST DONE' $log || ! xenstore-exists /local/domain/${id:-none}"; then
 		xe_mark GUEST-DONE name=$n
 	else
 		xe_mark GUEST-TIMEOUT name=$n
@@ -102,18 +135,20 @@ xe_guest_wait() {
 		xl destroy $n
 	fi
 }
-# xe_guest_verdict NAME: the guest console into the log, its XE-GUEST
-# RESULT as XE-RESULT NAME-guest, its markers into $XE_RUN/markers-NAME
+# xe_guest_verdict NAME [DOMAIN]: the console of DOMAIN (default NAME)
+# into the log, the XE-GUEST RESULT of the guest that called itself NAME
+# (xe_name=) as XE-RESULT NAME-guest, its markers into $XE_RUN/markers-NAME
 xe_guest_verdict() {
 	local n=$1 log r
-	log=$(xe_guest_log $n)
+	log=$(xe_guest_log ${2:-$1})
 	xe_block guest-console-$n sh -c "tr -d '\r' < $log"
-	sed -n 's/.*XE-GUEST MARKER .* disk=\([^ ]*\) marker=\([^ ]*\).*/\1 \2/p' $log | tr -d '\r' > $XE_RUN/markers-$n
-	r=$(grep 'XE-GUEST RESULT' $log | tr -d '\r' | tail -n1)
+	tr -d '\r' < $log | grep "XE-GUEST .*name=$n " > $XE_RUN/guest-$n.txt
+	sed -n 's/.*XE-GUEST MARKER .* disk=\([^ ]*\) marker=\([^ ]*\).*/\1 \2/p' $XE_RUN/guest-$n.txt > $XE_RUN/markers-$n
+	r=$(grep 'XE-GUEST RESULT' $XE_RUN/guest-$n.txt | tail -n1)
 	case "$r" in
 	*" PASS "*) xe_result $n-guest PASS "${r#*PASS }" ;;
 	"") xe_result $n-guest FAIL "no XE-GUEST RESULT line" ;;
-	*) xe_result $n-guest FAIL "${r#*RESULT }: $(grep 'XE-GUEST CHECK.* FAIL' $log | tr -d '\r' | sed 's/.*disk=//' | tr '\n' ';')" ;;
+	*) xe_result $n-guest FAIL "${r#*RESULT }: $(grep 'XE-GUEST CHECK.* FAIL' $XE_RUN/guest-$n.txt | sed 's/.*disk=//' | tr '\n' ';')" ;;
 	esac
 }
 # xe_declare_markers NAME present|absent: tell the host scan what to expect
@@ -169,12 +204,12 @@ xe_destroy_all() {
 # ---------------------------------------------------------------- ephemeral
 # The daemon is started once per scenario that needs it. Its options are the
 # daemon's to define; XE_DAEMON_ARGS (dom0 command line xe_daemon_args=,
-# with ':' for spaces) is passed through.
+# with ':' for spaces) is passed through, then xe_daemon_start's arguments.
 xe_daemon_start() {
 	local a
 	a=$(sed -n 's/.*[[:space:]]xe_daemon_args=\([^ ]*\).*/\1/p' /proc/cmdline | tr ':' ' ')
 	xe_mark DAEMON-START
-	xen-ephemerald $a > $XE_RUN/daemon.log 2>&1 &
+	xen-ephemerald $a "$@" > $XE_RUN/daemon.log 2>&1 &
 	echo $! > $XE_RUN/daemon.pid
 	if xe_waitfor 30 xen-ephemeral status; then
 		xe_mark DAEMON-READY
@@ -189,16 +224,18 @@ xe_daemon_stop() {
 	kill "$p" 2>/dev/null
 	xe_waitfor 20 sh -c "! kill -0 $p" || kill -9 "$p" 2>/dev/null
 	rm -f $XE_RUN/daemon.pid
-	xe_block daemon-log cat $XE_RUN/daemon.log
+	xe_block daemon-log${XE_SCENARIO:+-$XE_SCENARIO} cat $XE_RUN/daemon.log
 }
 # xe_status_poll DOMID FILE: in the background, while the domain lives, keep
-# the daemon's latest `status --json` that lists it in FILE; the last one
+# in FILE the daemon's latest `status --json` that lists it with every disk
+# still Connected (state 4: a closed disk lists no rings); the last one
 # before the domain goes away holds its counters near the end of its run.
 xe_status_poll() {
 	(
 		while xl list "$1" >/dev/null 2>&1; do
 			xen-ephemeral status --json > "$2.tmp" 2>/dev/null &&
 				grep -q "\"domid\": $1," "$2.tmp" &&
+				! grep "\"domid\": $1," "$2.tmp" | grep -q -v '"state": 4,' &&
 				mv "$2.tmp" "$2"
 			sleep 2
 		done
@@ -261,5 +298,200 @@ xe_eph_guest() {
 	xe_declare_markers $n absent
 	xe_scan $n absent $(find /scratch -type f) /root/base-a.img /root/base-b.img \
 		$(losetup -a 2>/dev/null | cut -d: -f1)
+	! grep -q -E "^$n-[^ ]* FAIL" $XE_RUN/results && grep -q "^$n-guest PASS" $XE_RUN/results
+}
+
+# ---------------------------------------------------------------- kernel blkback
+# xe_blkback load|unload: the phy control's backend. 4.17 loads it at boot;
+# 4.20 only around the phy scenario (the libxl route must not need it).
+xe_blkback() {
+	case $1 in
+	load)
+		grep -q '^xen_blkback ' /proc/modules && return 0
+		insmod /lib/modules/xen-blkback.ko && : > $XE_RUN/blkback-loaded-here &&
+			echo "xen-blkback loaded for this scenario"
+		;;
+	unload)
+		[ -f $XE_RUN/blkback-loaded-here ] || return 0
+		rmmod xen_blkback && rm -f $XE_RUN/blkback-loaded-here && echo "xen-blkback unloaded"
+		;;
+	esac
+}
+
+# ---------------------------------------------------------------- libxl route
+# Disks declared in the xl config only: backendtype=tap, our hook as
+# script=, kind vbd3 (Xen 4.19+). libxl writes backend/vbd3/<domid>/<devid>
+# (params "aio:<target>"), waits 10 s for the daemon's InitWait, runs the
+# hook (/etc/xen/scripts/xen-ephemeral), and owns every node: the daemon
+# only adds its own. Teardown: libxl deletes the frontend, writes state 5,
+# waits 10 s for 6, runs the hook's remove, deletes the directories.
+# The scenarios run xl with -vvv (XE_XL_OPTS), and check the log of the xl
+# process that watched the domain (/var/log/xen/xl-NAME.log).
+XE_HOOK=/etc/xen/scripts/xen-ephemeral
+
+# xe_xl_disk VDEV SPEC: one xl disk for our hook (target= last: it takes
+# the rest of the line, commas included)
+xe_xl_disk() { printf "'backendtype=tap, script=xen-ephemeral, vdev=%s, target=%s'" "$1" "$2"; }
+# xe_devid xvdX: the device id (51712 + 16 * letter)
+xe_devid() { echo $((51712 + 16 * ($(printf '%d' "'${1#xvd}") - 97))); }
+# xe_xl_dump NAME DOMID: the vbd3 backends, the guest's frontends and
+# libxl's copy, with permissions
+xe_xl_dump() {
+	xe_block xenstore-$1 sh -c "xenstore-ls -fp /local/domain/0/backend/vbd3/$2; xenstore-ls -fp /local/domain/$2/device/vbd; xenstore-ls -f /libxl/$2/device/vbd"
+}
+# xe_xl_states DOMID VDEV...: "xvda=be/fe/hotplug-status ..." from xenstore
+xe_xl_states() {
+	local id=$1 v d out=""
+	shift
+	for v in "$@"; do
+		d=$(xe_devid $v)
+		out="$out $v=$(xenstore-read /local/domain/0/backend/vbd3/$id/$d/state 2>/dev/null || echo -)/$(xenstore-read /local/domain/$id/device/vbd/$d/state 2>/dev/null || echo -)/$(xenstore-read /local/domain/0/backend/vbd3/$id/$d/hotplug-status 2>/dev/null || echo -)"
+	done
+	echo "${out# }"
+}
+# xe_xl_states_are DOMID BE/FE/HOTPLUG VDEV...: every disk so?
+xe_xl_states_are() {
+	local id=$1 want=$2 v
+	shift 2
+	for v in $(xe_xl_states $id "$@"); do
+		[ "${v#*=}" = "$want" ] || return 1
+	done
+}
+# xe_xl_all_fe DOMID STATE VDEV...: every frontend in STATE?
+xe_xl_all_fe() {
+	local id=$1 st=$2 v
+	shift 2
+	for v in "$@"; do
+		[ "$(xenstore-read /local/domain/$id/device/vbd/$(xe_devid $v)/state 2>/dev/null)" = "$st" ] || return 1
+	done
+}
+# xe_xl_status_lists DOMID [DEVID]: does `xen-ephemeral status` list it?
+xe_xl_status_lists() {
+	if [ -n "${2:-}" ]; then
+		xen-ephemeral status --json 2>/dev/null | grep -q -E "\"domid\": $1, \"devid\": $2,"
+	else
+		xen-ephemeral status --json 2>/dev/null | grep -q -E "\"domid\": $1,"
+	fi
+}
+# xe_xl_gone NAME DOMID: after the domain is gone, within 30 s: the daemon
+# holds nothing for it; backend/vbd3/DOMID, /local/domain/DOMID and
+# /libxl/DOMID are gone
+xe_xl_gone() {
+	local n=$1 id=$2
+	if xe_waitfor 30 sh -c "! xl list $id"; then :; else
+		xe_result $n-domain-gone FAIL "domain $id still exists"
+	fi
+	if xe_waitfor 30 sh -c ". /xe/lib.sh; ! xe_xl_status_lists $id"; then
+		xe_result $n-daemon-state-gone PASS "status lists nothing for domain $id"
+	else
+		xe_block status-after-$n xen-ephemeral status --json
+		xe_result $n-daemon-state-gone FAIL "status still lists domain $id after 30 s"
+	fi
+	if xe_waitfor 30 sh -c "! xenstore-exists /local/domain/0/backend/vbd3/$id && ! xenstore-exists /local/domain/$id && ! xenstore-exists /libxl/$id"; then
+		xe_result $n-xenstore-gone PASS "backend/vbd3/$id, /local/domain/$id and /libxl/$id removed"
+	else
+		xe_block xenstore-after-$n sh -c "xenstore-ls -fp /local/domain/0/backend; xenstore-ls -f /local/domain/$id; xenstore-ls -f /libxl/$id"
+		xe_result $n-xenstore-gone FAIL "nodes of domain $id remain after 30 s"
+	fi
+	xe_block xenstore-after-$n sh -c "echo '(backends left in dom0, all kinds)'; xenstore-ls -fp /local/domain/0/backend 2>&1; echo '(/libxl)'; xenstore-ls -f /libxl 2>&1 | grep -v dm-version"
+}
+# xe_xl_teardown NAME DOMID NDISKS LOG: libxl's teardown of the domain's
+# disks, from an xl -vvv log: no 10 s timeout hit, the hook's remove run
+# for every disk (libxl runs it only once the backend reached Closed)
+xe_xl_teardown() {
+	local n=$1 id=$2 nd=$3 log=$4 to rm
+	to=$(grep -c 'timed out' $log)
+	rm=$(grep -c "Domain $id:calling hotplug script: $XE_HOOK remove" $log)
+	grep -E "(Domain $id:|/vbd3/$id/).*(hotplug script: |wanted state [56]|timed out|unable)" $log |
+		grep -v -e 'xc: ' -e 'still waiting' > $XE_RUN/teardown-$n.txt
+	xe_block teardown-$n cat $XE_RUN/teardown-$n.txt
+	if [ "$to" = 0 ] && [ "$rm" = "$nd" ]; then
+		xe_result $n-teardown PASS "no libxl timeout, hook remove ran for $rm of $nd disks"
+	else
+		xe_result $n-teardown FAIL "$to 'timed out' lines, hook remove ran for $rm of $nd disks ($log)"
+	fi
+}
+# xe_xl_scan NAME: NAME's markers absent from dom0's storage (files in
+# /scratch, the bases, loop devices); declared for the host's scan too
+xe_xl_scan() {
+	xe_declare_markers $1 absent
+	xe_scan $1 absent $(find /scratch -type f) /root/base-a.img /root/base-b.img \
+		$(losetup -a 2>/dev/null | cut -d: -f1)
+}
+# xe_xl_create NAME [-p]: xl -vvv create, timed, and its domid in XE_ID
+xe_xl_create() {
+	local rc
+	XE_XL_OPTS=-vvv
+	xe_guest_create "$@"
+	rc=$?
+	unset XE_XL_OPTS
+	XE_ID=$(xe_domid $1)
+	return $rc
+}
+# xe_xl_disks3 OPTS: xvda cow over base A, xvdb cow over base B, xvdc
+# blank 64M, each with the overlay options OPTS (e.g. store=ram)
+xe_xl_disks3() {
+	echo "$(xe_xl_disk xvda cow:base=/root/base-a.img,$1), $(xe_xl_disk xvdb cow:base=/root/base-b.img,$1), $(xe_xl_disk xvdc blank:size=64M,$1)"
+}
+# xe_xl_ready NAME: the binaries and the hook are there, the daemon is up
+# (-v: its state changes are in the daemon-log block)
+xe_xl_ready() {
+	if ! xe_have_binaries; then
+		xe_result $1 SKIP "no xen-ephemerald/xen-ephemeral in this build (XE_BUILD)"
+		return 1
+	fi
+	if [ ! -x $XE_HOOK ]; then
+		xe_result $1 FAIL "no hook $XE_HOOK"
+		return 1
+	fi
+	xe_daemon_start -v || { xe_result $1 FAIL "daemon did not come up"; return 1; }
+}
+# xe_xl_vdevs XL_DISKS: the vdevs named in an xl disk list
+xe_xl_vdevs() { echo "$1" | grep -o 'vdev=xvd[a-z]*' | cut -d= -f2 | tr '\n' ' '; }
+# xe_xl_guest NAME GUEST_DISKS XL_DISKS [EXTRA_CMDLINE]: one guest whose
+# disks are all in its xl config. Created paused (the backends then sit in
+# InitWait, hotplug-status connected: dumped), unpaused, connected
+# (dumped); XE_XL_WHILE (a function NAME DOMID) runs then; the guest does
+# its workload and powers off; then the daemon and xenstore hold nothing of
+# it, libxl's teardown hit no timeout and ran the hook's remove, and its
+# markers are nowhere on dom0's storage. Returns 0 when all of that passed.
+xe_xl_guest() {
+	local n=$1 gd=$2 xd=$3 extra=${4:-} id vdevs st
+	vdevs=$(xe_xl_vdevs "$xd")
+	xe_guest_cfg $n "$gd" "$xd" "xe_mark_mib=2 $extra"
+	if ! xe_xl_create $n -p; then
+		xe_result $n FAIL "xl create -p failed: $(grep -E 'error|script:' $XE_RUN/xl-create-$n.log | grep -v 'xc: ' | tail -n3 | tr '\n' ' ')"
+		return 1
+	fi
+	id=$XE_ID
+	st=$(xe_xl_states $id $vdevs)
+	xe_xl_dump $n-initwait $id
+	if xe_xl_states_are $id 2/1/connected $vdevs; then
+		xe_result $n-initwait PASS "backend/frontend/hotplug-status: $st"
+	else
+		xe_result $n-initwait FAIL "$st (wanted 2/1/connected)"
+	fi
+	xe_block status-initwait-$n xen-ephemeral status --json
+	xl unpause $n
+	xe_mark UNPAUSED name=$n
+	if xe_waitfor 300 sh -c ". /xe/lib.sh; xe_xl_all_fe $id 4 $vdevs"; then
+		xe_mark FRONTEND-CONNECTED name=$n
+		st=$(xe_xl_states $id $vdevs)
+		xe_xl_dump $n-connected $id
+		xe_block status-$n xen-ephemeral status --json
+		if xe_xl_states_are $id 4/4/connected $vdevs; then
+			xe_result $n-connected PASS "backend/frontend/hotplug-status: $st"
+		else
+			xe_result $n-connected FAIL "$st (wanted 4/4/connected)"
+		fi
+		[ -n "${XE_XL_WHILE:-}" ] && $XE_XL_WHILE $n $id
+	else
+		xe_result $n-connected FAIL "frontends not connected after 300 s: $(xe_xl_states $id $vdevs)"
+	fi
+	xe_guest_wait $n
+	xe_guest_verdict $n
+	xe_xl_gone $n $id
+	xe_xl_teardown $n $id $(echo $vdevs | wc -w) /var/log/xen/xl-$n.log
+	xe_xl_scan $n
 	! grep -q -E "^$n-[^ ]* FAIL" $XE_RUN/results && grep -q "^$n-guest PASS" $XE_RUN/results
 }

@@ -10,12 +10,30 @@
 #                             fill:X: a disk whose overlay holds X MiB:
 #                             writing past it must fail, what was written
 #                             must stay readable and overwritable
+#                             idle: present and readable, nothing written
+#                             loop: a marker stream written over and over
+#                             (O_DIRECT) until the domain is destroyed;
+#                             "XE-GUEST LOOPING" after the first pass. The
+#                             last disk: the workload never gets past it
 #   xe_fs_mib=N               base layout: ext4 in [0,N) MiB, raw after it
 #   xe_sums_X=HEX             sha256 of base X's /SHA256SUMS
 #   xe_mark_mib=N             MiB of marker files (fs) / stream (blank) per disk
 #   xe_blkfront=a=1:b=2       xen-blkfront module options
 #   xe_expect=pristine|any    pristine (default): the disks must show only
 #                             base content at start (no earlier guest's writes)
+#   xe_mark_id=HEX            markers derived from HEX (md5 of HEX and the
+#                             disk name), so that dom0 knows them before the
+#                             guest runs; default: random per disk
+#   xe_absent=M1,M2,...       before anything else, scan every disk for these
+#                             markers (an earlier boot's): 0 hits, 0 pieces
+#   xe_disk_wait=S            seconds to wait for each disk (default 60);
+#                             "XE-GUEST WAITDISK" when one is not there yet
+#                             (dom0 may hot-plug it then)
+#   xe_detach=D               after disk D's checks, "XE-GUEST DETACH-READY"
+#                             and wait up to 120 s for dom0 to unplug it
+#   xe_boot=N                 which boot this is (printed in START)
+#   xe_reboot=1               at the end reboot instead of powering off
+#   xe_hold=1                 at the end neither: stay up (save/restore)
 # For every disk: check what the base holds (file sums, raw pattern or
 # zeros), write markers unique to this run (marker files on the fs, single
 # 512-byte sectors, runs straddling 4 KiB blocks, a large stream, all with
@@ -50,9 +68,14 @@ FS_MIB=$(arg xe_fs_mib); FS_MIB=${FS_MIB:-48}
 MARK_MIB=$(arg xe_mark_mib); MARK_MIB=${MARK_MIB:-2}
 EXPECT=$(arg xe_expect); EXPECT=${EXPECT:-pristine}
 BFOPT=$(arg xe_blkfront | tr ':' ' ')
+MARK_ID=$(arg xe_mark_id)
+ABSENT=$(arg xe_absent | tr ',' ' ')
+DISK_WAIT=$(arg xe_disk_wait); DISK_WAIT=${DISK_WAIT:-60}
+DETACH=$(arg xe_detach)
+BOOT=$(arg xe_boot); BOOT=${BOOT:-1}
 # xl shutdown: the kernel runs busybox poweroff, which signals PID 1
 trap 'echo "XE-GUEST SHUTDOWN-REQUEST name=$NAME uptime=$(up)"; sync; poweroff -f' USR2 TERM INT
-echo "XE-GUEST START name=$NAME disks=$DISKS uptime=$(up) kernel=$(uname -r) vcpus=$(grep -c ^processor /proc/cpuinfo)"
+echo "XE-GUEST START name=$NAME boot=$BOOT disks=$DISKS uptime=$(up) kernel=$(uname -r) vcpus=$(grep -c ^processor /proc/cpuinfo)"
 
 [ -n "${XE_HOSTTEST:-}" ] || for m in $(cat /lib/modules/load-order); do
 	case $m in
@@ -113,24 +136,65 @@ raw_writes() { # raw_writes DEV R0
 	return 0
 }
 
+waitdisk() { # waitdisk DEV: up to DISK_WAIT seconds
+	local i=0
+	[ -b $1 ] || echo "XE-GUEST WAITDISK name=$NAME disk=${1##*/} uptime=$(up)"
+	while [ ! -b $1 ] && [ $i -lt $((DISK_WAIT * 5)) ]; do sleep 0.2; i=$((i + 1)); done
+	[ -b $1 ]
+}
+
+# An earlier boot's markers (xe_absent=): on no disk, not even in pieces.
+if [ -n "$ABSENT" ]; then
+	devs=
+	for spec in $(echo "$DISKS" | tr ',' ' '); do
+		waitdisk $DEVDIR/${spec%%:*} && devs="$devs $DEVDIR/${spec%%:*}"
+	done
+	out=$(scan-markers $ABSENT -- $devs 2>&1)
+	rc=$?
+	echo "$out" | sed 's/^/XE-GUEST SCAN /'
+	hits=$(echo "$out" | sed -n 's/.* hits=\([0-9]*\) .*/\1/p' | awk '{s += $1} END {print s + 0}')
+	pieces=$(echo "$out" | sed -n 's/.* pieces=\([0-9,]*\) .*/\1/p' | tr ',' '\n' | awk '{s += $1} END {print s + 0}')
+	check all earlier-markers-absent "$([ $rc = 0 ] && [ "$hits" = 0 ] && [ "$pieces" = 0 ] && echo OK || echo FAIL)" \
+		"$(echo $ABSENT | wc -w) markers, hits=$hits pieces=$pieces on$devs"
+fi
+
 for spec in $(echo "$DISKS" | tr ',' ' '); do
 	D=${spec%%:*}; rest=${spec#*:}; KIND=${rest%%:*}; X=${rest#*:}
 	[ "$X" = "$rest" ] && X=
 	DEV=$DEVDIR/$D
-	i=0
-	while [ ! -b $DEV ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
-	if [ ! -b $DEV ]; then
-		check $D present FAIL "no $DEV after 60 s"
+	if ! waitdisk $DEV; then
+		check $D present FAIL "no $DEV after $DISK_WAIT s"
 		continue
 	fi
 	SECTORS=$(blockdev --getsz $DEV)
 	check $D present OK "sectors=$SECTORS ro=$(blockdev --getro $DEV)"
+	if [ "$KIND" = idle ]; then
+		got=$(dd if=$DEV bs=1M count=1 iflag=direct 2>/dev/null | wc -c)
+		check $D idle-read "$([ "$got" = 1048576 ] && echo OK || echo FAIL)" "bytes=$got"
+		continue
+	fi
 	# a fresh random id per disk: no 16-byte piece is shared between markers
-	M="XEMARK-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')-$D-"
+	if [ -n "$MARK_ID" ]; then
+		M="XEMARK-$(printf '%s' "$MARK_ID$D" | md5sum | cut -c1-32)-$D-"
+	else
+		M="XEMARK-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')-$D-"
+	fi
 	echo "XE-GUEST MARKER name=$NAME disk=$D marker=$M"
 	mkblock "$M" $T/blk-$D
 
-	if [ "$KIND" = fs ]; then
+	if [ "$KIND" = loop ]; then
+		# until the domain is destroyed: 1 MiB O_DIRECT writes over
+		# [8, 24) MiB of the disk, each one the marker repeated
+		i=0
+		while [ $i -lt 16 ]; do cat $T/blk-$D; i=$((i + 1)); done > $T/mib
+		i=0
+		while :; do
+			dd if=$T/mib of=$DEV bs=1M seek=$((8 + i % 16)) oflag=direct conv=notrunc 2>/dev/null ||
+				{ echo "XE-GUEST LOOP-ERROR name=$NAME disk=$D i=$i uptime=$(up)"; sleep 1; }
+			i=$((i + 1))
+			[ $i = 16 ] && echo "XE-GUEST LOOPING name=$NAME disk=$D wrote_mib=16 uptime=$(up)"
+		done
+	elif [ "$KIND" = fs ]; then
 		R0=$((FS_MIB * 2048))
 		XU=$(echo "$X" | tr a-z A-Z)
 		RAWBYTES=$(( (SECTORS - R0) * 512 ))
@@ -240,6 +304,14 @@ for spec in $(echo "$DISKS" | tr ',' ' '); do
 		rm -f $T/stream
 	fi
 	rm -f $T/exp-$D $T/blk-$D
+	if [ "$D" = "$DETACH" ]; then
+		# dom0 unplugs it (xl block-detach) once we are done with it
+		sync
+		echo "XE-GUEST DETACH-READY name=$NAME disk=$D uptime=$(up)"
+		i=0
+		while [ -e /sys/block/$D ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
+		check $D hot-detach "$([ -e /sys/block/$D ] && echo FAIL || echo OK)" "gone after $((i / 5)) s"
+	fi
 done
 
 R=PASS
@@ -247,7 +319,14 @@ R=PASS
 [ -z "$DISKS" ] && R=PASS
 echo "XE-GUEST RESULT name=$NAME $R wrote_kib=$((WROTE / 2)) checks=$NCHK failed=$NFAIL uptime=$(up)"
 sync
-echo "XE-GUEST DONE name=$NAME uptime=$(up)"
+echo "XE-GUEST DONE name=$NAME boot=$BOOT uptime=$(up)"
 [ -n "${XE_HOSTTEST:-}" ] && exit 0
 sleep 1
+if [ "$(arg xe_reboot)" = 1 ]; then
+	echo "XE-GUEST REBOOT name=$NAME boot=$BOOT uptime=$(up)"
+	reboot -f
+elif [ "$(arg xe_hold)" = 1 ]; then
+	echo "XE-GUEST HOLD name=$NAME boot=$BOOT uptime=$(up)"
+	while :; do sleep 3600 & wait $!; done
+fi
 poweroff -f

@@ -12,13 +12,14 @@
 # scratch.img: an empty ext4 (label xe-scratch) with phy/ and xts/, dom0's
 # scratch storage (loop images of the phy control, xts store files).
 #
-# Writes to $XE_LAB/bases (default /var/tmp/xe-lab/bases):
+# Writes to $XE_W/bases (default $XE_LAB/xen-$XE_XEN/bases, XE_LAB default
+# /var/tmp/xe-lab, XE_XEN default 4.17):
 #   base-a.img base-b.img scratch.img     the images
 #   base-X.SHA256SUMS                     the files' sums (as in the image)
 #   bases.env                             FS_MIB, SIZE_MIB, SUMS_A, SUMS_B
 #                                         (sha256 of each SHA256SUMS), IMG_*
 set -euo pipefail
-W=${XE_LAB:-/var/tmp/xe-lab}
+W=${XE_W:-${XE_LAB:-/var/tmp/xe-lab}/xen-${XE_XEN:-4.17}}
 B=$W/bases
 SIZE_MIB=64
 FS_MIB=48

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# xe-lab: xen=4.17,4.20 order=10 always
 # blank-boot: sanity. A PV guest with no disks boots the dom0 kernel and its
 # initrd, reports, and powers itself off; xl sees it go away.
 scenario_blank_boot() {

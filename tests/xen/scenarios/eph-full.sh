@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# xe-lab: xen=4.17 order=50
 # eph-full: a guest writes past its disk's overlay limit. It must see I/O
 # errors for the new blocks only: what it wrote before stays readable and
 # can be overwritten, its other disks keep working, `xen-ephemeral status`

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# xe-lab: xen=4.17 order=50
 # eph-mq: blkfront pushed into its other paths with module options and two
 # vCPUs: two queues, 4-page rings, indirect requests of up to 64 segments.
 # The negotiated xenstore keys are checked, and the daemon's counters show

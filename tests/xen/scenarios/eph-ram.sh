@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# xe-lab: xen=4.17 order=50
 # eph-ram: two guests, one after the other, on the same bases, served by
 # xen-ephemerald with the RAM store. Each one must see the bases exactly
 # (the second sees none of the first's writes), write and read back its

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# xe-lab: xen=4.17 order=50
 # eph-xts: like eph-ram, with the overlay in AES-256-XTS scratch files
 # (O_TMPFILE in /scratch/xts, on the QEMU scratch disk): the scan of that
 # disk, in dom0 and on the host, must find none of the guest's markers.
