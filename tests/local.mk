@@ -139,7 +139,8 @@ check_DATA = daemon/xen-ephemerald.service
 # ---- replay of the fuzz corpora (tests/fuzz/local.mk builds them) ----
 
 TESTS += tests/fuzz/replay-req.sh tests/fuzz/replay-frontend.sh \
-	tests/fuzz/replay-diskspec.sh tests/fuzz/replay-nbd.sh
+	tests/fuzz/replay-diskspec.sh tests/fuzz/replay-nbd.sh \
+	tests/fuzz/replay-wire.sh
 
 # ---- the soak (not in make check: ten minutes) ----
 
