@@ -9,9 +9,13 @@
  *         on-full=error or on-full=pause
  *   xvdc  blank, AES-XTS on scratch (either route), sometimes a limit
  *
- * under a --budget (SOAK_BUDGET_MIB, default 384) smaller than what the
- * guests together would hold, so that leases move between workers as
- * guests come and go.
+ * under a --budget (SOAK_BUDGET_MIB, default 1536) smaller than what the
+ * guests together could hold, so that leases move between workers as
+ * guests come and go. Not much smaller: a worker may keep its use plus
+ * two 16 MiB chunks of lease (backend/worker.c, lease_trim), so with 32
+ * workers a budget under about 1 GiB is all leased while the overlays
+ * hold far less, and a guest whose write waits (on-full=pause) for the
+ * budget may wait for another guest to go (SOAK_BUDGET_MIB=384 shows it).
  *
  * Each guest is a thread that lives guest after guest: a domain is made,
  * its disks attached and connected (random queues, ring orders, ABIs,
@@ -1028,7 +1032,7 @@ int main(void)
 	soak.seconds = env_uint("SOAK_SECONDS", 600);
 	soak.guests = env_uint("SOAK_GUESTS", 32);
 	soak.report_s = env_uint("SOAK_REPORT_SECONDS", 60);
-	soak.budget_blks = (uint64_t)env_uint("SOAK_BUDGET_MIB", 384) << 8;
+	soak.budget_blks = (uint64_t)env_uint("SOAK_BUDGET_MIB", 1536) << 8;
 	CHECK(soak.guests >= 1 && soak.guests <= 64 && soak.seconds >= 1 &&
 		      soak.report_s >= 1 && soak.budget_blks >= 1,
 	      "SOAK_GUESTS 1..64, SOAK_SECONDS, SOAK_REPORT_SECONDS and "
