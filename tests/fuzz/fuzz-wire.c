@@ -18,7 +18,7 @@
  *   (opened, connected, failed, pause and unpause calls, leases), and the
  *   worker lives on;
  * - the leases together never exceed the budget, and each LEASE the
- *   supervisor sends says what the model says the worker holds;
+ *   supervisor sends grants what the model says it must;
  * - a pause or unpause only ever names the worker's own guest, and every
  *   pause is undone by the end;
  * - when the registry is freed no worker process is left.
@@ -88,6 +88,8 @@ struct fworker {
 	bool alive; /* the supervisor has it, as far as the model knows */
 	bool hello;
 	uint64_t lease;
+	uint64_t grant; /* the LEASE the supervisor must send now */
+	bool granted;
 	uint64_t asked; /* the last stats token sent to it */
 };
 
@@ -442,6 +444,8 @@ static bool model_message(unsigned int i, const struct wire_msg *m,
 
 			w->lease += g;
 			fw.leased += g;
+			w->grant = g;
+			w->granted = true;
 		}
 		return true;
 	case WIRE_RETURN_LEASE:
@@ -536,11 +540,13 @@ static void drain(unsigned int i)
 				die("a CONNECT the model did not ask for");
 			break;
 		case WIRE_LEASE:
-			if (!fw.budget || m.att != 1 || m.val != w->lease)
-				die("domain %u's worker was leased %llu, the "
-				    "model says it holds %llu",
+			if (!fw.budget || m.att != 1 || !w->granted ||
+			    m.val != w->grant)
+				die("domain %u's worker was granted %llu, the "
+				    "model says %llu",
 				    w->domid, (unsigned long long)m.val,
-				    (unsigned long long)w->lease);
+				    (unsigned long long)w->grant);
+			w->granted = false;
 			break;
 		case WIRE_STATS:
 			if (m.val <= w->asked)
