@@ -13,7 +13,10 @@
  *   new worker and an empty overlay;
  * - a worker that makes a forbidden system call is killed by its sandbox
  *   (SIGSYS), with the same outcome;
- * - a "worker" that answers what was never asked is killed as broken.
+ * - a "worker" that answers what was never asked is killed as broken;
+ * - a worker that gives lease back while a grant it asked for is on its
+ *   way (its disk closed meanwhile) is not taken for a liar: both sides
+ *   count each once.
  */
 #include "config.h"
 
