@@ -1429,6 +1429,7 @@ int fe_wait(struct fe *fe, unsigned int q, int timeout_ms)
 	struct queue *qu = &fe->q[q];
 	uint64_t end = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
 	int fd = sim_evtchn_fd(fe->sim, fe->domid, qu->port);
+	uint64_t grace = fe->timeout_ms > 10000 ? fe->timeout_ms / 10 : 1000;
 	int n = 0;
 
 	for (;;) {
@@ -1453,8 +1454,10 @@ int fe_wait(struct fe *fe, unsigned int q, int timeout_ms)
 			    qu->rsp_cons)
 				return -ETIMEDOUT;
 			/* Published, not notified: allow for a notify in
-			 * flight at the deadline, then call it a bug. */
-			if (!wait_kick(fd, now_ms() + 1000))
+			 * flight at the deadline (a tenth of the patience,
+			 * at least 1 s: a loaded soak's notify goes through
+			 * a thread of this process), then call it a bug. */
+			if (!wait_kick(fd, now_ms() + grace))
 				fe_die("dom%u/%u q%u: responses published up "
 				       "to %u with rsp_event %u, but no "
 				       "notification",
