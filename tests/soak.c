@@ -915,15 +915,19 @@ static void snapshot(struct snapshot *s)
 
 static void print_snapshot(const char *when, const struct snapshot *s)
 {
-	say("soak: %s: supervisor rss %ld MiB (peak %ld), %d fds, heap %s%zu "
-	    "KiB; workers %u, rss %ld MiB in all, %ld MiB the most, %d fds "
+	char heap[32] = "n/a (ASan)";
+
+	if (!SOAK_ASAN)
+		snprintf(heap, sizeof(heap), "%zu KiB", s->heap >> 10);
+	say("soak: %s: supervisor rss %ld MiB (peak %ld), %d fds, heap %s; "
+	    "workers %u, rss %ld MiB in all, %ld MiB the most, %d fds "
 	    "the most; guests %u, devices %u, disks %u (%u open), overlay "
 	    "%" PRIu64 " MiB, leased %" PRIu64 " MiB of a %" PRIu64 " MiB "
 	    "budget; sim: %u grant "
 	    "maps, %u ports (%u of dom0), %u handles, %u xenstore nodes, %u "
 	    "zombies, %u serving threads\n",
 	    when, s->rss_kb >> 10, s->hwm_kb >> 10, s->fds,
-	    SOAK_ASAN ? "n/a " : "", s->heap >> 10, s->w.n,
+	    heap, s->w.n,
 	    s->w.rss_kb_sum >> 10, s->w.rss_kb_max >> 10, s->w.fds_max,
 	    s->alive, s->devs, s->disks, s->open, s->used_blks >> 8,
 	    s->leased_blks >> 8, soak.budget_blks >> 8, s->sim.maps,
