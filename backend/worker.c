@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -295,6 +296,9 @@ static void do_open(struct worker *w, const struct wire_msg *m, int *fds,
 		reply(w, m, WIRE_OPENED, rc, 0, err);
 		return;
 	}
+	if (cow_io_mode(s->cow))
+		log_msg(LOG_INFO, "%s: scratch I/O: %s", plan.name,
+			cow_io_mode(s->cow));
 	s->used = true;
 	s->tag = m->tag;
 	s->pause_when_full = plan.on_full_pause != 0;
@@ -565,6 +569,15 @@ int worker_serve(const struct worker_config *cfg)
 		return -ENOMEM;
 	w->cfg = cfg;
 	w->sock = cfg->sock;
+	/* Blocking sends: a ring's FULL, ROOM or WANT_LEASE must never be
+	 * dropped because the supervisor's queue is full for a moment (the
+	 * main loop only reads after poll() said there is something). */
+	{
+		int fl = fcntl(w->sock, F_GETFL);
+
+		if (fl >= 0)
+			fcntl(w->sock, F_SETFL, fl & ~O_NONBLOCK);
+	}
 	pthread_mutex_init(&w->lease_lock, NULL);
 	{
 		pthread_condattr_t ca;

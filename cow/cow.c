@@ -266,6 +266,38 @@ static bool direct_copy(struct cow *cow, const uint32_t *slots,
 }
 
 /*
+ * Under the blocks' locks: the map state of each block of [blk, blk + n)
+ * and its slot, its own or (fresh[i]) a new one, reserved for the whole run
+ * at once. -ENOSPC, and nothing taken, if they do not all fit. The caller
+ * publishes the new slots it wrote and gives back the others.
+ */
+static int run_slots(struct cow *cow, uint64_t blk, unsigned int n,
+		     uint32_t *state, uint32_t *slots, bool *fresh,
+		     unsigned int *nr_fresh_r)
+{
+	uint32_t fresh_slots[COW_APPLY_MAX_BLKS];
+	unsigned int i, j, nr_fresh = 0;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		state[i] = map_get(&cow->map, blk + i);
+		fresh[i] = state[i] < MAP_SLOT0;
+		if (fresh[i])
+			nr_fresh++;
+		else
+			slots[i] = state[i] - MAP_SLOT0;
+	}
+	rc = slots_alloc(&cow->map, nr_fresh, fresh_slots);
+	if (rc)
+		return rc;
+	for (i = 0, j = 0; i < n; i++)
+		if (fresh[i])
+			slots[i] = fresh_slots[j++];
+	*nr_fresh_r = nr_fresh;
+	return 0;
+}
+
+/*
  * Write n whole blocks from src. Blocks already in the overlay are
  * overwritten in place; the others get slots, reserved for the whole run at
  * once (a run that does not fit fails with -ENOSPC and changes nothing),
@@ -276,27 +308,15 @@ static bool direct_copy(struct cow *cow, const uint32_t *slots,
 static int run_write(struct cow *cow, uint64_t blk, unsigned int n,
 		     const unsigned char *src)
 {
-	uint32_t slots[COW_RUN_MAX], fresh_slots[COW_RUN_MAX];
+	uint32_t state[COW_RUN_MAX], slots[COW_RUN_MAX];
 	bool fresh[COW_RUN_MAX];
 	unsigned int i, j, k, nr_fresh = 0;
 	int rc;
 
 	run_stripes(cow, blk, n, pthread_mutex_lock);
-	for (i = 0; i < n; i++) {
-		uint32_t state = map_get(&cow->map, blk + i);
-
-		fresh[i] = state < MAP_SLOT0;
-		if (fresh[i])
-			nr_fresh++;
-		else
-			slots[i] = state - MAP_SLOT0;
-	}
-	rc = slots_alloc(&cow->map, nr_fresh, fresh_slots);
+	rc = run_slots(cow, blk, n, state, slots, fresh, &nr_fresh);
 	if (rc)
 		goto out;
-	for (i = 0, j = 0; i < n; i++)
-		if (fresh[i])
-			slots[i] = fresh_slots[j++];
 	for (i = 0; i < n && !rc; i += k) {
 		unsigned char *p = (unsigned char *)src +
 				   (size_t)i * STORE_BLK_BYTES;
@@ -507,7 +527,7 @@ int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
 		   void *arg)
 {
 	const unsigned char *ptrs[COW_APPLY_MAX_BLKS];
-	uint32_t i;
+	uint32_t i, j, k;
 	int rc = 0;
 
 	if (nr_blks == 0 || nr_blks > COW_APPLY_MAX_BLKS ||
@@ -517,10 +537,34 @@ int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
 	}
 	/* At most one block per stripe: ascending stripe order, as always. */
 	run_stripes(cow, first_blk, nr_blks, pthread_mutex_lock);
-	for (i = 0; i < nr_blks && !rc; i++)
-		rc = blk_bytes(cow, first_blk + i,
-			       map_get(&cow->map, first_blk + i),
-			       scratch + (size_t)i * STORE_BLK_BYTES, &ptrs[i]);
+	for (i = 0; i < nr_blks && !rc; i += k) {
+		uint32_t state = map_get(&cow->map, first_blk + i), next;
+		unsigned char *p = scratch + (size_t)i * STORE_BLK_BYTES;
+
+		k = 1;
+		if (state >= MAP_SLOT0 && !store_direct(cow->overlay,
+							state - MAP_SLOT0)) {
+			/* Overlay blocks in consecutive slots: one read. */
+			while (i + k < nr_blks &&
+			       (next = map_get(&cow->map, first_blk + i + k)) ==
+				       state + k)
+				k++;
+			rc = store_read(cow->overlay, p, state - MAP_SLOT0, k);
+			for (j = 0; j < k; j++)
+				ptrs[i + j] = p + (size_t)j * STORE_BLK_BYTES;
+		} else if (state == MAP_BASE && cow->base) {
+			/* Base blocks in a row: one read. */
+			while (i + k < nr_blks &&
+			       map_get(&cow->map, first_blk + i + k) ==
+				       MAP_BASE)
+				k++;
+			rc = store_read(cow->base, p, first_blk + i, k);
+			for (j = 0; j < k; j++)
+				ptrs[i + j] = p + (size_t)j * STORE_BLK_BYTES;
+		} else {
+			rc = blk_bytes(cow, first_blk + i, state, p, &ptrs[i]);
+		}
+	}
 	if (!rc)
 		rc = fn(arg, ptrs, nr_blks);
 	run_stripes(cow, first_blk, nr_blks, pthread_mutex_unlock);
@@ -528,6 +572,174 @@ out:
 	COUNT(cow, rd_reqs, 1);
 	if (!rc)
 		COUNT(cow, rd_sectors, nr_sectors);
+	count_error(cow, rc);
+	return rc;
+}
+
+/* Where cow_write_apply() lets fill write a block. */
+enum wa_dest {
+	WA_NEW_SLOT, /* a fresh slot's memory: published after fill */
+	WA_IN_PLACE, /* the block's own slot's memory (all-or-nothing fill) */
+	WA_REDIRECT, /* an overwrite into another slot's memory: published
+		      * after fill, when the old slot goes */
+	WA_STAGED,   /* scratch: written to the overlay after fill */
+};
+
+/*
+ * Overwrites of memory blocks by a fill that may fail halfway: take a new
+ * slot for each (redir[i], new slot in rslots[i]), all or none; none if
+ * the overlay has no room now, and they are staged instead.
+ */
+static void wa_redirect(struct cow *cow, uint32_t n, const uint32_t *slots,
+			const bool *fresh, uint32_t *rslots, bool *redir)
+{
+	uint32_t want[COW_APPLY_MAX_BLKS], i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		redir[i] = !fresh[i] && store_direct(cow->overlay, slots[i]);
+		k += redir[i];
+	}
+	if (!k)
+		return;
+	if (slots_alloc_redirect(&cow->map, k, want)) {
+		memset(redir, 0, n * sizeof(*redir));
+		return;
+	}
+	for (i = 0, j = 0; i < n; i++)
+		if (redir[i])
+			rslots[i] = want[j++];
+}
+
+/*
+ * Write the staged blocks of a cow_write_apply() to the overlay, batching
+ * consecutive slots (their scratch is consecutive too), and publish the new
+ * ones. On a store error the blocks before it are written, and the new
+ * slots not yet published stay in fresh[] for the caller to give back.
+ */
+static int wa_commit(struct cow *cow, uint64_t blk, uint32_t n,
+		     const enum wa_dest *dest, const uint32_t *slots,
+		     bool *fresh, unsigned char *scratch)
+{
+	uint32_t i, j, k;
+	int rc = 0;
+
+	for (i = 0; i < n && !rc; i += k) {
+		k = 1;
+		if (dest[i] == WA_STAGED) {
+			while (i + k < n && dest[i + k] == WA_STAGED &&
+			       slots[i + k] == slots[i + k - 1] + 1)
+				k++;
+			rc = store_write(cow->overlay,
+					 scratch + (size_t)i * STORE_BLK_BYTES,
+					 slots[i], k);
+		}
+		for (j = i; j < i + k && !rc; j++)
+			if (fresh[j] && !(rc = map_set(&cow->map, blk + j,
+						       MAP_SLOT0 + slots[j])))
+				fresh[j] = false; /* published */
+	}
+	return rc;
+}
+
+int cow_write_apply(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
+		    unsigned int flags, unsigned char *scratch,
+		    int (*fill)(void *arg, unsigned char *const *blks,
+				uint32_t nr_blks),
+		    void *arg)
+{
+	unsigned char *blks[COW_APPLY_MAX_BLKS];
+	uint32_t state[COW_APPLY_MAX_BLKS], slots[COW_APPLY_MAX_BLKS];
+	uint32_t rslots[COW_APPLY_MAX_BLKS];
+	enum wa_dest dest[COW_APPLY_MAX_BLKS];
+	bool fresh[COW_APPLY_MAX_BLKS], redir[COW_APPLY_MAX_BLKS] = { false };
+	uint64_t pos, end, blk;
+	uint32_t i, n;
+	unsigned int nr_fresh = 0;
+	int rc = cow->kind == COW_KIND_READONLY ?
+			 -EROFS :
+			 check_range(cow, sector, nr_sectors);
+
+	if (rc)
+		goto out;
+	pos = sector * COW_SECTOR_BYTES;
+	end = pos + (uint64_t)nr_sectors * COW_SECTOR_BYTES;
+	blk = pos / STORE_BLK_BYTES;
+	n = (uint32_t)((end - 1) / STORE_BLK_BYTES - blk + 1);
+	if (n > COW_APPLY_MAX_BLKS) {
+		rc = -ERANGE;
+		goto out;
+	}
+	/* At most one block per stripe: ascending stripe order, as always. */
+	run_stripes(cow, blk, n, pthread_mutex_lock);
+	/* New blocks' slots first: that may wait for others' redirects,
+	 * never for our own. */
+	rc = run_slots(cow, blk, n, state, slots, fresh, &nr_fresh);
+	if (rc)
+		goto unlock;
+	if (!(flags & COW_FILL_ALL_OR_NOTHING))
+		wa_redirect(cow, n, slots, fresh, rslots, redir);
+	for (i = 0; i < n; i++) {
+		uint64_t b0 = (blk + i) * STORE_BLK_BYTES;
+		bool partial = b0 < pos || b0 + STORE_BLK_BYTES > end;
+		unsigned char *mem = store_direct(cow->overlay, slots[i]);
+		unsigned char *rmem =
+			redir[i] ? store_direct(cow->overlay, rslots[i]) : NULL;
+
+		if (redir[i] && !rmem) {
+			slot_redirect_undo(&cow->map, rslots[i]);
+			redir[i] = false;
+		}
+		/* Old data is overwritten in place only by a fill that
+		 * cannot fail halfway; else it stays until fill is done. */
+		if (mem && (fresh[i] || (flags & COW_FILL_ALL_OR_NOTHING))) {
+			dest[i] = fresh[i] ? WA_NEW_SLOT : WA_IN_PLACE;
+			blks[i] = mem;
+		} else if (rmem) {
+			dest[i] = WA_REDIRECT;
+			blks[i] = rmem;
+		} else {
+			dest[i] = WA_STAGED;
+			blks[i] = scratch + (size_t)i * STORE_BLK_BYTES;
+		}
+		/* Copy up what the request leaves of the block, unless the
+		 * destination is the block itself. */
+		if (partial && dest[i] != WA_IN_PLACE) {
+			const unsigned char *old;
+
+			rc = blk_bytes(cow, blk + i, state[i], blks[i], &old);
+			if (rc)
+				goto give_back;
+			if (old != blks[i])
+				memcpy(blks[i], old, STORE_BLK_BYTES);
+		}
+	}
+	rc = fill(arg, blks, n);
+	/* The redirected blocks now live in their new slots. */
+	for (i = 0; i < n && !rc; i++)
+		if (redir[i] && !(rc = map_set(&cow->map, blk + i,
+					       MAP_SLOT0 + rslots[i]))) {
+			slot_redirect_done(&cow->map, slots[i]);
+			redir[i] = false;
+		}
+	if (!rc)
+		rc = wa_commit(cow, blk, n, dest, slots, fresh, scratch);
+give_back:
+	/* Every new slot not published goes back: nothing ever mapped it,
+	 * and it is rewritten whole before it is published again. */
+	for (i = 0; i < n; i++) {
+		if (fresh[i])
+			slot_free(&cow->map, slots[i]);
+		if (redir[i])
+			slot_redirect_undo(&cow->map, rslots[i]);
+	}
+	if (nr_fresh)
+		map_note_peak(&cow->map);
+unlock:
+	run_stripes(cow, blk, n, pthread_mutex_unlock);
+out:
+	COUNT(cow, wr_reqs, 1);
+	if (!rc)
+		COUNT(cow, wr_sectors, nr_sectors);
 	count_error(cow, rc);
 	return rc;
 }
@@ -669,6 +881,11 @@ void cow_free(struct cow *cow)
 	free(cow);
 }
 
+const char *cow_io_mode(struct cow *cow)
+{
+	return cow->overlay ? store_io_mode(cow->overlay) : NULL;
+}
+
 uint64_t cow_size_sectors(const struct cow *cow)
 {
 	return cow->size_sectors;
@@ -691,6 +908,8 @@ void cow_get_stats(const struct cow *cow, struct cow_stats *st)
 					     memory_order_relaxed);
 	st->limit_blks = c->map.limit_blks;
 	st->used_bytes = st->used_blks * STORE_BLK_BYTES;
+	st->map_bytes = atomic_load_explicit(&c->map.map_bytes,
+					     memory_order_relaxed);
 #define COW_STAT_GET(name)                                                     \
 	st->name = atomic_load_explicit(&c->ctr.name, memory_order_relaxed);
 	COW_COUNTERS(COW_STAT_GET)

@@ -90,6 +90,10 @@ int cow_new(const struct cow_params *params, struct cow **cow_r);
 void cow_free(struct cow *cow);
 
 uint64_t cow_size_sectors(const struct cow *cow);
+
+/* How the overlay does its I/O ("io_uring, O_DIRECT"...), for the log;
+ * NULL for an overlay in memory or none. */
+const char *cow_io_mode(struct cow *cow);
 enum cow_kind cow_kind(const struct cow *cow);
 
 /*
@@ -126,6 +130,38 @@ int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
 			     uint32_t nr_blks),
 		   void *arg);
 
+/* cow_write_apply() flags. */
+/* fill either writes everything or nothing (one grant-copy op): the view
+ * may then hand out an overlay block in place, its old data unprotected. */
+#define COW_FILL_ALL_OR_NOTHING 0x1u
+
+/*
+ * Zero-copy write of nr_sectors at sector, covering at most
+ * COW_APPLY_MAX_BLKS blocks (-ERANGE beyond: use cow_write()). With the
+ * blocks locked, fill is called once with a 4 KiB destination per block;
+ * it must write every byte of the request (whose first byte goes at offset
+ * (sector % 8) * 512 of blks[0]) and return 0 only if it did. Bytes of a
+ * destination outside the request already hold the block's current
+ * content. A destination is
+ *   - a newly allocated overlay slot, for a block not yet in an overlay
+ *     that is memory: mapped only once fill succeeded;
+ *   - the block's own slot, for a block in such an overlay when flags has
+ *     COW_FILL_ALL_OR_NOTHING;
+ *   - else, for a block in such an overlay, another slot the block moves to
+ *     once fill succeeded (redirect-on-write; its old slot is given back),
+ *     where the overlay has a slot to spare;
+ *   - else scratch (nr_blks x 4 KiB, page-aligned, the caller's), which
+ *     the view then writes to the overlay (the xts store encrypts it).
+ * If fill fails, its error is returned and every block is as it was.
+ * Otherwise errors as cow_write(); space is reserved all or nothing for
+ * the whole call. Counted as one write.
+ */
+int cow_write_apply(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
+		    unsigned int flags, unsigned char *scratch,
+		    int (*fill)(void *arg, unsigned char *const *blks,
+				uint32_t nr_blks),
+		    void *arg);
+
 /*
  * Discard: every whole block inside the range reads zeros afterwards and its
  * overlay slot is freed. Sectors of partly covered blocks are left as they
@@ -154,6 +190,7 @@ struct cow_stats {
 	uint64_t peak_blks;  /* the most ever held */
 	uint64_t limit_blks; /* this disk's cap */
 	uint64_t used_bytes; /* used_blks * 4096 */
+	uint64_t map_bytes;  /* the block map's own memory */
 #define COW_STAT_FIELD(name) uint64_t name;
 	COW_COUNTERS(COW_STAT_FIELD)
 #undef COW_STAT_FIELD

@@ -3,9 +3,11 @@
  * The block map, the overlay slot allocator and space accounting of a view
  * (cow/map.h), and the process-wide budget (cow/cow.h).
  *
- * What it owns: the map's leaves (allocated on first write, so a large,
- * mostly untouched disk costs a pointer per 64 MiB), the free-slot stack,
- * and the view's share of the budget.
+ * What it owns: the map's leaves (a page each, mapping 4 MiB of disk,
+ * allocated on first write, so an untouched disk costs a pointer per 4 MiB
+ * and a written one 4 bytes per 4 KiB block of the leaves it touched: 0.1%
+ * of the overlay where writes cluster), the free-slot stack, and the view's
+ * share of the budget.
  *
  * Invariants:
  * - used_blks counts slots handed out and not given back; it never exceeds
@@ -16,6 +18,14 @@
  *   another disk's request would have fitted in.
  * - peak_blks is raised only when blocks are published, so it counts blocks
  *   the map really held, never slots reserved and given back.
+ * - Redirect slots (an overwrite written into a new slot, the old one given
+ *   back once the new is published) are not charged, but they are slots:
+ *   used_blks + redirects never exceeds limit_blks, so next_fresh never runs
+ *   past the store. A new block's reservation that fits the limit but finds
+ *   the last slots out on redirects waits for one to end (they end without
+ *   taking any lock but alloc_lock, so this cannot deadlock) instead of
+ *   failing. The free stack always has room for every redirect slot out,
+ *   so giving one back never fails.
  *
  * What it deliberately does not do: lock blocks (cow.c does, per stripe),
  * or touch the overlay's bytes.
@@ -136,8 +146,12 @@ int map_init(struct cow_map *m, uint64_t nr_blks, uint64_t limit_blks,
 	m->limit_blks = limit_blks;
 	atomic_init(&m->used_blks, 0);
 	atomic_init(&m->peak_blks, 0);
+	atomic_init(&m->map_bytes, (m->nr_leaves ? m->nr_leaves : 1) *
+					   sizeof(*m->leaves));
 	m->budget = budget;
+	m->redirects = 0;
 	pthread_mutex_init(&m->alloc_lock, NULL);
+	pthread_cond_init(&m->redirect_done, NULL);
 	return 0;
 }
 
@@ -157,6 +171,7 @@ void map_fini(struct cow_map *m)
 		free(atomic_load(&m->leaves[i]));
 	free(m->leaves);
 	free(m->free_slots);
+	pthread_cond_destroy(&m->redirect_done);
 	pthread_mutex_destroy(&m->alloc_lock);
 }
 
@@ -178,6 +193,9 @@ int map_set(struct cow_map *m, uint64_t blk, uint32_t val)
 			    leafp, &expected, fresh, memory_order_acq_rel,
 			    memory_order_acquire)) {
 			leaf = fresh;
+			atomic_fetch_add_explicit(&m->map_bytes,
+						  MAP_LEAF_BLKS * sizeof(*fresh),
+						  memory_order_relaxed);
 		} else {
 			free(fresh); /* another block of this leaf won */
 			leaf = expected;
@@ -190,30 +208,111 @@ int map_set(struct cow_map *m, uint64_t blk, uint32_t val)
 
 /* ---- slots ---- */
 
-int slots_alloc(struct cow_map *m, unsigned int nr, uint32_t *slots_r)
+/* nr slots off the free stack, then fresh ones. Under alloc_lock. */
+static void take_slots(struct cow_map *m, unsigned int nr, uint32_t *slots_r)
 {
-	uint64_t used;
 	unsigned int i;
-	int rc = 0;
 
-	if (nr == 0)
-		return 0;
-	pthread_mutex_lock(&m->alloc_lock);
-	used = atomic_load_explicit(&m->used_blks, memory_order_relaxed);
-	if (nr > m->limit_blks - used || !budget_take(m->budget, nr)) {
-		rc = -ENOSPC;
-		goto out;
-	}
 	for (i = 0; i < nr; i++) {
 		if (m->nr_free)
 			slots_r[i] = m->free_slots[--m->nr_free];
 		else
 			slots_r[i] = (uint32_t)m->next_fresh++;
 	}
+}
+
+int slots_alloc(struct cow_map *m, unsigned int nr, uint32_t *slots_r)
+{
+	uint64_t used;
+	int rc = 0;
+
+	if (nr == 0)
+		return 0;
+	pthread_mutex_lock(&m->alloc_lock);
+	for (;;) {
+		used = atomic_load_explicit(&m->used_blks,
+					    memory_order_relaxed);
+		if (nr > m->limit_blks - used) {
+			rc = -ENOSPC;
+			goto out;
+		}
+		if (nr <= m->limit_blks - used - m->redirects)
+			break;
+		/* It fits, but the last slots are out on redirects. */
+		pthread_cond_wait(&m->redirect_done, &m->alloc_lock);
+	}
+	if (!budget_take(m->budget, nr)) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	take_slots(m, nr, slots_r);
 	atomic_store_explicit(&m->used_blks, used + nr, memory_order_relaxed);
 out:
 	pthread_mutex_unlock(&m->alloc_lock);
 	return rc;
+}
+
+/* Make room on the free stack for n more slots. Under alloc_lock. */
+static bool free_stack_reserve(struct cow_map *m, uint64_t n)
+{
+	uint64_t cap = m->free_cap ? m->free_cap : 1024;
+	uint32_t *v;
+
+	if (m->nr_free + n <= m->free_cap)
+		return true;
+	while (cap < m->nr_free + n)
+		cap *= 2;
+	v = realloc(m->free_slots, cap * sizeof(*v));
+	if (!v)
+		return false;
+	m->free_slots = v;
+	atomic_fetch_add_explicit(&m->map_bytes,
+				  (cap - m->free_cap) * sizeof(*v),
+				  memory_order_relaxed);
+	m->free_cap = cap;
+	return true;
+}
+
+int slots_alloc_redirect(struct cow_map *m, unsigned int nr,
+			 uint32_t *slots_r)
+{
+	uint64_t used;
+	int rc = -ENOSPC;
+
+	if (nr == 0)
+		return 0;
+	pthread_mutex_lock(&m->alloc_lock);
+	used = atomic_load_explicit(&m->used_blks, memory_order_relaxed);
+	/* Room now, and room on the free stack for every slot coming back
+	 * (each redirect out gives back exactly one). */
+	if (m->limit_blks - used - m->redirects >= nr &&
+	    free_stack_reserve(m, m->redirects + nr)) {
+		take_slots(m, nr, slots_r);
+		m->redirects += nr;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&m->alloc_lock);
+	return rc;
+}
+
+static void redirect_end(struct cow_map *m, uint32_t slot)
+{
+	pthread_mutex_lock(&m->alloc_lock);
+	/* Room was reserved when the redirect began. */
+	m->free_slots[m->nr_free++] = slot;
+	m->redirects--;
+	pthread_cond_broadcast(&m->redirect_done);
+	pthread_mutex_unlock(&m->alloc_lock);
+}
+
+void slot_redirect_done(struct cow_map *m, uint32_t old_slot)
+{
+	redirect_end(m, old_slot);
+}
+
+void slot_redirect_undo(struct cow_map *m, uint32_t new_slot)
+{
+	redirect_end(m, new_slot);
 }
 
 /*
@@ -224,20 +323,15 @@ out:
 void slot_free(struct cow_map *m, uint32_t slot)
 {
 	pthread_mutex_lock(&m->alloc_lock);
-	if (m->nr_free == m->free_cap) {
-		uint64_t cap = m->free_cap ? m->free_cap * 2 : 1024;
-		uint32_t *v = realloc(m->free_slots, cap * sizeof(*v));
-
-		if (!v) {
-			pthread_mutex_unlock(&m->alloc_lock);
-			return;
-		}
-		m->free_slots = v;
-		m->free_cap = cap;
+	/* Keep the room promised to the redirects out. */
+	if (!free_stack_reserve(m, m->redirects + 1)) {
+		pthread_mutex_unlock(&m->alloc_lock);
+		return;
 	}
 	m->free_slots[m->nr_free++] = slot;
 	atomic_fetch_sub_explicit(&m->used_blks, 1, memory_order_relaxed);
 	budget_give(m->budget, 1);
+	pthread_cond_broadcast(&m->redirect_done);
 	pthread_mutex_unlock(&m->alloc_lock);
 }
 

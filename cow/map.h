@@ -28,7 +28,7 @@
 #define MAP_ZERO 1u
 #define MAP_SLOT0 2u
 
-#define MAP_LEAF_SHIFT 14
+#define MAP_LEAF_SHIFT 10 /* 4 KiB leaves, each mapping 4 MiB */
 #define MAP_LEAF_BLKS (1u << MAP_LEAF_SHIFT)
 
 _Static_assert(COW_MAX_OVERLAY_BLKS <= UINT32_MAX - MAP_SLOT0 + 1,
@@ -42,12 +42,15 @@ struct cow_map {
 
 	/* Slots: a free stack plus a never-used high-water mark. */
 	pthread_mutex_t alloc_lock;
+	pthread_cond_t redirect_done; /* a slot came back (redirect or free) */
+	uint64_t redirects; /* slots out for redirects, not charged */
 	uint32_t *free_slots;
 	uint64_t nr_free, free_cap;
 	uint64_t next_fresh;
 	uint64_t limit_blks;
 	_Atomic uint64_t used_blks; /* slots taken and not given back */
 	_Atomic uint64_t peak_blks; /* the most blocks ever published */
+	_Atomic uint64_t map_bytes; /* leaves, their pointers, the free stack */
 	struct cow_budget *budget;  /* may be NULL */
 };
 
@@ -86,6 +89,21 @@ int slots_alloc(struct cow_map *m, unsigned int nr, uint32_t *slots_r);
 
 /* Give one slot back (its data is dead). */
 void slot_free(struct cow_map *m, uint32_t slot);
+
+/*
+ * Redirect-on-write: take nr slots to write nr overwritten blocks into
+ * while their old slots keep the old data. Not charged to the limit or the
+ * budget (the new slot replaces the old one), but they are real slots: a
+ * new block's slots_alloc() that finds them all out waits for them rather
+ * than fail. -ENOSPC (nothing taken) if there is no room now: the caller
+ * writes in place by other means. Each slot taken ends with exactly one of
+ * slot_redirect_done(old) (published: the old slot goes) or
+ * slot_redirect_undo(new), which never fail.
+ */
+int slots_alloc_redirect(struct cow_map *m, unsigned int nr,
+			 uint32_t *slots_r);
+void slot_redirect_done(struct cow_map *m, uint32_t old_slot);
+void slot_redirect_undo(struct cow_map *m, uint32_t new_slot);
 
 /* Blocks were just published: raise the peak to what is held now. */
 void map_note_peak(struct cow_map *m);

@@ -18,4 +18,16 @@ static inline bool store_range_ok(const struct store *s, uint64_t slot,
 	return slot <= s->nr_blks && nr <= s->nr_blks - slot;
 }
 
+#ifdef HAVE_LIBURING
+#include <liburing.h>
+
+/*
+ * A file store's io_uring (cow/store-file.c): created disabled, restricted
+ * to read, write and nop (io_uring runs its operations outside the
+ * caller's seccomp filter), then enabled. false: no ring (kernel too old
+ * to restrict, or io_uring refused); the store uses pread/pwrite.
+ */
+bool store_uring_start(struct io_uring *ring);
+#endif
+
 #endif

@@ -4,9 +4,10 @@
  *
  * What it owns: one mapping of nr_blks * 4 KiB, reserved up front with
  * MAP_NORESERVE so that an unused disk costs address space, not memory.
- * Memory is committed in chunks of RAM_CHUNK_BYTES: the first write into a
- * chunk (or the first direct() of a slot in it) mlock()s it, which faults it
- * in and keeps it out of swap, and marks it MADV_DONTDUMP.
+ * The first write into a chunk of RAM_CHUNK_BYTES (or the first direct() of
+ * a slot in it) locks it on fault (mlock2 MLOCK_ONFAULT: each page is
+ * locked as it is first touched, so it never reaches swap, and only pages
+ * written are resident) and marks it MADV_DONTDUMP.
  *
  * Invariants:
  * - A slot's bytes are only ever written after its chunk is locked, so guest
@@ -75,8 +76,8 @@ static int chunk_touch(struct ram_store *r, size_t c)
 		return 0;
 	pthread_mutex_lock(&r->touch_lock);
 	if (!atomic_load_explicit(&r->chunk_ready[c], memory_order_relaxed)) {
-		rc = key_protect_memory(r->mem + (c << RAM_CHUNK_SHIFT),
-					chunk_len(r, c));
+		rc = key_protect_memory_lazy(r->mem + (c << RAM_CHUNK_SHIFT),
+					     chunk_len(r, c));
 		if (!rc)
 			atomic_store_explicit(&r->chunk_ready[c], 1,
 					      memory_order_release);

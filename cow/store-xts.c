@@ -16,6 +16,12 @@
  *   NULL so nobody can bypass the cipher.
  * - The caller's buffer is never modified by a write. A read lets lower fill
  *   the caller's buffer with ciphertext, then decrypts it in place.
+ * - Over a lower store that overlaps its I/O with our work (write_fill and
+ *   read_each: the file store over io_uring), each chunk is encrypted
+ *   straight into the lower's aligned buffers while the chunks before it
+ *   are written, and decrypted as soon as it has been read while the next
+ *   ones are still coming: the cipher and the device work at once. Those
+ *   buffers, like the bounce buffers, only ever hold ciphertext.
  * - A lower block that is all zeros is a hole (never written, or discarded
  *   and punched) and reads as zeros. A real ciphertext block is all zeros
  *   with probability 2^-32768, and the test costs one compare of its first
@@ -89,6 +95,30 @@ static struct xts_bounce *bounce_get(struct xts_store *x)
 	return b;
 }
 
+/* Encrypt n slots from slot on into out (4 KiB each). */
+static int encrypt_blks(struct xts_store *x, const unsigned char *src,
+			unsigned char *out, uint64_t slot, uint32_t n)
+{
+	return xts_encrypt_units(x->xts, slot, src, out, STORE_BLK_BYTES, n);
+}
+
+/* write_fill's producer: the ciphertext of the slots asked for. */
+struct xts_fill {
+	struct xts_store *x;
+	const unsigned char *src; /* plaintext of slot first */
+	uint64_t first;
+};
+
+static int xts_fill(void *arg, void *buf, uint64_t slot, uint32_t n)
+{
+	struct xts_fill *f = arg;
+
+	return encrypt_blks(f->x,
+			    f->src + (size_t)(slot - f->first) *
+					     STORE_BLK_BYTES,
+			    buf, slot, n);
+}
+
 static int xts_store_write(struct store *s, const void *buf, uint64_t slot,
 			   uint32_t nr)
 {
@@ -99,6 +129,17 @@ static int xts_store_write(struct store *s, const void *buf, uint64_t slot,
 
 	if (!store_range_ok(s, slot, nr))
 		return -EINVAL;
+	/*
+	 * A lower store that overlaps its I/O with our work (the file store
+	 * over io_uring) has us encrypt each chunk straight into its aligned
+	 * buffers while the chunks before it are being written.
+	 */
+	if (x->lower->ops->write_fill) {
+		struct xts_fill f = { x, src, slot };
+
+		return x->lower->ops->write_fill(x->lower, slot, nr, xts_fill,
+						 &f);
+	}
 	/*
 	 * A memory lower (the RAM store) takes the ciphertext straight from
 	 * the cipher: no bounce buffer, no copy. Should direct() fail (the
@@ -123,13 +164,8 @@ static int xts_store_write(struct store *s, const void *buf, uint64_t slot,
 		return -ENOMEM;
 	while (nr && !rc) {
 		uint32_t n = nr < XTS_BOUNCE_BLKS ? nr : XTS_BOUNCE_BLKS;
-		uint32_t i;
 
-		for (i = 0; i < n && !rc; i++)
-			rc = xts_encrypt(x->xts, slot + i,
-					 src + (size_t)i * STORE_BLK_BYTES,
-					 b->buf + (size_t)i * STORE_BLK_BYTES,
-					 STORE_BLK_BYTES);
+		rc = encrypt_blks(x, src, b->buf, slot, n);
 		if (!rc)
 			rc = store_write(x->lower, b->buf, slot, n);
 		src += (size_t)n * STORE_BLK_BYTES;
@@ -146,22 +182,45 @@ static bool blk_is_zero(const unsigned char *p)
 	return p[0] == 0 && !memcmp(p, p + 1, STORE_BLK_BYTES - 1);
 }
 
+/* Decrypt n slots from slot on in place; holes (all zeros) stay zeros.
+ * Runs of ciphertext blocks are decrypted with one call. */
+static int decrypt_blks(void *arg, void *buf, uint64_t slot, uint32_t n)
+{
+	struct xts_store *x = arg;
+	unsigned char *p = buf;
+	uint32_t i, k;
+	int rc = 0;
+
+	for (i = 0; i < n && !rc; i += k) {
+		unsigned char *run = p + (size_t)i * STORE_BLK_BYTES;
+
+		for (k = 0; i + k < n &&
+			    !blk_is_zero(run + (size_t)k * STORE_BLK_BYTES);
+		     k++)
+			;
+		if (k)
+			rc = xts_decrypt_units(x->xts, slot + i, run, run,
+					       STORE_BLK_BYTES, k);
+		else
+			k = 1; /* a hole */
+	}
+	return rc;
+}
+
 static int xts_store_read(struct store *s, void *buf, uint64_t slot,
 			  uint32_t nr)
 {
 	struct xts_store *x = to_xts(s);
-	unsigned char *p = buf;
-	uint32_t i;
 	int rc;
 
 	if (!store_range_ok(s, slot, nr))
 		return -EINVAL;
+	/* Decrypt each chunk as it arrives, while the rest are read. */
+	if (x->lower->ops->read_each)
+		return x->lower->ops->read_each(x->lower, buf, slot, nr,
+						decrypt_blks, x);
 	rc = store_read(x->lower, buf, slot, nr);
-	for (i = 0; i < nr && !rc; i++, p += STORE_BLK_BYTES)
-		if (!blk_is_zero(p))
-			rc = xts_decrypt(x->xts, slot + i, p, p,
-					 STORE_BLK_BYTES);
-	return rc;
+	return rc ? rc : decrypt_blks(x, buf, slot, nr);
 }
 
 static int xts_store_discard(struct store *s, uint64_t slot, uint32_t nr)
@@ -191,6 +250,11 @@ static void xts_store_destroy(struct store *s)
 	free(x);
 }
 
+static const char *xts_store_io_mode(struct store *s)
+{
+	return store_io_mode(to_xts(s)->lower);
+}
+
 static const struct store_ops xts_store_ops = {
 	.name = "xts",
 	.read = xts_store_read,
@@ -199,6 +263,7 @@ static const struct store_ops xts_store_ops = {
 	.flush = xts_store_flush,
 	.direct = NULL,
 	.destroy = xts_store_destroy,
+	.io_mode = xts_store_io_mode,
 };
 
 /* On failure lower and key stay the caller's. */

@@ -45,6 +45,31 @@ struct store_ops {
 	void *(*direct)(struct store *s, uint64_t slot);
 	/* Wipe what must be wiped, release everything, free s. */
 	void (*destroy)(struct store *s);
+
+	/*
+	 * Optional (NULL: not offered), for stores whose I/O can overlap the
+	 * caller's work (the file store over io_uring). write_fill writes nr
+	 * slots from slot on whose bytes fill(arg, buf, slot, n) produces,
+	 * chunk by chunk, into 4 KiB-aligned buffers the store owns; fill is
+	 * called again while earlier chunks are still being written.
+	 * read_each reads nr slots into buf and calls done(arg, p, slot, n)
+	 * for each chunk (p inside buf) as soon as it has arrived, while
+	 * later ones are still being read. Both return 0 or the first error
+	 * (the callback's or the I/O's), once nothing is in flight. Only the
+	 * calling thread calls the callbacks.
+	 */
+	int (*write_fill)(struct store *s, uint64_t slot, uint32_t nr,
+			  int (*fill)(void *arg, void *buf, uint64_t slot,
+				      uint32_t n),
+			  void *arg);
+	int (*read_each)(struct store *s, void *buf, uint64_t slot,
+			 uint32_t nr,
+			 int (*done)(void *arg, void *p, uint64_t slot,
+				     uint32_t n),
+			 void *arg);
+	/* Optional: how the store does its I/O, for logs ("io_uring,
+	 * O_DIRECT"); a static string. Stores over another pass it on. */
+	const char *(*io_mode)(struct store *s);
 };
 
 struct store {
@@ -80,6 +105,12 @@ static inline void *store_direct(struct store *s, uint64_t slot)
 	return s->ops->direct ? s->ops->direct(s, slot) : NULL;
 }
 
+/* The store's I/O mode for logs, or NULL if it says nothing. */
+static inline const char *store_io_mode(struct store *s)
+{
+	return s->ops->io_mode ? s->ops->io_mode(s) : NULL;
+}
+
 /* Destroy s (NULL is ok). Owned lower stores are destroyed too. */
 static inline void store_destroy(struct store *s)
 {
@@ -98,13 +129,40 @@ int store_ram_new(uint64_t nr_blks, struct store **store_r);
  * File store over a scratch file or block device at path, nr_blks slots.
  * A regular file is created if missing (0600) and sized (sparse); a block
  * device must be large enough; anything else is -ENOTBLK (checked without
- * blocking, as for the base). Opened O_RDWR | O_CLOEXEC. Discard punches
- * holes (files) or BLKDISCARDs (devices), best effort.
+ * blocking, as for the base). Opened O_RDWR | O_CLOEXEC. I/O goes through
+ * io_uring where the kernel allows it, several chunks in flight, else
+ * pread/pwrite; through the page cache unless STORE_FILE_DIRECT. Discard
+ * punches holes (files) or BLKDISCARDs (devices), best effort.
+ * store_io_mode() says which is in use.
  */
 int store_file_new(const char *path, uint64_t nr_blks, struct store **store_r);
 
 /* The same over an already open fd (which the store then owns). */
 int store_file_new_fd(int fd, uint64_t nr_blks, struct store **store_r);
+
+/*
+ * store_file_new_flags() flags. STORE_FILE_DIRECT: O_DIRECT where the
+ * filesystem takes it (no copy through the page cache, no dom0 memory
+ * spent caching scratch; where it is refused, tmpfs on older kernels, the
+ * page cache). Not the default: a ring serves one request at a time, so
+ * every request would wait for the device (docs/performance.md).
+ */
+#define STORE_FILE_DIRECT 0x1u
+#define STORE_FILE_NO_URING 0x2u /* never io_uring: pread/pwrite */
+
+int store_file_new_flags(const char *path, uint64_t nr_blks,
+			 unsigned int flags, struct store **store_r);
+
+/*
+ * Tests: before every I/O of the file store s (each pread/pwrite, each
+ * io_uring read or write), fn(arg, write, offset, len) says what happens:
+ * len (do it), fewer bytes (do only those: a real short read or write), or
+ * a negative errno (do nothing, the I/O fails with it). NULL disarms. Set
+ * it while no I/O is in flight.
+ */
+typedef int (*store_file_fault_fn)(void *arg, bool write, uint64_t offset,
+				   size_t len);
+void store_file_set_fault(struct store *s, store_file_fault_fn fn, void *arg);
 
 /*
  * Open a base image (regular file or block device) O_RDONLY: a store whose

@@ -51,7 +51,24 @@ static int sys_munlock(void *addr, size_t len)
 	return (int)syscall(SYS_munlock, addr, len);
 }
 
-int key_protect_memory(void *addr, size_t len)
+/*
+ * mlock2(MLOCK_ONFAULT) as a system call, for the same reason: each page is
+ * locked as it is first touched. Kernels before 4.4 lack it (ENOSYS) and
+ * some filters refuse it (EINVAL, EPERM): then a plain mlock, which locks
+ * every page at once, keeps the promise at a higher cost.
+ */
+static int sys_mlock_onfault(void *addr, size_t len)
+{
+#if defined(SYS_mlock2) && defined(MLOCK_ONFAULT)
+	if (syscall(SYS_mlock2, addr, len, MLOCK_ONFAULT) == 0)
+		return 0;
+	if (errno != ENOSYS && errno != EINVAL && errno != EPERM)
+		return -1;
+#endif
+	return sys_mlock(addr, len);
+}
+
+static int protect(void *addr, size_t len, bool lazy)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	uintptr_t start = (uintptr_t)addr & ~(uintptr_t)(page - 1);
@@ -60,7 +77,8 @@ int key_protect_memory(void *addr, size_t len)
 
 	if (len == 0)
 		return 0;
-	if (sys_mlock((void *)start, end - start) < 0)
+	if ((lazy ? sys_mlock_onfault((void *)start, end - start) :
+		    sys_mlock((void *)start, end - start)) < 0)
 		return -errno;
 	/* madvise() wants page-aligned ranges; mlock() rounds by itself. */
 	if (madvise((void *)start, end - start, MADV_DONTDUMP) < 0) {
@@ -70,6 +88,16 @@ int key_protect_memory(void *addr, size_t len)
 		return rc;
 	}
 	return 0;
+}
+
+int key_protect_memory(void *addr, size_t len)
+{
+	return protect(addr, len, false);
+}
+
+int key_protect_memory_lazy(void *addr, size_t len)
+{
+	return protect(addr, len, true);
 }
 
 static int key_page_new(struct key **key_r)

@@ -41,4 +41,13 @@ void key_free(struct key *key);
  */
 int key_protect_memory(void *addr, size_t len);
 
+/*
+ * The same, but each page is locked as it is first touched (mlock2
+ * MLOCK_ONFAULT): never swapped, never dumped, and resident only once
+ * used. For buffers mostly left untouched (a ring's bounce, a RAM
+ * overlay's chunks). Falls back to key_protect_memory()'s mlock where the
+ * kernel lacks it. Returns 0 or -errno.
+ */
+int key_protect_memory_lazy(void *addr, size_t len);
+
 #endif

@@ -131,38 +131,60 @@ static struct xts_pair *pair_get(struct xts *xts)
 	return p;
 }
 
-static int xts_crypt(struct xts *xts, int enc, uint64_t unit, const void *in,
-		     void *out, size_t len)
+/* Units first.. of len bytes each, nr of them, under one pair. */
+static int xts_crypt(struct xts *xts, int enc, uint64_t first, const void *in,
+		     void *out, size_t len, uint32_t nr)
 {
-	uint8_t iv[XTS_IV_BYTES] = { 0 };
+	const unsigned char *src = in;
+	unsigned char *dst = out;
 	struct xts_pair *p;
 	EVP_CIPHER_CTX *ctx;
-	int outl = 0, ok;
-	unsigned int i;
+	uint32_t k;
+	int ok = 1;
 
 	if (len < 16 || len > XTS_MAX_UNIT_BYTES || len % 16)
 		return -EINVAL;
-	for (i = 0; i < 8; i++)
-		iv[i] = (uint8_t)(unit >> (8 * i));
-
 	p = pair_get(xts);
 	ctx = enc ? p->enc : p->dec;
-	/* NULL cipher and key: keep the schedule, only load the new tweak. */
-	ok = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) == 1 &&
-	     EVP_CipherUpdate(ctx, out, &outl, in, (int)len) == 1 &&
-	     (size_t)outl == len;
+	for (k = 0; k < nr && ok; k++) {
+		uint8_t iv[XTS_IV_BYTES] = { 0 };
+		uint64_t unit = first + k;
+		unsigned int i;
+		int outl = 0;
+
+		for (i = 0; i < 8; i++)
+			iv[i] = (uint8_t)(unit >> (8 * i));
+		/* NULL cipher and key: keep the schedule, only load the new
+		 * tweak. */
+		ok = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) == 1 &&
+		     EVP_CipherUpdate(ctx, dst + (size_t)k * len, &outl,
+				      src + (size_t)k * len, (int)len) == 1 &&
+		     (size_t)outl == len;
+	}
 	pthread_mutex_unlock(&p->lock);
 	return ok ? 0 : -EIO;
+}
+
+int xts_encrypt_units(struct xts *xts, uint64_t first, const void *in,
+		      void *out, size_t unit_bytes, uint32_t nr)
+{
+	return xts_crypt(xts, 1, first, in, out, unit_bytes, nr);
+}
+
+int xts_decrypt_units(struct xts *xts, uint64_t first, const void *in,
+		      void *out, size_t unit_bytes, uint32_t nr)
+{
+	return xts_crypt(xts, 0, first, in, out, unit_bytes, nr);
 }
 
 int xts_encrypt(struct xts *xts, uint64_t unit, const void *in, void *out,
 		size_t len)
 {
-	return xts_crypt(xts, 1, unit, in, out, len);
+	return xts_crypt(xts, 1, unit, in, out, len, 1);
 }
 
 int xts_decrypt(struct xts *xts, uint64_t unit, const void *in, void *out,
 		size_t len)
 {
-	return xts_crypt(xts, 0, unit, in, out, len);
+	return xts_crypt(xts, 0, unit, in, out, len, 1);
 }

@@ -37,6 +37,16 @@ int xts_encrypt(struct xts *xts, uint64_t unit, const void *in, void *out,
 int xts_decrypt(struct xts *xts, uint64_t unit, const void *in, void *out,
 		size_t len);
 
+/*
+ * nr consecutive data units of unit_bytes each, numbered first, first + 1,
+ * ...: the same as nr calls of xts_encrypt() / xts_decrypt(), but the
+ * context is taken once. Returns 0, -EINVAL (as above) or -EIO.
+ */
+int xts_encrypt_units(struct xts *xts, uint64_t first, const void *in,
+		      void *out, size_t unit_bytes, uint32_t nr);
+int xts_decrypt_units(struct xts *xts, uint64_t first, const void *in,
+		      void *out, size_t unit_bytes, uint32_t nr);
+
 /* Free the EVP contexts (OpenSSL wipes their key schedules). NULL is ok. */
 void xts_free(struct xts *xts);
 

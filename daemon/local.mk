@@ -10,7 +10,7 @@ daemon_xen_ephemeral_worker_SOURCES = daemon/worker-main.c
 daemon_xen_ephemeral_worker_LDADD = backend/libbackend.a cow/libcow.a \
 	cow/libstore.a crypto/libxecrypto.a platform/libsandbox.a \
 	platform/libxp-xen.a platform/libxp.a $(XEN_LIBS) $(CRYPTO_LIBS) \
-	$(SECCOMP_LIBS)
+	$(URING_LIBS) $(SECCOMP_LIBS)
 XE_WORKER_PATH = $(pkglibexecdir)/xen-ephemeral-worker
 daemon_xen_ephemerald_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DXE_WORKER_PATH='"$(XE_WORKER_PATH)"'
@@ -20,7 +20,7 @@ XE_DAEMON_LIBS = xs-glue/libxsglue.a xs-glue/libxsparse.a \
 	platform/libxp-xen.a platform/libxp.a
 daemon_xen_ephemerald_CFLAGS = $(AM_CFLAGS) $(SYSTEMD_CFLAGS)
 daemon_xen_ephemerald_LDADD = $(XE_DAEMON_LIBS) $(XEN_LIBS) $(CRYPTO_LIBS) \
-	$(SYSTEMD_LIBS)
+	$(URING_LIBS) $(SYSTEMD_LIBS)
 
 # The systemd unit, with this build's paths.
 if HAVE_SYSTEMD_UNIT

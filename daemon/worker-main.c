@@ -34,7 +34,9 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct sandbox_config sb = { .drop_root = true };
+	/* io_uring: the scratch's I/O (cow/store-file.c) */
+	struct sandbox_config sb = { .drop_root = true,
+				     .allow_io_uring = true };
 	struct worker_config wc = { .sock = SOCK_FD };
 	bool use_syslog = false;
 	int level = LOG_INFO, c, type, rc;

@@ -245,6 +245,23 @@ void fe_daemon_free(struct fe_daemon *d)
 	free(d);
 }
 
+void fe_daemon_crash(struct fe_daemon *d)
+{
+	uint64_t one = 1;
+
+	if (write(d->stop_fd, &one, sizeof(one)) != sizeof(one))
+		fe_die("cannot stop the daemon thread");
+	pthread_join(d->thread, NULL);
+	/* from here on, nothing the core does reaches xenstore */
+	sim_xp_sever(d->xp);
+	xenbus_free(d->xb); /* its workers hung up on: they wipe and end */
+	close(d->stop_fd);
+	pthread_mutex_destroy(&d->lock);
+	xp_destroy(d->tool_xp);
+	xp_destroy(d->xp);
+	free(d);
+}
+
 struct xp *fe_daemon_xp(struct fe_daemon *d)
 {
 	return d->tool_xp;

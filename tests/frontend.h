@@ -47,6 +47,9 @@ void fe_daemon_free(struct fe_daemon *d);
 /* The dom0 xp the daemon uses (for toolstack actions from the test; its
  * xenstore calls are serialised with the daemon's by the sim). */
 struct xp *fe_daemon_xp(struct fe_daemon *d);
+/* The daemon dies: it reaches xenstore no more (its devices stay as they
+ * were), its workers are hung up on, and d is freed. */
+void fe_daemon_crash(struct fe_daemon *d);
 /* The xp the daemon core itself uses (to aim sim_xs_before_write at it). */
 struct xp *fe_daemon_core_xp(struct fe_daemon *d);
 /* The daemon's view of one device (-ENOENT if it has none). */

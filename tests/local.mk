@@ -19,14 +19,15 @@ tests_libfrontend_a_SOURCES = \
 
 CRYPTO_TEST_LIBS = tests/libtestlib.a crypto/libxecrypto.a $(CRYPTO_LIBS)
 STORE_TEST_LIBS = tests/libtestlib.a cow/libstore.a crypto/libxecrypto.a \
-	$(CRYPTO_LIBS)
+	$(CRYPTO_LIBS) $(URING_LIBS)
 COW_TEST_LIBS = tests/libtestlib.a cow/libcow.a cow/libstore.a \
-	crypto/libxecrypto.a $(CRYPTO_LIBS)
+	crypto/libxecrypto.a $(CRYPTO_LIBS) $(URING_LIBS)
 # The daemon core against the simulated Xen, in dependency order.
 BLKIF_TEST_LIBS = tests/libfrontend.a tests/libtestlib.a \
 	xs-glue/libxsglue.a xs-glue/libxsparse.a backend/libbackend.a \
 	cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
-	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) -lpthread
+	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) $(URING_LIBS) \
+	-lpthread
 
 # The daemon core's workers in the tests are this program.
 AM_TESTS_ENVIRONMENT += XE_SIM_WORKER=$(abs_top_builddir)/tests/sim/sim-worker; \
@@ -46,12 +47,15 @@ tests_unit_test_key_LDADD = $(CRYPTO_TEST_LIBS)
 tests_unit_test_xts_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_xts_LDADD = $(CRYPTO_TEST_LIBS)
 
-check_PROGRAMS += tests/unit/test-store tests/unit/test-store-xts-leak
-TESTS += tests/unit/test-store tests/unit/test-store-xts-leak
+check_PROGRAMS += tests/unit/test-store tests/unit/test-store-xts-leak \
+	tests/unit/test-store-file
+TESTS += tests/unit/test-store tests/unit/test-store-xts-leak \
+	tests/unit/test-store-file
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_store_LDADD = $(STORE_TEST_LIBS)
 tests_unit_test_store_xts_leak_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_store_xts_leak_LDADD = $(STORE_TEST_LIBS)
+tests_unit_test_store_file_LDADD = $(STORE_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-cow
 TESTS += tests/unit/test-cow
@@ -60,6 +64,12 @@ tests_unit_test_cow_LDADD = $(COW_TEST_LIBS)
 check_PROGRAMS += tests/unit/test-req
 TESTS += tests/unit/test-req
 tests_unit_test_req_LDADD = backend/libbackend.a
+
+check_PROGRAMS += tests/unit/test-worker-wire
+TESTS += tests/unit/test-worker-wire
+tests_unit_test_worker_wire_LDADD = tests/libtestlib.a backend/libbackend.a \
+	cow/libcow.a cow/libstore.a crypto/libxecrypto.a platform/libxp.a \
+	$(CRYPTO_LIBS) $(URING_LIBS) -lpthread
 
 check_PROGRAMS += tests/unit/test-nbd-proto
 TESTS += tests/unit/test-nbd-proto
@@ -72,7 +82,7 @@ tests_unit_test_parse_LDADD = xs-glue/libxsparse.a
 tests_unit_test_diskspec_LDADD = xs-glue/libxsparse.a
 tests_unit_test_attach_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
 	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
-	platform/libxp.a $(CRYPTO_LIBS)
+	platform/libxp.a $(CRYPTO_LIBS) $(URING_LIBS)
 
 check_PROGRAMS += tests/unit/test-disk
 TESTS += tests/unit/test-disk
@@ -100,6 +110,10 @@ tests_test_registry_LDADD = $(BLKIF_TEST_LIBS)
 check_PROGRAMS += tests/test-workers
 TESTS += tests/test-workers
 tests_test_workers_LDADD = $(BLKIF_TEST_LIBS)
+# A scratch filesystem that fills up for real (root: a small tmpfs).
+check_PROGRAMS += tests/test-scratch-full
+TESTS += tests/test-scratch-full
+tests_test_scratch_full_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
 
 # ---- the daemon's control socket and the CLI, from outside ----
@@ -110,14 +124,15 @@ tests_test_control_SOURCES = tests/test-control.c daemon/control.c \
 	daemon/status.c
 tests_test_control_LDADD = $(COW_TEST_LIBS) platform/libxp.a
 
-TESTS += tests/test-cli.sh
+TESTS += tests/test-cli.sh tests/test-hook.sh
+EXTRA_DIST += tests/test-hook.sh
 EXTRA_DIST += tests/test-cli.sh
 
 # ---- the NBD export, against a client here and against QEMU and libnbd ----
 
 NBD_TEST_LIBS = tests/libtestlib.a backend/libbackend.a cow/libcow.a \
 	cow/libstore.a crypto/libxecrypto.a platform/libxp.a $(CRYPTO_LIBS) \
-	-lpthread
+	$(URING_LIBS) -lpthread
 check_PROGRAMS += tests/test-nbd
 TESTS += tests/test-nbd
 tests_test_nbd_LDADD = $(NBD_TEST_LIBS)
@@ -126,7 +141,7 @@ tests_test_nbd_LDADD = $(NBD_TEST_LIBS)
 noinst_PROGRAMS += tests/nbd-serve
 tests_nbd_serve_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
 	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
-	platform/libxp.a $(CRYPTO_LIBS) -lpthread
+	platform/libxp.a $(CRYPTO_LIBS) $(URING_LIBS) -lpthread
 TESTS += tests/test-nbd-interop.sh
 EXTRA_DIST += tests/test-nbd-interop.sh
 
@@ -165,3 +180,14 @@ tests_bench_blkif_LDADD = $(BLKIF_TEST_LIBS)
 bench-blkif: tests/bench-blkif$(EXEEXT)
 	./tests/bench-blkif$(EXEEXT) $(BENCH_SECONDS)
 .PHONY: bench-blkif
+
+# make bench-scale: 64 disks in the simulated Xen: idle memory per disk,
+# block-map overhead, attach to InitWait with 63 others attached.
+noinst_PROGRAMS += tests/bench-scale
+tests_bench_scale_LDADD = $(BLKIF_TEST_LIBS)
+# One disk a guest (a worker process each), then four (a Qubes guest's).
+BENCH_ROUNDS = 20
+bench-scale: tests/bench-scale$(EXEEXT)
+	./tests/bench-scale$(EXEEXT) $(BENCH_ROUNDS) 1
+	./tests/bench-scale$(EXEEXT) $(BENCH_ROUNDS) 4
+.PHONY: bench-scale

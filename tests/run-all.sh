@@ -18,8 +18,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # the tests drive from outside (the NBD clients of tests/test-nbd-interop.sh
 # among them), and what the package is built and checked with.
 "$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
-	libxen-dev libsystemd-dev libseccomp-dev mandoc groff-base systemd dash \
-	qemu-utils libnbd-bin python3-libnbd \
+	libxen-dev liburing-dev libsystemd-dev libseccomp-dev mandoc groff-base \
+	systemd dash qemu-utils libnbd-bin python3-libnbd \
 	debhelper dh-autoreconf lintian git \
 	clang libclang-rt-14-dev
 

@@ -15,7 +15,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="$top/build-lab"
 
 "$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
-	libxen-dev libseccomp-dev
+	libxen-dev liburing-dev libseccomp-dev
 cd "$top"
 autoreconf -fi >/dev/null
 mkdir -p "$build"

@@ -5,8 +5,10 @@
  * For each overlay (ram, xts-over-ram, xts-over-file) and each disk kind
  * (cow over a base whose size is not a whole number of blocks, blank) it
  * runs seeded random reads, writes and discards at 512-byte granularity,
- * unaligned and spanning blocks, split into several requests, and checks every
- * read byte and the overlay's block count against the model. Then several
+ * unaligned and spanning blocks, split into several requests (each written
+ * by cow_write() or by cow_write_apply(), some of whose fills scribble over
+ * their destinations and fail, which must change nothing; read by cow_read()
+ * or cow_read_apply()), and checks every read byte and the overlay's block count against the model. Then several
  * threads do the same at once on interleaved ranges: each thread owns runs of
  * G sectors (G < 8 makes threads share blocks, so their partial writes race
  * on copy-up; G >= 8 gives each thread whole blocks it may discard).
@@ -16,6 +18,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,6 +33,8 @@
 #define BASE_BYTES (2u * 1024 * 1024 + 3 * 512) /* last block is partial */
 #define MAX_REQ_SECTORS 512u
 #define NR_THREADS 4
+/* cow_write_apply()'s scratch for a request of MAX_REQ_SECTORS */
+#define SCRATCH_BYTES ((MAX_REQ_SECTORS / 8 + 1) * STORE_BLK_BYTES)
 
 struct model {
 	uint64_t size_sectors;
@@ -113,25 +118,132 @@ static int split_req(struct rng *r, uint64_t sector, uint64_t nr,
 	return n;
 }
 
-static int write_pieces(struct cow *cow, const unsigned char *buf,
-			const struct piece *pc, int n)
-{
-	int i, rc = 0;
+/* cow_write_apply()'s fill: the piece's bytes from the caller's buffer,
+ * or (fail) an error, after a scribble over every destination unless the
+ * fill is all-or-nothing. */
+struct apply_src {
+	const unsigned char *buf;
+	uint32_t first_off, len;
+	bool fail, scribble;
+};
 
-	for (i = 0; i < n && !rc; i++)
-		rc = cow_write(cow, buf + pc[i].off, pc[i].sector,
-			       (uint32_t)pc[i].nr);
-	return rc;
+static int apply_fill(void *arg, unsigned char *const *blks, uint32_t nr_blks)
+{
+	const struct apply_src *a = arg;
+	uint32_t done = 0, off = a->first_off, i = 0;
+
+	if (a->fail) {
+		for (i = 0; a->scribble && i < nr_blks; i++)
+			memset(blks[i], 0xee, STORE_BLK_BYTES);
+		return -EIO;
+	}
+	while (done < a->len) {
+		uint32_t take = STORE_BLK_BYTES - off;
+
+		if (take > a->len - done)
+			take = a->len - done;
+		CHECK(i < nr_blks, "fill ran past its %u blocks", nr_blks);
+		memcpy(blks[i] + off, a->buf + done, take);
+		done += take;
+		off = 0;
+		i++;
+	}
+	CHECK(i == nr_blks, "fill got %u blocks for %u", nr_blks, i);
+	return 0;
 }
 
-static int read_pieces(struct cow *cow, unsigned char *buf,
-		       const struct piece *pc, int n)
+/*
+ * Write the pieces, each through cow_write() or cow_write_apply() (then
+ * one in eight with a fill that fails, which must change nothing), and
+ * update the model with what landed.
+ */
+static void write_pieces(struct rng *r, struct run *run,
+			 const unsigned char *buf, const struct piece *pc,
+			 int n, unsigned char *scratch)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const unsigned char *p = buf + pc[i].off;
+		uint64_t mode = rng_below(r, 3);
+		unsigned int flags = rng_below(r, 2) ? COW_FILL_ALL_OR_NOTHING :
+						       0;
+		struct apply_src a = {
+			.buf = p,
+			.first_off = (uint32_t)(pc[i].sector % 8) * 512,
+			.len = (uint32_t)pc[i].nr * 512,
+			.fail = rng_below(r, 8) == 0,
+			/* an all-or-nothing fill fails without a trace */
+			.scribble = !(flags & COW_FILL_ALL_OR_NOTHING),
+		};
+		int rc;
+
+		if (mode == 0) {
+			CHECK_OK(cow_write(run->cow, p, pc[i].sector,
+					   (uint32_t)pc[i].nr));
+		} else {
+			rc = cow_write_apply(run->cow, pc[i].sector,
+					     (uint32_t)pc[i].nr, flags, scratch,
+					     apply_fill, &a);
+			if (a.fail) {
+				CHECK(rc == -EIO,
+				      "%s: a failed fill returned %d (seed "
+				      "%llu)",
+				      run->label, rc,
+				      (unsigned long long)run->seed);
+				continue; /* the model stays as it was */
+			}
+			CHECK_OK(rc);
+		}
+		model_write(&run->m, pc[i].sector, p, pc[i].nr);
+	}
+}
+
+/* cow_read_apply()'s fn: the piece's bytes out of the blocks' pointers. */
+struct apply_dst {
+	unsigned char *buf;
+	uint32_t first_off, len;
+};
+
+static int apply_out(void *arg, const unsigned char *const *blks,
+		     uint32_t nr_blks)
+{
+	const struct apply_dst *a = arg;
+	uint32_t done = 0, off = a->first_off, i;
+
+	for (i = 0; i < nr_blks && done < a->len; i++, off = 0) {
+		uint32_t take = STORE_BLK_BYTES - off;
+
+		if (take > a->len - done)
+			take = a->len - done;
+		memcpy(a->buf + done, blks[i] + off, take);
+		done += take;
+	}
+	CHECK(done == a->len, "read_apply gave %u of %u bytes", done, a->len);
+	return 0;
+}
+
+/* Read the pieces, each through cow_read() or cow_read_apply(). */
+static int read_pieces(struct rng *r, struct cow *cow, unsigned char *buf,
+		       const struct piece *pc, int n, unsigned char *scratch)
 {
 	int i, rc = 0;
 
-	for (i = 0; i < n && !rc; i++)
-		rc = cow_read(cow, buf + pc[i].off, pc[i].sector,
-			      (uint32_t)pc[i].nr);
+	for (i = 0; i < n && !rc; i++) {
+		uint64_t first = pc[i].sector / 8;
+		uint64_t last = (pc[i].sector + pc[i].nr - 1) / 8;
+		struct apply_dst a = { buf + pc[i].off,
+				       (uint32_t)(pc[i].sector % 8) * 512,
+				       (uint32_t)pc[i].nr * 512 };
+
+		if (rng_below(r, 2))
+			rc = cow_read(cow, buf + pc[i].off, pc[i].sector,
+				      (uint32_t)pc[i].nr);
+		else
+			rc = cow_read_apply(cow, first,
+					    (uint32_t)(last - first + 1),
+					    pc[i].nr, scratch, apply_out, &a);
+	}
 	return rc;
 }
 
@@ -196,11 +308,12 @@ static void full_compare(struct run *run, const char *when)
 static void single_thread(struct run *run, struct rng *r, uint64_t nr_ops)
 {
 	unsigned char *buf = malloc(MAX_REQ_SECTORS * 512);
+	unsigned char *scratch = aligned_alloc(4096, SCRATCH_BYTES);
 	struct piece pc[4];
 	uint64_t i, used = model_used(&run->m);
 	struct cow_stats st;
 
-	CHECK(buf, "malloc");
+	CHECK(buf && scratch, "malloc");
 	for (i = 0; i < nr_ops; i++, run->ops++) {
 		uint64_t sector, nr, p = rng_below(r, 100);
 		int n;
@@ -209,12 +322,11 @@ static void single_thread(struct run *run, struct rng *r, uint64_t nr_ops)
 		if (p < 50) {
 			rng_fill(r, buf, nr * 512);
 			n = split_req(r, sector, nr, pc);
-			CHECK_OK(write_pieces(run->cow, buf, pc, n));
-			model_write(&run->m, sector, buf, nr);
+			write_pieces(r, run, buf, pc, n, scratch);
 		} else if (p < 88) {
 			memset(buf, 0xa5, nr * 512);
 			n = split_req(r, sector, nr, pc);
-			CHECK_OK(read_pieces(run->cow, buf, pc, n));
+			CHECK_OK(read_pieces(r, run->cow, buf, pc, n, scratch));
 			compare(run, run->ops, sector, buf, nr);
 		} else if (p < 97) {
 			CHECK_OK(cow_discard(run->cow, sector, nr));
@@ -235,6 +347,7 @@ static void single_thread(struct run *run, struct rng *r, uint64_t nr_ops)
 		}
 	}
 	free(buf);
+	free(scratch);
 }
 
 struct worker {
@@ -254,11 +367,12 @@ static void *worker_main(void *arg)
 	uint64_t nr_runs = (size + w->g - 1) / w->g;
 	uint64_t mine = (nr_runs + NR_THREADS - 1 - w->id) / NR_THREADS;
 	unsigned char *buf = malloc(w->g * 512);
+	unsigned char *scratch = aligned_alloc(4096, SCRATCH_BYTES);
 	struct rng r = { w->seed };
 	struct piece pc[4];
 	uint64_t i;
 
-	CHECK(buf, "malloc");
+	CHECK(buf && scratch, "malloc");
 	for (i = 0; i < w->nr_ops && mine; i++) {
 		uint64_t runno = w->id + NR_THREADS * rng_below(&r, mine);
 		uint64_t lo = runno * w->g, hi = lo + w->g, a, nr, p;
@@ -272,11 +386,10 @@ static void *worker_main(void *arg)
 		if (p < 55) {
 			rng_fill(&r, buf, nr * 512);
 			n = split_req(&r, a, nr, pc);
-			CHECK_OK(write_pieces(run->cow, buf, pc, n));
-			model_write(&run->m, a, buf, nr);
+			write_pieces(&r, run, buf, pc, n, scratch);
 		} else if (p < 90) {
 			n = split_req(&r, a, nr, pc);
-			CHECK_OK(read_pieces(run->cow, buf, pc, n));
+			CHECK_OK(read_pieces(&r, run->cow, buf, pc, n, scratch));
 			compare(run, i, a, buf, nr);
 		} else if (a + nr < size) {
 			/* Never reach the disk's end: its partial last block
@@ -286,6 +399,7 @@ static void *worker_main(void *arg)
 		}
 	}
 	free(buf);
+	free(scratch);
 	return NULL;
 }
 

@@ -410,6 +410,68 @@ static void test_bad_grants(struct host *h)
 	printf("  bad grant refs and indirect pages: ok, nothing landed\n");
 }
 
+/*
+ * Plain writes that reach the ring together have their data brought in by
+ * one grant-copy call: one with a bad grant among them is refused and
+ * writes nothing, the others before and after it land.
+ */
+static void test_bad_grant_in_batch(struct host *h)
+{
+	enum { NR = 5, SEGS = 2 };
+	struct fe_opts o = opts_default();
+	struct fe_seg segs[NR][SEGS];
+	struct fe_req r[NR];
+	struct tamper t[NR];
+	struct bu_disk d;
+	unsigned int i, k, done = 0;
+
+	bu_disk_open(&h->e, &d, EVIL, XVDB, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_write(&d, 0, 0, 512, FE_PACKED, &h->rng);
+	for (i = 0; i < NR; i++) {
+		t[i] = T0;
+		if (i == 2) /* the middle one lies about its second page */
+			t[i] = (struct tamper){ SEG(1), .gref = SET(BAD_GREF) };
+		for (k = 0; k < SEGS; k++) {
+			segs[i][k].page = sim_page_alloc(1);
+			CHECK(segs[i][k].page, "out of memory");
+			rng_fill(&h->rng, segs[i][k].page, 4096);
+			segs[i][k].first_sect = 0;
+			segs[i][k].last_sect = 7;
+		}
+		r[i] = (struct fe_req){ .op = XE_BLKIF_OP_WRITE,
+					.sector = 64ull * i,
+					.nr_segs = SEGS,
+					.segs = segs[i],
+					.tamper = do_tamper,
+					.tamper_arg = &t[i] };
+		CHECK_OK(fe_submit(d.fe, 0, &r[i]));
+	}
+	fe_kick(d.fe, 0); /* all five in one round */
+	while (done < NR) {
+		int n = fe_wait(d.fe, 0, 5000);
+
+		CHECK(n >= 0, "no responses: %d", n);
+		done += (unsigned int)n;
+	}
+	for (i = 0; i < NR; i++) {
+		CHECK(r[i].status == (i == 2 ? ERR : 0),
+		      "write %u of the batch: status %d", i, r[i].status);
+		for (k = 0; k < SEGS && i != 2; k++)
+			memcpy(d.model + (64ull * i + 8 * k) * 512,
+			       segs[i][k].page, 4096);
+	}
+	bu_verify_all(&d); /* the refused one left its blocks as they were */
+	for (i = 0; i < NR; i++)
+		for (k = 0; k < SEGS; k++)
+			sim_page_free(segs[i][k].page);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDB, 5000));
+	printf("  a bad grant among writes sent together: ok, only it "
+	       "refused\n");
+}
+
 /* Writes, flushes with data and discards to read-only disks. */
 static void test_read_only(struct host *h)
 {
@@ -995,6 +1057,7 @@ int main(void)
 	test_bogus_req_prod(&h);
 	test_malformed(&h);
 	test_bad_grants(&h);
+	test_bad_grant_in_batch(&h);
 	test_read_only(&h);
 	test_rewrite_slot(&h);
 	test_event_storm(&h);

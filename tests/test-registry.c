@@ -16,7 +16,8 @@
  *   target fails with its reason at InitWait, libxl's directory is never
  *   deleted, and its teardown orders (frontend first) end in Closed;
  * - an HVM guest's vbd3 disk is also exported over NBD, named in
- *   physical-device-path, for its dom0 QEMU: one view with the blkif
+ *   ephemeral-nbd-socket (the hook copies it into physical-device-path)
+ *   for its dom0 QEMU: one view with the blkif
  *   device, and the disk lives until the last of both is gone.
  */
 #include "config.h"
@@ -36,6 +37,7 @@
 #include "tests/testlib.h"
 #include "tests/toolstack.h"
 #include "xs-glue/attach.h"
+#include "xs-glue/vbd-xs.h"
 
 #define SECTOR XE_BLKIF_SECTOR_BYTES
 #define GUEST 5
@@ -836,10 +838,10 @@ static void test_hvm_nbd_export(struct rng *rng)
 	dk = tap(GUEST, XVDA, "hda", spec);
 	CHECK_OK(ts_vbd3_add(tool, &dk));
 	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(GUEST, XVDA), 2, 5000));
-	v = be_node(tool, GUEST, XVDA, "physical-device-path");
+	v = be_node(tool, GUEST, XVDA, VBD_XS_NODE_NBD);
 	snprintf(sock, sizeof(sock), "%s/%u.%u.sock", bu_nbd_dir(), GUEST,
 		 XVDA);
-	CHECK(v && !strcmp(v, sock), "physical-device-path is %s, want %s", v,
+	CHECK(v && !strcmp(v, sock), VBD_XS_NODE_NBD " is %s, want %s", v,
 	      sock);
 	free(v);
 	CHECK(stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) &&
@@ -882,7 +884,7 @@ static void test_hvm_nbd_export(struct rng *rng)
 	pv = tap(THIRD, XVDA, "xvda", "blank:size=1M");
 	CHECK_OK(ts_vbd3_add(tool, &pv));
 	CHECK_OK(ts_wait_backend(tool, ts_vbd3_dir(THIRD, XVDA), 2, 5000));
-	v = be_node(tool, THIRD, XVDA, "physical-device-path");
+	v = be_node(tool, THIRD, XVDA, VBD_XS_NODE_NBD);
 	CHECK(!v, "a PV guest's disk exported at %s", v);
 	CHECK_OK(ts_vbd3_remove(tool, THIRD, XVDA, TS_REMOVE_FORCE));
 	CHECK(nr_disks_soon(&e, 0) == 0, "PV disk not closed");
@@ -1001,6 +1003,42 @@ static void test_on_full_pause(struct rng *rng)
 	       "lets the write through and the guest resumes: ok\n");
 }
 
+/*
+ * pygrub: before a PV guest's disks exist, libxl attaches its boot disk
+ * to dom0 itself (backend/vbd3/0/<devid>, frontend dom0) for the boot
+ * loader to read, waits for Connected, and detaches it. That attachment
+ * is a disk of its own, owned by dom0: it shows the base (the guest has
+ * written nothing yet) and is wiped when libxl detaches it.
+ */
+static void test_pygrub_local_attach(struct rng *rng)
+{
+	struct fe_opts o = opts_default();
+	static unsigned char img[256 * 1024];
+	struct ts_disk dk;
+	struct bu_disk d;
+	struct bu_env e;
+	struct xp *tool;
+	char spec[512], *base;
+
+	bu_env_init(&e);
+	tool = fe_daemon_xp(e.d);
+	rng_fill(rng, img, sizeof(img));
+	base = test_write_file("pygrub-base.img", img, sizeof(img));
+	snprintf(spec, sizeof(spec), "cow:base=%s,store=ram", base);
+	dk = tap(0, XVDA, "xvda", spec);
+	CHECK_OK(ts_vbd3_add(tool, &dk));
+	bu_disk_connect(&e, &d, 0, XVDA, "pygrub", &o, img, sizeof(img));
+	bu_verify_all(&d); /* the base, as the guest will see it */
+	bu_disk_close(&d);
+	CHECK_OK(ts_vbd3_remove(tool, 0, XVDA, TS_REMOVE_SAFE));
+	CHECK(nr_disks_soon(&e, 0) == 0, "pygrub's disk outlived its detach");
+	bu_disk_free(&d);
+	free(base);
+	bu_env_fini(&e);
+	printf("  pygrub: dom0's own attachment of the boot disk reads the "
+	       "base and is wiped at detach: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-registry") };
@@ -1016,6 +1054,7 @@ int main(void)
 	test_usage_published(&rng);
 	test_hvm_nbd_export(&rng);
 	test_on_full_pause(&rng);
+	test_pygrub_local_attach(&rng);
 	printf("test-registry: OK\n");
 	return 0;
 }

@@ -5,7 +5,7 @@ noinst_PROGRAMS += tools/cow-bench
 tools_cow_bench_SOURCES = tools/cow-bench.c
 tools_cow_bench_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tools_cow_bench_LDADD = cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
-	$(CRYPTO_LIBS)
+	$(CRYPTO_LIBS) $(URING_LIBS)
 
 # make bench: the overlay engine against OpenSSL and memcpy, same run.
 bench: tools/cow-bench

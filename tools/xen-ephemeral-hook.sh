@@ -16,7 +16,10 @@
 # it, or written in the device's `error` node why it could not.
 #
 #   add     the daemon's verdict: on success hotplug-status=connected and
-#           exit 0; otherwise hotplug-error=<the daemon's reason>,
+#           exit 0, after copying the disk's NBD socket (an HVM guest's,
+#           ephemeral-nbd-socket) into physical-device-path, which libxl
+#           hands to the dom0 QEMU as nbd+unix:///?socket=<path>;
+#           otherwise hotplug-error=<the daemon's reason>,
 #           hotplug-status=error and exit 1, as Xen's own scripts' fatal()
 #           does, so that `xl create` fails at once, printing the reason.
 #   remove  nothing to undo: the daemon closes the disk (its overlay and
@@ -26,7 +29,8 @@
 # bash helpers cost seconds per call on a loaded dom0, and libxl gives a
 # hook 40 s.
 set -u
-PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# XE_HOOK_TEST_PATH: tests/test-hook.sh's stand-in xenstore tools.
+PATH=${XE_HOOK_TEST_PATH:-/usr/sbin:/usr/bin:/sbin:/bin}
 
 cmd=${1:-}
 be=${XENBUS_PATH:-}
@@ -59,12 +63,16 @@ i=0
 while :; do
 	err=$(xenstore-read "$be/error" 2>/dev/null) && fatal "$err"
 	if xenstore-read "$be/sectors" >/dev/null 2>&1; then
+		if nbd=$(xenstore-read "$be/ephemeral-nbd-socket" 2>/dev/null); then
+			xenstore-write "$be/physical-device-path" "$nbd" ||
+				fatal "cannot write $be/physical-device-path"
+		fi
 		xenstore-write "$be/hotplug-status" connected ||
 			fatal "cannot write $be/hotplug-status"
 		exit 0
 	fi
 	i=$((i + 1))
-	[ $i -lt 100 ] || break
+	[ $i -lt "${XE_HOOK_TEST_TRIES:-100}" ] || break
 	sleep 0.1
 done
 state=$(xenstore-read "$be/state" 2>/dev/null) || state=none

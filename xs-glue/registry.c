@@ -62,6 +62,7 @@ struct disk {
 	unsigned int nbd_clients; /* as the worker last said */
 	struct open_job *job;     /* while the plan is being made */
 	bool orphan;              /* every attachment went meanwhile */
+	bool stale;               /* failed before we knew it: never shared */
 	/* in the worker */
 	bool in_worker;
 	pid_t worker; /* the process it is in */
@@ -174,6 +175,8 @@ static int job_start(struct registry *reg, struct disk *d)
 }
 
 static unsigned int free_slot(const struct registry *reg, uint16_t owner);
+static void fail_disk(struct disk *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* ---- disks ---- */
 
@@ -184,7 +187,8 @@ static struct disk *find_disk(struct registry *reg, uint16_t owner,
 
 	/* An orphan is on its way out: a new attachment gets a new disk. */
 	for (d = reg->disks; d; d = d->next)
-		if (d->owner == owner && d->devid == devid && !d->orphan)
+		if (d->owner == owner && d->devid == devid && !d->orphan &&
+		    !d->stale)
 			return d;
 	return NULL;
 }
@@ -369,6 +373,30 @@ int registry_attach(struct registry *reg, uint16_t owner, uint32_t devid,
 	return 0;
 }
 
+int registry_attach_failed(struct registry *reg, uint16_t owner,
+			   uint32_t devid, enum attach_kind kind,
+			   const char *why, struct disk **disk_r)
+{
+	struct disk *d;
+
+	if (kind != ATTACH_GUEST && kind != ATTACH_STUBDOM)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->owner = owner;
+	d->devid = devid;
+	d->attached[kind] = 1;
+	d->tag = ++reg->next_tag;
+	d->stale = true; /* never found: a new attachment gets a new disk */
+	fail_disk(d, "%s", why);
+	d->next = reg->disks;
+	reg->disks = d;
+	reg->nr_disks++;
+	*disk_r = d;
+	return 0;
+}
+
 void registry_detach(struct registry *reg, struct disk *d,
 		     enum attach_kind kind)
 {
@@ -538,9 +566,6 @@ int registry_export_nbd(struct registry *reg, struct disk *d,
 }
 
 /* ---- what finished ---- */
-
-static void fail_disk(struct disk *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 static void fail_disk(struct disk *d, const char *fmt, ...)
 {

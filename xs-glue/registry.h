@@ -105,6 +105,16 @@ int registry_attach(struct registry *reg, uint16_t owner, uint32_t devid,
 		    size_t err_len);
 
 /*
+ * A disk that failed before this daemon knew it (a device left by a daemon
+ * that died, whose overlay died with it): DISK_FAILED with why, attached
+ * once as kind, so that its rings can be answered with errors
+ * (registry_serve_errors) until the device is dropped. Never shared.
+ */
+int registry_attach_failed(struct registry *reg, uint16_t owner,
+			   uint32_t devid, enum attach_kind kind,
+			   const char *why, struct disk **disk_r);
+
+/*
  * Drop one attachment of kind (its rings, if connected, are disconnected
  * first). The last one closes the disk: the worker wipes its overlay and
  * key; one still opening is dropped as soon as that finishes. disk is

@@ -198,10 +198,10 @@ static int advertise_txn(struct xp *xp, uint32_t t, void *arg)
 	if (!rc && f->discard)
 		rc = put(xp, t, a, "discard-alignment", 0);
 	if (!rc && a->nbd_path) {
-		rc = xp_printf_node(xp, t, a->be, "physical-device-path", "%s",
+		rc = xp_printf_node(xp, t, a->be, VBD_XS_NODE_NBD, "%s",
 				    a->nbd_path);
 		if (rc)
-			a->failed = "physical-device-path";
+			a->failed = VBD_XS_NODE_NBD;
 	}
 	if (!rc && a->hotplug_status) {
 		rc = xp_printf_node(xp, t, a->be, "hotplug-status", "connected");

@@ -22,6 +22,10 @@
 #include "xs-glue/diskspec.h"
 #include "xs-glue/kind.h"
 
+/* An HVM guest's disk: its NBD socket, which the hook copies into
+ * physical-device-path for libxl to give the dom0 QEMU. */
+#define VBD_XS_NODE_NBD "ephemeral-nbd-socket"
+
 /* What the toolstack asks of a device. */
 struct vbd_xs_config {
 	char params[2 * DISKSPEC_PATH_MAX + 512]; /* as read */
@@ -54,7 +58,8 @@ int vbd_xs_read_config(struct xp *xp, const char *be,
  * device must still be the one cfg was read from (state 1, the same
  * params): a directory the toolstack removed and made again meanwhile is
  * -ESTALE, and nothing is written. nbd_path, if not NULL, goes into
- * physical-device-path: the disk's NBD socket, for a dom0 device model.
+ * XENBUS_NODE_NBD: the disk's NBD socket, which the hook hands to libxl
+ * as physical-device-path, for a dom0 device model.
  */
 int vbd_xs_advertise(struct xp *xp, const char *be,
 		     const struct vbd_xs_config *cfg,

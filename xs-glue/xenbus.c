@@ -870,6 +870,52 @@ static void dev_reset(struct xenbus *xb, struct xdev *d)
 	d->close_deadline_ms = 0;
 }
 
+/* ---- a device an earlier daemon left ---- */
+
+/* Found past state 1: one of ours, served by a daemon that died? */
+static bool stale_and_ours(struct xenbus *xb, struct xdev *d)
+{
+	return d->kind->owns_dir ||
+	       (d->kind->claim_by_script && script_is_ours(xb, d));
+}
+
+/*
+ * Its overlay and key died with that daemon (its worker ended with it):
+ * never serve it again as if nothing happened. Say why; answer whatever
+ * its frontend still sends with errors, not silence; go Closing, and
+ * Closed once the frontend has closed (the toolstack then removes it).
+ */
+static void dev_stale(struct xenbus *xb, struct xdev *d,
+		      enum xenbus_state written)
+{
+	static const char why[] =
+		"xen-ephemerald restarted: this disk's overlay was wiped with "
+		"the daemon that served it; detach it and attach it again";
+	enum xenbus_state fe = XENBUS_STATE_UNKNOWN;
+	char err[ERR_BYTES];
+
+	d->be_state = written;
+	d->life = DEV_FAILED;
+	log_dev(LOG_WARNING, d->domid, d->devid,
+		"found in state %d, left by a daemon that died", written);
+	dev_error(xb, d, "%s", why);
+	if (!find_frontend(xb, d))
+		read_state(xb, d->fe, &fe);
+	d->fe_state = fe;
+	if (!find_owner(xb, d, err, sizeof(err)) &&
+	    !registry_attach_failed(xb->reg, d->owner, d->devid, d->role, why,
+				    &d->disk) &&
+	    (fe == XENBUS_STATE_INITIALISED || fe == XENBUS_STATE_CONNECTED) &&
+	    connect_rings_how(xb, d, true))
+		drop_disk(xb, d);
+	if (fe == XENBUS_STATE_CLOSED || fe == XENBUS_STATE_UNKNOWN) {
+		drop_disk(xb, d);
+		set_state(xb, d, XENBUS_STATE_CLOSED);
+	} else {
+		set_state(xb, d, XENBUS_STATE_CLOSING);
+	}
+}
+
 /* ---- bringing one device up to date ---- */
 
 static void update_dev(struct xenbus *xb, struct xdev *d)
@@ -889,6 +935,11 @@ static void update_dev(struct xenbus *xb, struct xdev *d)
 	if (written == XENBUS_STATE_INITIALISING && d->life != DEV_NEW &&
 	    (d->life == DEV_FOREIGN || d->be_state != XENBUS_STATE_UNKNOWN))
 		dev_reset(xb, d);
+	if (d->life == DEV_NEW && written >= XENBUS_STATE_INIT_WAIT &&
+	    written <= XENBUS_STATE_CLOSING && stale_and_ours(xb, d)) {
+		dev_stale(xb, d, written);
+		return;
+	}
 	if (d->life == DEV_NEW && written != XENBUS_STATE_INITIALISING &&
 	    written != XENBUS_STATE_UNKNOWN) {
 		/* Someone else's device, or one left Closed in an earlier

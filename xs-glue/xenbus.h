@@ -61,6 +61,7 @@ struct xenbus_config {
 #define XENBUS_NODE_PEAK "ephemeral-peak-bytes"
 #define XENBUS_NODE_LIMIT "ephemeral-limit-bytes"
 
+
 struct xenbus;
 
 /*

@@ -17,4 +17,4 @@ check_PROGRAMS += tests/sim/sim-worker
 tests_sim_sim_worker_LDADD = backend/libbackend.a cow/libcow.a \
 	cow/libstore.a crypto/libxecrypto.a platform/libsandbox.a \
 	tests/sim/libxensim.a platform/libxp.a $(CRYPTO_LIBS) \
-	$(SECCOMP_LIBS) -lpthread
+	$(URING_LIBS) $(SECCOMP_LIBS) -lpthread

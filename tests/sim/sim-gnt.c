@@ -8,6 +8,14 @@
  * itself and counts the mapping, so sim_ungrant of a mapped grant fails with
  * -EBUSY like gnttab_end_foreign_access in a guest.
  *
+ * gnt_copy checks and pins every segment's grant under the sim's lock, then
+ * copies with the lock dropped, then unpins: like Xen, which pins a grant
+ * (GTF_reading / GTF_writing) for the copy and holds no table-wide lock
+ * while the bytes move. So a frontend granting pages on one core is not
+ * stalled by a backend copying a megabyte on another, and sim_ungrant of a
+ * grant being copied fails with -EBUSY (a backend still copying after its
+ * response is caught as one still mapping).
+ *
  * Not modelled: transitive grants, sub-page grants, grant-table v2. A
  * multi-page map must name pages that are contiguous in the guest's memory
  * (a test frontend allocates its ring as one buffer); -EINVAL otherwise.
@@ -33,6 +41,9 @@ struct sim_gnt {
 	struct sim *sim;
 	uint16_t self; /* the mapping domain */
 	struct sim_map *maps;
+	/* gnt_copy's resolved pages, one per segment (NULL: failed) */
+	char **pages;
+	uint32_t pages_cap;
 };
 
 static struct sim_gnt *sgnt(struct xp_gnt *gnt)
@@ -81,7 +92,8 @@ int sim_grant_to(struct sim *sim, uint16_t domid, uint16_t grantee, void *page,
 			uint32_t r = SIM_FIRST_GREF +
 				     (start - SIM_FIRST_GREF + i) % span;
 
-			if (!d->grants[r].active && d->grants[r].maps == 0) {
+			if (!d->grants[r].active && d->grants[r].maps == 0 &&
+			    d->grants[r].pins == 0) {
 				ref = r;
 				break;
 			}
@@ -128,7 +140,7 @@ int sim_ungrant(struct sim *sim, uint16_t domid, uint32_t ref)
 	g = ent_of(sim_dom_find_locked(sim, domid), ref);
 	if (!g || !g->active)
 		rc = -ENOENT;
-	else if (g->maps)
+	else if (g->maps || g->pins)
 		rc = -EBUSY;
 	else
 		memset(g, 0, sizeof(*g));
@@ -221,6 +233,7 @@ void sim_gnt_close(struct xp_gnt *gnt)
 	}
 	g->sim->handles--;
 	pthread_mutex_unlock(&g->sim->lock);
+	free(g->pages);
 	free(g);
 }
 
@@ -319,6 +332,7 @@ int sim_gnt_copy(struct xp_gnt *gnt, uint32_t count, struct xp_gnt_copy *segs)
 {
 	struct sim_gnt *g = sgnt(gnt);
 	struct sim_grant_ent *e;
+	struct sim_dom *d;
 	uint32_t i;
 	int st;
 
@@ -327,26 +341,58 @@ int sim_gnt_copy(struct xp_gnt *gnt, uint32_t count, struct xp_gnt_copy *segs)
 	for (i = 0; i < count; i++)
 		if (segs[i].len && !segs[i].local)
 			return -EFAULT; /* our caller's bug, not the guest's */
+	if (count > g->pages_cap) {
+		char **p = realloc(g->pages, count * sizeof(*p));
 
+		if (!p)
+			return -ENOMEM;
+		g->pages = p;
+		g->pages_cap = count;
+	}
+
+	/* Check and pin every segment. */
 	pthread_mutex_lock(&g->sim->lock);
 	for (i = 0; i < count; i++) {
 		struct xp_gnt_copy *s = &segs[i];
-		char *page;
 
+		g->pages[i] = NULL;
 		if ((uint32_t)s->offset + s->len > XP_PAGE_BYTES) {
 			s->status = SIM_GNTST_BAD_COPY_ARG;
 			continue;
 		}
-		st = access_locked(g, sim_dom_find_locked(g->sim, s->domid),
-				   s->ref, s->to_foreign, &e);
+		d = sim_dom_find_locked(g->sim, s->domid);
+		st = access_locked(g, d, s->ref, s->to_foreign, &e);
 		s->status = (int16_t)st;
 		if (st != SIM_GNTST_OKAY)
 			continue;
-		page = (char *)e->page + s->offset;
+		e->pins++;
+		d->copy_pins++;
+		g->pages[i] = (char *)e->page + s->offset;
+	}
+	pthread_mutex_unlock(&g->sim->lock);
+
+	/* Move the bytes with no lock held: the pins keep the pages. */
+	for (i = 0; i < count; i++) {
+		struct xp_gnt_copy *s = &segs[i];
+
+		if (!g->pages[i])
+			continue;
 		if (s->to_foreign)
-			memmove(page, s->local, s->len);
+			memmove(g->pages[i], s->local, s->len);
 		else
-			memmove(s->local, page, s->len);
+			memmove(s->local, g->pages[i], s->len);
+	}
+
+	pthread_mutex_lock(&g->sim->lock);
+	for (i = 0; i < count; i++) {
+		if (!g->pages[i])
+			continue;
+		d = sim_dom_find_locked(g->sim, segs[i].domid);
+		e = ent_of(d, segs[i].ref);
+		if (e && e->pins) {
+			e->pins--;
+			d->copy_pins--;
+		}
 	}
 	pthread_mutex_unlock(&g->sim->lock);
 	return 0;

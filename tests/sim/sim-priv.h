@@ -22,6 +22,7 @@ struct sim_grant_ent {
 	int16_t inject; /* fault: status for every copy/map, 0 = none */
 	void *page;
 	unsigned int maps; /* live mappings; may outlive the grant */
+	unsigned int pins; /* grant copies in progress (as Xen's GTF_reading) */
 };
 
 enum sim_port_state { SIM_PORT_FREE = 0, SIM_PORT_UNBOUND, SIM_PORT_BOUND };
@@ -48,6 +49,7 @@ struct sim_dom {
 	struct sim_grant_ent *grants;
 	uint32_t ngrants;
 	uint32_t grant_hint; /* where the next free-entry search starts */
+	unsigned int copy_pins; /* sum of grants[].pins: keeps the domain */
 	struct sim_port *ports; /* indexed by port number; 0 is never used */
 	uint32_t nports;
 };

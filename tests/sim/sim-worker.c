@@ -45,7 +45,9 @@ static void crash(int sig)
 
 int main(int argc, char **argv)
 {
-	struct sandbox_config sb = { .drop_root = true };
+	/* io_uring: the scratch's I/O (cow/store-file.c) */
+	struct sandbox_config sb = { .drop_root = true,
+				     .allow_io_uring = true };
 	struct worker_config wc = { .sock = 3 };
 	char name[48], err[256];
 	struct xp *xp;

@@ -152,7 +152,8 @@ int sim_domain_create(struct sim *sim, uint16_t domid)
 		return -EINVAL;
 	pthread_mutex_lock(&sim->lock);
 	d = sim_dom_find_locked(sim, domid);
-	if (d && (d->alive || sim_domain_maps_locked(d) > 0)) {
+	if (d && (d->alive || sim_domain_maps_locked(d) > 0 ||
+		  d->copy_pins > 0)) {
 		rc = -EEXIST;
 		goto out;
 	}
@@ -402,6 +403,48 @@ static const struct xp_ops sim_ops = {
 	.dom_unpause = sim_dom_unpause,
 	.destroy = sim_xp_destroy,
 };
+
+/* A platform whose xenstore connection and hypercalls are gone. */
+static const struct xp_ops severed_ops = {
+	.name = "sim-severed",
+	.gnt_open = sim_gnt_open,
+	.gnt_close = sim_gnt_close,
+	.gnt_map = sim_gnt_map,
+	.gnt_unmap = sim_gnt_unmap,
+	.gnt_copy = sim_gnt_copy,
+	.evt_open = xp_refuse_evt_open,
+	.evt_close = sim_evt_close,
+	.evt_fd = sim_evt_fd,
+	.evt_bind = sim_evt_bind,
+	.evt_unbind = sim_evt_unbind,
+	.evt_notify = sim_evt_notify,
+	.evt_pending = sim_evt_pending,
+	.evt_unmask = sim_evt_unmask,
+	.evt_export = xp_refuse_evt_export,
+	.evt_import = xp_refuse_evt_import,
+	.xs_read = xp_refuse_xs_read,
+	.xs_write = xp_refuse_xs_write,
+	.xs_mkdir = xp_refuse_xs_path,
+	.xs_rm = xp_refuse_xs_path,
+	.xs_directory = xp_refuse_xs_directory,
+	.xs_set_perms = xp_refuse_xs_set_perms,
+	.xs_txn_start = xp_refuse_xs_txn_start,
+	.xs_txn_end = xp_refuse_xs_txn_end,
+	.xs_watch = xp_refuse_xs_watch,
+	.xs_unwatch = xp_refuse_xs_watch,
+	.xs_fd = xp_refuse_xs_fd,
+	.xs_read_watch = xp_refuse_xs_read_watch,
+	.self_domid = sim_self_domid,
+	.dom_info = xp_refuse_dom_info,
+	.dom_pause = xp_refuse_dom_op,
+	.dom_unpause = xp_refuse_dom_op,
+	.destroy = sim_xp_destroy,
+};
+
+void sim_xp_sever(struct xp *xp)
+{
+	xp->ops = &severed_ops;
+}
 
 int sim_xp_new(struct sim *sim, uint16_t domid, struct xp **xp_r)
 {

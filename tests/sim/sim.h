@@ -60,6 +60,10 @@ int sim_domain_maps(struct sim *sim, uint16_t domid);
  * xp_destroy(). -ENOENT if the domain does not exist. */
 int sim_xp_new(struct sim *sim, uint16_t domid, struct xp **xp_r);
 
+/* Cut xp off, as a dying daemon is: every xenstore and domain op of it
+ * fails from now on (its watches, transactions and nodes stay). */
+void sim_xp_sever(struct xp *xp);
+
 /* ---- guest memory ---- */
 
 /*

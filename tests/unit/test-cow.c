@@ -9,7 +9,9 @@
  *   writes and discards;
  * - bad requests (misaligned, past the end, overflowing) are refused;
  * - a failing lower store: the error reaches the caller, every block is
- *   wholly old or wholly new afterwards, and no slot leaks.
+ *   wholly old or wholly new afterwards, and no slot leaks;
+ * - the zero-copy write: nothing is visible before its fill is done, a
+ *   failed fill changes nothing, space is reserved all or nothing.
  */
 #include "config.h"
 
@@ -521,6 +523,241 @@ static void test_faults(struct rng *r)
 	free(out);
 }
 
+/* ---- cow_write_apply(): the zero-copy write ---- */
+
+struct slow_fill {
+	unsigned char v;
+	bool fail;
+	atomic_bool halfway; /* half of the block written */
+	atomic_bool reader_ran;
+};
+
+/* Write half of the block, let a reader at it, write the rest. */
+static int slow_fill_fn(void *arg, unsigned char *const *blks, uint32_t n)
+{
+	struct slow_fill *f = arg;
+	unsigned int i;
+
+	CHECK(n == 1, "one block, got %u", n);
+	memset(blks[0], f->v, BLK / 2);
+	atomic_store(&f->halfway, true);
+	for (i = 0; i < 20 && !atomic_load(&f->reader_ran); i++)
+		usleep(1000);
+	memset(blks[0] + BLK / 2, f->v, BLK / 2);
+	return f->fail ? -EIO : 0;
+}
+
+struct reader_arg {
+	struct cow *cow;
+	struct slow_fill *f;
+	unsigned char out[BLK];
+};
+
+static void *reader_main(void *arg)
+{
+	struct reader_arg *a = arg;
+
+	while (!atomic_load(&a->f->halfway))
+		usleep(100);
+	/* Blocks on the block's lock until the write is over. */
+	CHECK_OK(cow_read(a->cow, a->out, 0, SPB));
+	atomic_store(&a->f->reader_ran, true);
+	return NULL;
+}
+
+/*
+ * A block a reader looks at while fill is halfway through shows either
+ * all its old bytes or all its new ones, never a mix; a fill that fails
+ * leaves the old bytes and holds no slot. For a fresh block (a new slot,
+ * published after fill) and an overwrite (staged), on ram and on xts.
+ */
+static void test_write_apply_visibility(void)
+{
+	static const enum test_overlay ovs[] = { TEST_RAM, TEST_XTS_RAM };
+	unsigned char *scratch = aligned_alloc(4096, BLK);
+	unsigned int k, round;
+
+	CHECK(scratch, "aligned_alloc");
+	for (k = 0; k < 2; k++) {
+		struct cow *cow = blank_view(test_overlay_new(ovs[k], 8),
+					     8 * SPB, 0, NULL);
+
+		/* round 0: fresh and failing, 1: fresh, 2: overwrite and
+		 * failing, 3: overwrite */
+		for (round = 0; round < 4; round++) {
+			struct slow_fill f = { .v = (unsigned char)(0x10 + round),
+					       .fail = round % 2 == 0 };
+			unsigned char old = round < 2 ? 0 : 0x11;
+			struct reader_arg a = { .cow = cow, .f = &f };
+			struct cow_stats st;
+			pthread_t t;
+			int rc;
+			unsigned int i;
+
+			atomic_init(&f.halfway, false);
+			atomic_init(&f.reader_ran, false);
+			CHECK(pthread_create(&t, NULL, reader_main, &a) == 0,
+			      "pthread_create");
+			rc = cow_write_apply(cow, 0, SPB, 0, scratch,
+					     slow_fill_fn, &f);
+			pthread_join(t, NULL);
+			CHECK(rc == (f.fail ? -EIO : 0), "%s round %u: rc %d",
+			      test_overlay_name(ovs[k]), round, rc);
+			for (i = 0; i < BLK; i++)
+				CHECK(a.out[i] == (f.fail ? old : f.v),
+				      "%s round %u: a reader saw byte %u as "
+				      "0x%02x while fill was halfway",
+				      test_overlay_name(ovs[k]), round, i,
+				      a.out[i]);
+			cow_get_stats(cow, &st);
+			CHECK(st.used_blks == (round == 0 ? 0u : 1u),
+			      "%s round %u: %llu blocks used",
+			      test_overlay_name(ovs[k]), round,
+			      (unsigned long long)st.used_blks);
+		}
+		cow_free(cow);
+	}
+	free(scratch);
+}
+
+/* Fill: len bytes of src, the first at off in blks[0]. */
+struct copy_src {
+	const unsigned char *src;
+	uint32_t off, len;
+};
+
+static int copy_fill(void *arg, unsigned char *const *blks, uint32_t n)
+{
+	const struct copy_src *c = arg;
+	uint32_t done = 0, off = c->off, i;
+
+	for (i = 0; i < n && done < c->len; i++, off = 0) {
+		uint32_t take = BLK - off < c->len - done ? BLK - off :
+							    c->len - done;
+
+		memcpy(blks[i] + off, c->src + done, take);
+		done += take;
+	}
+	return 0;
+}
+
+static int write_apply(struct cow *cow, unsigned char *scratch,
+		       const unsigned char *src, uint64_t sector, uint32_t nr)
+{
+	struct copy_src c = { src, (uint32_t)(sector % SPB) * 512, nr * 512 };
+
+	return cow_write_apply(cow, sector, nr, 0, scratch, copy_fill, &c);
+}
+
+/* Space for cow_write_apply() is reserved all or nothing for the call,
+ * a full overlay still takes overwrites, and a read-only disk none. */
+static void test_write_apply_space(void)
+{
+	unsigned char *scratch = aligned_alloc(4096, 8 * BLK);
+	unsigned char *buf = malloc(8 * BLK), *out = malloc(8 * BLK);
+	struct cow_stats st;
+	struct cow *cow;
+
+	CHECK(scratch && buf && out, "malloc");
+	cow = blank_view(test_overlay_new(TEST_RAM, 16), 512 * SPB, 4, NULL);
+	fill(buf, 0x5a, 8 * BLK);
+	/* 5 new blocks, room for 4: nothing is taken, nothing written. */
+	CHECK_ERR(write_apply(cow, scratch, buf, 0, 5 * SPB), -ENOSPC);
+	cow_get_stats(cow, &st);
+	CHECK(st.used_blks == 0 && st.enospc == 1, "used %llu enospc %llu",
+	      (unsigned long long)st.used_blks,
+	      (unsigned long long)st.enospc);
+	CHECK_OK(write_apply(cow, scratch, buf, 0, 4 * SPB));
+	/* Full: an overwrite (partial, unaligned) still works. */
+	fill(buf, 0x77, 8 * BLK);
+	CHECK_OK(write_apply(cow, scratch, buf, 3, 2 * SPB));
+	CHECK_OK(cow_read(cow, out, 0, 4 * SPB));
+	CHECK(out[3 * 512 - 1] == 0x5a && out[3 * 512] == 0x77 &&
+		      out[(3 + 2 * SPB) * 512 - 1] == 0x77 &&
+		      out[(3 + 2 * SPB) * 512] == 0x5a,
+	      "a partial overwrite through cow_write_apply() lost its edges");
+	CHECK_ERR(write_apply(cow, scratch, buf, 0,
+			      (COW_APPLY_MAX_BLKS + 1) * SPB),
+		  -ERANGE);
+	cow_free(cow);
+	free(scratch);
+	free(buf);
+	free(out);
+}
+
+/*
+ * Redirect-on-write takes a slot the limit does not count; a new block's
+ * write that fits the limit but finds that slot out waits for it to come
+ * back, and neither fails nor runs past the store.
+ */
+struct redirect_arg {
+	struct cow *cow;
+	unsigned char *scratch;
+	struct slow_fill *f;
+	int rc;
+};
+
+static void *fresh_writer(void *arg)
+{
+	struct redirect_arg *a = arg;
+	unsigned char buf[BLK];
+
+	while (!atomic_load(&a->f->halfway))
+		usleep(100);
+	fill(buf, 0x99, BLK);
+	a->rc = cow_write(a->cow, buf, 6 * SPB, SPB); /* a new block */
+	atomic_store(&a->f->reader_ran, true);
+	return NULL;
+}
+
+static void test_write_apply_redirect_waits(void)
+{
+	unsigned char *scratch = aligned_alloc(4096, 4 * BLK), buf[BLK];
+	struct slow_fill f = { .v = 0x42 };
+	struct redirect_arg a;
+	struct cow_stats st;
+	struct cow *cow;
+	pthread_t t;
+	unsigned int b;
+
+	CHECK(scratch, "aligned_alloc");
+	/* 4 slots, 3 written: the overwrite below redirects into the 4th. */
+	cow = blank_view(test_overlay_new(TEST_RAM, 4), 16 * SPB, 0, NULL);
+	fill(buf, 0x11, BLK);
+	for (b = 0; b < 3; b++)
+		CHECK_OK(cow_write(cow, buf, b * SPB, SPB));
+	atomic_init(&f.halfway, false);
+	atomic_init(&f.reader_ran, false);
+	a = (struct redirect_arg){ .cow = cow, .scratch = scratch, .f = &f };
+	CHECK(pthread_create(&t, NULL, fresh_writer, &a) == 0,
+	      "pthread_create");
+	CHECK_OK(cow_write_apply(cow, 0, SPB, 0, scratch, slow_fill_fn, &f));
+	pthread_join(t, NULL);
+	CHECK(a.rc == 0, "a new block that fits failed with %d while an "
+			 "overwrite was redirected",
+	      a.rc);
+	cow_get_stats(cow, &st);
+	CHECK(st.used_blks == 4, "used %llu", (unsigned long long)st.used_blks);
+	CHECK_OK(cow_read(cow, buf, 0, SPB));
+	CHECK(buf[0] == 0x42 && buf[BLK - 1] == 0x42, "redirected block");
+	CHECK_OK(cow_read(cow, buf, 6 * SPB, SPB));
+	CHECK(buf[0] == 0x99, "the new block");
+	/* Full now: an overwrite cannot redirect and is staged instead. */
+	{
+		unsigned char *src = malloc(2 * BLK);
+
+		CHECK(src, "malloc");
+		fill(src, 0x43, 2 * BLK);
+		CHECK_OK(write_apply(cow, scratch, src, SPB + 1, SPB));
+		free(src);
+	}
+	CHECK_OK(cow_read(cow, buf, SPB, SPB));
+	CHECK(buf[0] == 0x11 && buf[511] == 0x11 && buf[512] == 0x43,
+	      "staged overwrite of a full overlay");
+	cow_free(cow);
+	free(scratch);
+}
+
 int main(void)
 {
 	struct rng r = { test_seed("test-cow") };
@@ -535,6 +772,9 @@ int main(void)
 	test_bad_requests();
 	test_disk_end();
 	test_faults(&r);
+	test_write_apply_visibility();
+	test_write_apply_space();
+	test_write_apply_redirect_waits();
 	printf("test-cow: OK\n");
 	return 0;
 }

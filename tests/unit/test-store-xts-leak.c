@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -110,7 +111,7 @@ int main(void)
 	struct hits plain, enc, after;
 	struct key *key;
 	uint64_t b, seed = (uint64_t)time(NULL);
-	unsigned int i, k;
+	unsigned int i, k, mode;
 
 	CHECK(data && back, "malloc");
 	snprintf(dir, sizeof(dir), "%s/test-store-xts-leak.XXXXXX", t && *t ? t : "/tmp");
@@ -141,32 +142,41 @@ int main(void)
 		CHECK(plain.piece[i] >= plain.marker,
 		      "scanner misses piece %u in plaintext", i);
 
-	/* The real thing: xts over a named scratch file. */
-	CHECK_OK(store_file_new(xts_path, SCRATCH_BLKS, &lower));
-	CHECK_OK(key_new_random(&key));
-	CHECK_OK(store_xts_new(lower, key, &s));
-	write_data(s, data);
-	enc = scan_file(xts_path);
-	print_hits("xts store, open:", &enc);
-	CHECK(enc.marker == 0, "marker found in the encrypted scratch");
-	for (i = 0; i < MARKER_BYTES / 16; i++)
-		CHECK(enc.piece[i] == 0,
-		      "16-byte piece %u of the marker in the encrypted scratch",
-		      i);
-	/* It still reads back, so the scan looked at real data. */
-	CHECK_OK(store_read(s, back, 3 * (DATA_BLKS - 1) + 1, 1));
-	CHECK(!memcmp(back, data + (DATA_BLKS - 1) * BLK, BLK),
-	      "xts store reads back wrong");
-	store_destroy(s);
-	after = scan_file(xts_path);
-	print_hits("xts store, after destroy:", &after);
-	CHECK(after.marker == 0, "marker in the scratch after destroy");
-	for (i = 0; i < MARKER_BYTES / 16; i++)
-		CHECK(after.piece[i] == 0,
-		      "piece %u of the marker in the scratch after destroy", i);
+	/* The real thing: xts over a named scratch file, as the daemon opens
+	 * it (the page cache, io_uring where it can) and O_DIRECT. */
+	for (mode = 0; mode < 2; mode++) {
+		CHECK_OK(store_file_new_flags(xts_path, SCRATCH_BLKS,
+					      mode ? STORE_FILE_DIRECT : 0,
+					      &lower));
+		printf("scratch I/O: %s\n", store_io_mode(lower));
+		CHECK_OK(key_new_random(&key));
+		CHECK_OK(store_xts_new(lower, key, &s));
+		write_data(s, data);
+		enc = scan_file(xts_path);
+		print_hits("xts store, open:", &enc);
+		CHECK(enc.marker == 0, "marker found in the encrypted scratch");
+		for (i = 0; i < MARKER_BYTES / 16; i++)
+			CHECK(enc.piece[i] == 0,
+			      "16-byte piece %u of the marker in the encrypted "
+			      "scratch",
+			      i);
+		/* It still reads back, so the scan looked at real data. */
+		CHECK_OK(store_read(s, back, 3 * (DATA_BLKS - 1) + 1, 1));
+		CHECK(!memcmp(back, data + (DATA_BLKS - 1) * BLK, BLK),
+		      "xts store reads back wrong");
+		store_destroy(s);
+		after = scan_file(xts_path);
+		print_hits("xts store, after destroy:", &after);
+		CHECK(after.marker == 0, "marker in the scratch after destroy");
+		for (i = 0; i < MARKER_BYTES / 16; i++)
+			CHECK(after.piece[i] == 0,
+			      "piece %u of the marker in the scratch after "
+			      "destroy",
+			      i);
+		unlink(xts_path);
+	}
 
 	unlink(plain_path);
-	unlink(xts_path);
 	CHECK(rmdir(dir) == 0, "rmdir %s", dir);
 	free(data);
 	free(back);

@@ -249,8 +249,16 @@ static void test_ram(void)
 	memset(buf, 0x11, BLK);
 	CHECK_OK(store_write(s, buf, 5, 1));
 	CHECK(p[0] == 0x11, "write unseen through direct");
-	/* Written chunks are locked and left out of core dumps. */
+	/* Written chunks are locked and left out of core dumps; the pages
+	 * written are resident and locked (lock on fault), and a chunk
+	 * costs only the pages written in it. */
 	CHECK(mapping_protected(p), "written RAM slot not locked/undumpable");
+	{
+		struct smaps_region ri = smaps_region(p);
+
+		CHECK(ri.locked_kb >= 4 && ri.locked_kb < 2048,
+		      "one written slot: %lu kB locked", ri.locked_kb);
+	}
 	/* direct() into a chunk no write has touched yet (slot 1099). */
 	p = store_direct(s, NB - 1);
 	CHECK(p, "direct on a fresh chunk");
