@@ -37,7 +37,7 @@ tests_fuzz_fuzz_nbd_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 tests_fuzz_fuzz_wire_SOURCES = tests/fuzz/fuzz-wire.c $(FUZZ_MAIN)
 tests_fuzz_fuzz_wire_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
 	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
-	platform/libxp.a $(CRYPTO_LIBS) -lpthread
+	platform/libxp.a $(CRYPTO_LIBS) $(URING_LIBS) -lpthread
 tests_fuzz_fuzz_wire_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 
 # The replays of the corpora are registered in tests/local.mk.
