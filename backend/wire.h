@@ -39,7 +39,7 @@ enum wire_op {
 	WIRE_INIT = 1,   /* the first message: fd: the stats page (a sealed
 			    memfd of WIRE_STATS_BYTES, mapped writable by
 			    the worker, read-only by the supervisor); att,
-			    val: as WIRE_LEASE */
+			    val: as WIRE_LEASE (val: what it holds first) */
 	WIRE_OPEN,       /* slot, plan; fds: the base, then the scratch */
 	WIRE_CLOSE,      /* slot: free the view (overlay and key wiped) */
 	WIRE_CONNECT,    /* slot, att, rings; fds: one event channel a queue.
@@ -51,8 +51,11 @@ enum wire_op {
 			    the uid that may connect besides root, u.err: the
 			    socket's path (for logs); fd: the socket, bound
 			    and listening */
-	WIRE_LEASE,      /* att = 1: there is a budget, and val is the
-			    worker's share of it in blocks; att = 0: none */
+	WIRE_LEASE,      /* att = 1: there is a budget, and val more blocks
+			    of it are the worker's (added to what it holds,
+			    so that a grant and a WIRE_RETURN_LEASE that
+			    cross on the socket each count once); att = 0:
+			    none */
 	WIRE_STATS,      /* val: a token; refresh the stats page now */
 	WIRE_SET_LIMIT,  /* slot, val: the overlay's new limit in blocks */
 	/* worker -> supervisor */

@@ -118,12 +118,15 @@ static void lease_refill(void *arg, uint64_t short_blks)
 	pthread_mutex_unlock(&w->lease_lock);
 }
 
+/* WIRE_INIT's lease (what the worker holds first), or WIRE_LEASE's
+ * grant, added: what it gave back meanwhile stays given back. */
 static void on_lease(struct worker *w, const struct wire_msg *m)
 {
 	pthread_mutex_lock(&w->lease_lock);
 	w->capped = m->att != 0;
-	w->lease_blks = m->val;
-	cow_budget_set_limit(w->budget, w->capped ? m->val : UINT64_MAX);
+	w->lease_blks = m->op == WIRE_LEASE ? w->lease_blks + m->val : m->val;
+	cow_budget_set_limit(w->budget,
+			     w->capped ? w->lease_blks : UINT64_MAX);
 	w->lease_gen++;
 	pthread_cond_broadcast(&w->lease_cond);
 	pthread_mutex_unlock(&w->lease_lock);

@@ -364,6 +364,33 @@ unsigned int fe_daemon_disk_nbd_clients(struct fe_daemon *d, uint16_t owner,
 	return f.clients;
 }
 
+struct used_sum {
+	uint64_t blks;
+	unsigned int open;
+};
+
+static void used_sum_fn(const struct xenbus_disk_info *info, void *arg)
+{
+	struct used_sum *u = arg;
+
+	if (info->state == DISK_OPEN) {
+		u->blks += info->cow.used_blks;
+		u->open++;
+	}
+}
+
+uint64_t fe_daemon_used_blks(struct fe_daemon *d, unsigned int *nr_open_r)
+{
+	struct used_sum u = { 0 };
+
+	fresh_stats(d);
+	pthread_mutex_lock(&d->lock);
+	xenbus_for_each_disk(d->xb, used_sum_fn, &u);
+	pthread_mutex_unlock(&d->lock);
+	*nr_open_r = u.open;
+	return u.blks;
+}
+
 int fe_daemon_set_limit(struct fe_daemon *d, uint16_t domid, const char *dev,
 			uint64_t bytes)
 {
@@ -376,6 +403,16 @@ int fe_daemon_set_limit(struct fe_daemon *d, uint16_t domid, const char *dev,
 	if (rc)
 		fprintf(stderr, "set-limit: %s\n", err);
 	return rc;
+}
+
+uint64_t fe_daemon_leased_blks(struct fe_daemon *d)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&d->lock);
+	n = registry_leased_blks(xenbus_registry(d->xb));
+	pthread_mutex_unlock(&d->lock);
+	return n;
 }
 
 pid_t fe_daemon_worker_pid(struct fe_daemon *d, uint16_t owner)
@@ -468,6 +505,7 @@ struct fe {
 	unsigned int order, nr_queues, nr_ents, stride;
 	unsigned int max_ind; /* segments per INDIRECT request we use */
 	bool connected, dead;
+	unsigned int timeout_ms; /* any wait for the backend */
 	struct queue q[FE_MAX_QUEUES];
 	struct fe_wire wire; /* scratch: too big for the stack */
 };
@@ -623,6 +661,7 @@ int fe_new(struct sim *sim, uint16_t domid, uint32_t devid,
 	fe->opts = *opts;
 	if (!fe->opts.queues)
 		fe->opts.queues = 1;
+	fe->timeout_ms = opts->timeout_ms ? opts->timeout_ms : FE_TIMEOUT_MS;
 	rc = sim_xp_new(sim, domid, &fe->xp);
 	if (rc) {
 		free(fe);
@@ -823,7 +862,7 @@ int fe_connect(struct fe *fe)
 		fe->nr_queues = 1;
 		goto rings;
 	}
-	st = wait_state_mask(fe, 1u << 2 | 1u << 5 | 1u << 6, FE_TIMEOUT_MS);
+	st = wait_state_mask(fe, 1u << 2 | 1u << 5 | 1u << 6, fe->timeout_ms);
 	if (st < 0)
 		return st;
 	if (st != 2) {
@@ -874,7 +913,7 @@ rings:
 	rc = set_state(fe, 3);
 	if (rc)
 		goto fail;
-	st = wait_state_mask(fe, 1u << 4 | 1u << 5 | 1u << 6, FE_TIMEOUT_MS);
+	st = wait_state_mask(fe, 1u << 4 | 1u << 5 | 1u << 6, fe->timeout_ms);
 	if (st != 4) {
 		read_be_error(fe);
 		rc = st < 0 ? st : -EPROTO;
@@ -930,13 +969,13 @@ int fe_close(struct fe *fe)
 	rc = set_state(fe, 5);
 	if (rc)
 		return rc;
-	st = wait_state_mask(fe, 1u << 5 | 1u << 6, FE_TIMEOUT_MS);
+	st = wait_state_mask(fe, 1u << 5 | 1u << 6, fe->timeout_ms);
 	if (st < 0)
 		return st;
 	rc = set_state(fe, 6);
 	if (rc)
 		return rc;
-	rc = fe_wait_backend_state(fe, 6, FE_TIMEOUT_MS);
+	rc = fe_wait_backend_state(fe, 6, fe->timeout_ms);
 	if (rc)
 		return rc;
 	free_rings(fe);
@@ -950,7 +989,7 @@ int fe_close_grub(struct fe *fe)
 	/* grub_xendisk_fini: 6 with no 5, wait, blank the nodes, 1. */
 	rc = set_state(fe, 6);
 	if (!rc)
-		rc = fe_wait_backend_state(fe, 6, FE_TIMEOUT_MS);
+		rc = fe_wait_backend_state(fe, 6, fe->timeout_ms);
 	if (!rc)
 		rc = fe_write_fe(fe, "ring-ref", "");
 	if (!rc)
@@ -968,22 +1007,20 @@ int fe_windows_prepare(struct fe *fe)
 	/* FrontendClose: past Initialising, Closing until the backend
 	 * closes, Closed until it is Closed; FrontendPrepare: Initialising
 	 * until InitWait (xenvbd waits with no timeout: we take 10 s). */
-	st = wait_state_mask(fe, ~(1u << 1 | 1u), FE_TIMEOUT_MS);
+	st = wait_state_mask(fe, ~(1u << 1 | 1u), fe->timeout_ms);
 	if (st < 0)
 		return st;
 	rc = set_state(fe, 5);
-	if (!rc)
-		rc = wait_state_mask(fe, 1u << 5 | 1u << 6, FE_TIMEOUT_MS) < 0 ?
-			     -ETIMEDOUT :
-			     0;
+	if (!rc && wait_state_mask(fe, 1u << 5 | 1u << 6, fe->timeout_ms) < 0)
+		rc = -ETIMEDOUT;
 	if (!rc)
 		rc = set_state(fe, 6);
 	if (!rc)
-		rc = fe_wait_backend_state(fe, 6, FE_TIMEOUT_MS);
+		rc = fe_wait_backend_state(fe, 6, fe->timeout_ms);
 	if (!rc)
 		rc = set_state(fe, 1);
 	if (!rc)
-		rc = fe_wait_backend_state(fe, 2, FE_TIMEOUT_MS);
+		rc = fe_wait_backend_state(fe, 2, fe->timeout_ms);
 	return rc;
 }
 
@@ -992,7 +1029,7 @@ int fe_reconnect(struct fe *fe)
 	int rc = set_state(fe, 1);
 
 	/* The backend is still Closed from before: wait for InitWait. */
-	rc = rc ?: fe_wait_backend_state(fe, 2, FE_TIMEOUT_MS);
+	rc = rc ?: fe_wait_backend_state(fe, 2, fe->timeout_ms);
 	return rc ?: fe_connect(fe);
 }
 
@@ -1009,7 +1046,7 @@ void fe_free(struct fe *fe)
 		return;
 	if (fe->dead) {
 		/* The backend still maps the ring pages until it notices. */
-		end = now_ms() + FE_TIMEOUT_MS;
+		end = now_ms() + fe->timeout_ms;
 		while (sim_domain_maps(fe->sim, fe->domid) > 0 &&
 		       now_ms() < end)
 			sleep_ms(1);
@@ -1409,6 +1446,7 @@ int fe_wait(struct fe *fe, unsigned int q, int timeout_ms)
 	struct queue *qu = &fe->q[q];
 	uint64_t end = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
 	int fd = sim_evtchn_fd(fe->sim, fe->domid, qu->port);
+	uint64_t grace = fe->timeout_ms > 10000 ? fe->timeout_ms / 10 : 1000;
 	int n = 0;
 
 	for (;;) {
@@ -1433,8 +1471,10 @@ int fe_wait(struct fe *fe, unsigned int q, int timeout_ms)
 			    qu->rsp_cons)
 				return -ETIMEDOUT;
 			/* Published, not notified: allow for a notify in
-			 * flight at the deadline, then call it a bug. */
-			if (!wait_kick(fd, now_ms() + 1000))
+			 * flight at the deadline (a tenth of the patience,
+			 * at least 1 s: a loaded soak's notify goes through
+			 * a thread of this process), then call it a bug. */
+			if (!wait_kick(fd, now_ms() + grace))
 				fe_die("dom%u/%u q%u: responses published up "
 				       "to %u with rsp_event %u, but no "
 				       "notification",
@@ -1468,7 +1508,7 @@ unsigned int fe_inflight(const struct fe *fe, unsigned int q)
 
 int fe_io(struct fe *fe, unsigned int q, struct fe_req *req)
 {
-	uint64_t end = now_ms() + FE_TIMEOUT_MS;
+	uint64_t end = now_ms() + fe->timeout_ms;
 	int rc = fe_submit(fe, q, req);
 
 	if (rc)
@@ -1563,7 +1603,7 @@ int fe_rw(struct fe *fe, unsigned int q, uint8_t op, uint64_t sector, void *buf,
 	struct rw_plan p;
 	struct fe_req *reqs;
 	unsigned int nr_reqs, i, s, next = 0;
-	uint64_t sec = sector, end = now_ms() + FE_TIMEOUT_MS;
+	uint64_t sec = sector, end = now_ms() + fe->timeout_ms;
 	uint8_t *b = buf;
 	int worst = 0;
 

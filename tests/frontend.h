@@ -66,6 +66,11 @@ unsigned int fe_daemon_nr_disks(struct fe_daemon *d);
 /* The operator's `xen-ephemeral set-limit DOMID DEV SIZE`. */
 int fe_daemon_set_limit(struct fe_daemon *d, uint16_t domid, const char *dev,
 			uint64_t bytes);
+/* Overlay blocks in use in every open disk together, from the workers'
+ * stats (refreshed first); *nr_open_r: how many disks are open. */
+uint64_t fe_daemon_used_blks(struct fe_daemon *d, unsigned int *nr_open_r);
+/* Budget blocks the daemon has leased out to its workers now. */
+uint64_t fe_daemon_leased_blks(struct fe_daemon *d);
 /* The pid of owner's worker process, or -1. */
 pid_t fe_daemon_worker_pid(struct fe_daemon *d, uint16_t owner);
 /* NBD clients of disk (owner, devid) now; 0 if there is no such disk. */
@@ -101,6 +106,10 @@ struct fe_opts {
 	 * one beyond rsp_prod (the backend must refuse to connect it). */
 	bool overfull;
 	unsigned int overfull_queue;
+	/* How long any wait for the backend may take (ms); 0: FE_TIMEOUT_MS.
+	 * A soak on a loaded machine, or a write held by on-full=pause,
+	 * may need longer. */
+	unsigned int timeout_ms;
 };
 
 /* What the backend published, read at InitWait and at Connected. */

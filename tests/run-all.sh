@@ -5,7 +5,8 @@
 # installs the build dependencies with apt-get, bootstraps, then builds and
 # runs `make check` twice, once with -Werror and once with ASan+UBSan; then
 # `make distcheck`, and the Debian package (dpkg-buildpackage, lintian),
-# left in build-deb/.
+# left in build-deb/; then every fuzz target of tests/fuzz/ built with clang
+# and libFuzzer, each for XE_FUZZ_SECONDS (45) from its corpus.
 # Ends with one line "N passed, N failed, N skipped" over both builds and
 # exits non-zero on any failure, or on any skip unless XE_ALLOW_SKIP=1.
 set -euo pipefail
@@ -19,7 +20,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 "$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
 	libxen-dev liburing-dev libsystemd-dev libseccomp-dev mandoc groff-base \
 	systemd dash qemu-utils libnbd-bin python3-libnbd \
-	debhelper dh-autoreconf lintian git
+	debhelper dh-autoreconf lintian git \
+	clang libclang-rt-14-dev
 
 cd "$top"
 autoreconf -fi >/dev/null
@@ -100,6 +102,63 @@ package() {
 }
 step distcheck make -C "$top/build-release" -s distcheck
 step deb package
+
+# Fuzzing: each target of tests/fuzz/ built with clang and libFuzzer
+# (--enable-fuzzing: ASan and UBSan too) and run for XE_FUZZ_SECONDS from
+# its corpus; a crash, a leak, a sanitizer report or a failed assertion
+# fails its step. What libFuzzer finds new lands in a scratch directory:
+# a developer's run merges what adds coverage into tests/fuzz/corpus/NAME/
+# (to commit); CI's (CI=true, a clean clone) only says how many it found.
+# XE_FUZZ_KEEP=1 or 0 overrides that.
+fuzz_targets="req frontend diskspec nbd wire"
+fuzz_seconds=${XE_FUZZ_SECONDS:-45}
+if [ -n "${XE_FUZZ_KEEP:-}" ]; then
+	fuzz_keep=$XE_FUZZ_KEEP
+elif [ "${CI:-}" = true ]; then
+	fuzz_keep=0
+else
+	fuzz_keep=1
+fi
+fuzz_build() {
+	local dir="$top/build-fuzz" t progs=
+	for t in $fuzz_targets; do progs="$progs tests/fuzz/fuzz-$t"; done
+	mkdir -p "$dir" && (
+		cd "$dir" &&
+			"$top/configure" -q CC=clang --enable-fuzzing \
+				--enable-werror &&
+			make -s -j"$jobs" $progs
+	)
+}
+fuzz_one() { # fuzz_one NAME: run it, then keep or count what it found
+	local t=$1 dir="$top/build-fuzz" corpus="$top/tests/fuzz/corpus/$1"
+	local new out before after found execs r=0
+	new=$(mktemp -d)
+	out="$dir/fuzz-$t.out"
+	# new inputs go to the first directory, the scratch one
+	"$dir/tests/fuzz/fuzz-$t" -max_total_time="$fuzz_seconds" -timeout=30 \
+		-print_final_stats=1 -artifact_prefix="$dir/crash-$t-" \
+		"$new" "$corpus" >"$out" 2>&1 || r=1
+	tail -n 40 "$out"
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out")
+	found=$(find "$new" -type f | wc -l)
+	if [ "$r" -eq 0 ] && [ "$found" -gt 0 ] && [ "$fuzz_keep" = 1 ]; then
+		before=$(find "$corpus" -type f | wc -l)
+		"$dir/tests/fuzz/fuzz-$t" -merge=1 "$corpus" "$new" \
+			>>"$out" 2>&1 || r=1
+		after=$(find "$corpus" -type f | wc -l)
+		echo "run-all: fuzz-$t: ${execs:-?} runs in ${fuzz_seconds} s, $found new inputs, $((after - before)) added to tests/fuzz/corpus/$t/ (commit them)" >&3
+	else
+		echo "run-all: fuzz-$t: ${execs:-?} runs in ${fuzz_seconds} s, $found new inputs (not kept)" >&3
+	fi
+	rm -rf "$new"
+	return "$r"
+}
+exec 3>&1
+if step fuzz-build fuzz_build; then
+	for t in $fuzz_targets; do
+		step "fuzz-$t" fuzz_one "$t"
+	done
+fi
 
 if [ "$skip" -gt 0 ] && [ "${XE_ALLOW_SKIP:-0}" != 1 ]; then
 	echo "run-all: $skip test(s) skipped; a skip in CI is a failure"

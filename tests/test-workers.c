@@ -14,12 +14,17 @@
  * - a worker that makes a forbidden system call is killed by its sandbox
  *   (SIGSYS), with the same outcome;
  * - a "worker" that answers what was never asked is killed as broken;
+ * - a worker that gives lease back while a grant it asked for is on its
+ *   way (its disk closed meanwhile) is not taken for a liar: both sides
+ *   count each once;
  * - the daemon dies: its workers end with it, and a new daemon fails the
  *   devices it left (their overlays are gone) instead of serving them.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +33,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/nbd.h"
 #include "backend/wire.h"
+#include "backend/worker.h"
 #include "tests/blkif-util.h"
+#include "tests/nbd-client.h"
 #include "tests/check.h"
 #include "tests/testlib.h"
 #include "tests/toolstack.h"
+#include "xs-glue/workers.h"
 
 #define SECTOR XE_BLKIF_SECTOR_BYTES
 #define A 5
@@ -313,6 +322,237 @@ static void test_liar(void)
 	       "disk failed with the reason: ok\n");
 }
 
+/* ---- the lease, between a real supervisor and a real worker ---- */
+
+/*
+ * A worker gives back lease it no longer needs (its disk closed) while a
+ * grant it asked for is on its way: the supervisor counts the grant
+ * first, the worker the return first. Both must end up agreeing on what
+ * the worker holds: a worker that believes it holds more than the
+ * supervisor counts uses budget no one leased it, and gives back more
+ * than it holds, and an honest worker is then killed as a liar.
+ *
+ * Played with xs-glue/workers.c and backend/worker.c as they are, the
+ * worker in a child process of its own, its disks written over NBD.
+ */
+#define LR_DISK_MIB 64u
+#define LR_DOM 11u
+
+static struct {
+	struct workers *ws;
+	pthread_mutex_t lock;
+	bool pumping, stop;
+	unsigned int opened, exported, clients[2];
+} lr = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int lr_spawn(void *arg, uint16_t domid, int sock, pid_t *pid_r)
+{
+	struct worker_config wc = { .sock = -1,
+				    .domid = domid,
+				    .stats_interval_ms = 20 };
+	pid_t pid;
+
+	(void)arg;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		wc.sock = sock;
+		_exit(worker_serve(&wc) ? 1 : 0);
+	}
+	*pid_r = pid;
+	return 0;
+}
+
+static bool lr_answer(void *arg, uint16_t domid, const struct wire_msg *m)
+{
+	(void)arg;
+	(void)domid;
+	if (m->op == WIRE_OPENED && !m->rc)
+		lr.opened++;
+	if (m->op == WIRE_EXPORTED && !m->rc)
+		lr.exported++;
+	if (m->op == WIRE_NBD_CLIENTS && m->slot < 2)
+		lr.clients[m->slot] = (unsigned int)m->val;
+	return true;
+}
+
+static void lr_gone(void *arg, uint16_t domid, pid_t pid, const char *why)
+{
+	(void)arg;
+	(void)domid;
+	(void)pid;
+	/* its writes would fail first, and say less */
+	CHECK(false, "an honest worker was killed: %s", why);
+}
+
+static void *lr_pump(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p = { .fd = workers_fd(lr.ws), .events = POLLIN };
+
+		poll(&p, 1, 5);
+		pthread_mutex_lock(&lr.lock);
+		if (lr.stop) {
+			pthread_mutex_unlock(&lr.lock);
+			return NULL;
+		}
+		if (lr.pumping)
+			workers_process(lr.ws);
+		pthread_mutex_unlock(&lr.lock);
+	}
+}
+
+static void lr_pumping(bool on)
+{
+	pthread_mutex_lock(&lr.lock);
+	lr.pumping = on;
+	pthread_mutex_unlock(&lr.lock);
+}
+
+static void lr_send(const struct wire_msg *m, const int *fds, unsigned int n)
+{
+	pthread_mutex_lock(&lr.lock);
+	CHECK_OK(workers_send(lr.ws, LR_DOM, m, fds, n));
+	pthread_mutex_unlock(&lr.lock);
+}
+
+static bool lr_until(bool (*cond)(void), unsigned int ms)
+{
+	uint64_t end = xp_now_ms() + ms;
+	bool ok;
+
+	do {
+		pthread_mutex_lock(&lr.lock);
+		ok = cond();
+		pthread_mutex_unlock(&lr.lock);
+		if (!ok)
+			usleep(1000);
+	} while (!ok && xp_now_ms() < end);
+	return ok;
+}
+
+static bool lr_ready(void)
+{
+	return lr.opened == 2 && lr.exported == 2;
+}
+
+static bool lr_clients(void)
+{
+	return lr.clients[0] == 1 && lr.clients[1] == 1;
+}
+
+struct lr_writer {
+	int fd;
+	uint64_t off, len;
+	unsigned int errors;
+};
+
+static void *lr_write(void *arg)
+{
+	struct lr_writer *wr = arg;
+	static uint8_t buf[4u << 20];
+	uint64_t done;
+
+	memset(buf, 0xa5, sizeof(buf));
+	for (done = 0; done < wr->len; done += sizeof(buf))
+		wr->errors += nbdc_write(wr->fd, 0, wr->off + done, sizeof(buf),
+					 buf) != 0;
+	return NULL;
+}
+
+static void test_lease_race(void)
+{
+	struct workers_config cfg = { .spawn = lr_spawn,
+				      .budget_blks = 1u << 20,
+				      .answer = lr_answer,
+				      .gone = lr_gone };
+	struct wire_msg m = { .op = WIRE_OPEN };
+	struct lr_writer wa = { .len = 20u << 20 }, wb = { .len = 64u << 20 };
+	char path[2][128];
+	pthread_t pump, writer;
+	unsigned int i;
+	int fd;
+
+	CHECK_OK(workers_new(&cfg, &lr.ws));
+	/* two blank disks of 64 MiB in RAM, each exported over NBD */
+	for (i = 0; i < 2; i++) {
+		m = (struct wire_msg){ .op = WIRE_OPEN,
+				       .slot = i,
+				       .tag = (uint64_t)(i + 1) << 16 };
+		m.u.plan = (struct wire_plan){
+			.kind = COW_KIND_BLANK,
+			.store = WIRE_STORE_RAM,
+			.size_sectors = (uint64_t)LR_DISK_MIB << 11,
+			.overlay_blks = (uint64_t)LR_DISK_MIB << 8,
+			.limit_blks = (uint64_t)LR_DISK_MIB << 8
+		};
+		snprintf(m.u.plan.name, sizeof(m.u.plan.name), "%u/%u", LR_DOM,
+			 i);
+		lr_send(&m, NULL, 0);
+	}
+	for (i = 0; i < 2; i++) {
+		const char *why = "";
+
+		snprintf(path[i], sizeof(path[i]), "%s/lease%u.sock",
+			 bu_nbd_dir(), i);
+		CHECK_OK(nbd_listen(path[i], &fd, &why));
+		m = (struct wire_msg){ .op = WIRE_EXPORT,
+				       .slot = i,
+				       .tag = (uint64_t)(i + 1) << 16,
+				       .val = (uint64_t)geteuid() };
+		snprintf(m.u.err, sizeof(m.u.err), "%s", path[i]);
+		lr_send(&m, &fd, 1);
+		close(fd);
+	}
+	lr_pumping(true);
+	CHECK_OK(-pthread_create(&pump, NULL, lr_pump, NULL));
+	CHECK(lr_until(lr_ready, 10000), "the disks did not open and export");
+	wa.fd = nbdc_open(path[0], (uint64_t)LR_DISK_MIB << 20, FLAGS_RW);
+	wb.fd = nbdc_open(path[1], (uint64_t)LR_DISK_MIB << 20, FLAGS_RW);
+	CHECK(lr_until(lr_clients, 10000), "the NBD clients were not seen");
+
+	/* disk 1 full: the worker holds 16384 blocks and some slack */
+	lr_write(&wb);
+	CHECK(wb.errors == 0, "%u writes to disk 1 failed", wb.errors);
+
+	/* disk 0 wants more than the slack: its write asks, and waits
+	 * (at most 500 ms) while we do not listen ... */
+	lr_pumping(false);
+	CHECK_OK(-pthread_create(&writer, NULL, lr_write, &wa));
+	{
+		struct pollfd p = { .fd = workers_fd(lr.ws), .events = POLLIN };
+
+		CHECK(poll(&p, 1, 5000) == 1, "the worker asked for nothing");
+	}
+	/* ... and disk 1 goes meanwhile: its 64 MiB of lease are slack now,
+	 * and the worker gives them back behind its request */
+	m = (struct wire_msg){ .op = WIRE_CLOSE, .slot = 1, .tag = 2ull << 16 };
+	lr_send(&m, NULL, 0);
+	usleep(100 * 1000);
+	lr_pumping(true);
+	pthread_join(writer, NULL);
+	usleep(500 * 1000); /* its trims after the write */
+	pthread_mutex_lock(&lr.lock);
+	CHECK(workers_leased_blks(lr.ws) <= cfg.budget_blks,
+	      "%llu blocks leased",
+	      (unsigned long long)workers_leased_blks(lr.ws));
+	pthread_mutex_unlock(&lr.lock);
+	nbdc_disc(wa.fd);
+	close(wb.fd); /* its server went with disk 1 */
+
+	pthread_mutex_lock(&lr.lock);
+	lr.stop = true;
+	pthread_mutex_unlock(&lr.lock);
+	pthread_join(pump, NULL);
+	workers_free(lr.ws); /* the worker wipes its disk and ends */
+	unlink(path[0]);
+	unlink(path[1]);
+	printf("  a lease given back while a grant is on its way: the worker "
+	       "and the supervisor agree on what it holds: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-workers") };
@@ -326,6 +566,7 @@ int main(void)
 	printf("  a worker that makes a forbidden system call: killed by its "
 	       "sandbox (SIGSYS), only its guest's disk fails: ok\n");
 	test_liar();
+	test_lease_race();
 	test_daemon_dies(&rng);
 	printf("test-workers: OK\n");
 	return 0;

@@ -864,6 +864,11 @@ bool registry_fence_passed(struct registry *reg, pid_t pid, uint64_t token)
 	return workers_fence_passed(reg->ws, pid, token);
 }
 
+uint64_t registry_leased_blks(struct registry *reg)
+{
+	return workers_leased_blks(reg->ws);
+}
+
 pid_t registry_worker_pid(struct registry *reg, uint16_t owner)
 {
 	return workers_pid(reg->ws, owner);

@@ -211,6 +211,9 @@ bool registry_stats_fresh(struct registry *reg, uint64_t token);
 uint64_t registry_fence(struct registry *reg, uint16_t owner, pid_t *pid_r);
 bool registry_fence_passed(struct registry *reg, pid_t pid, uint64_t token);
 
+/* Budget blocks leased out to the workers now, in all (for tests). */
+uint64_t registry_leased_blks(struct registry *reg);
+
 /* The pid of owner's worker, or -1 (for tests and logs). */
 pid_t registry_worker_pid(struct registry *reg, uint16_t owner);
 

@@ -296,7 +296,7 @@ static void grant_lease(struct workers *ws, struct proc *p, uint64_t want)
 
 	p->lease_blks += g;
 	ws->leased += g;
-	m.val = p->lease_blks;
+	m.val = g; /* added to what it holds: its returns may be on the way */
 	send_now(ws, p, &m, NULL, 0); /* always: a write waits for it */
 }
 

@@ -9,7 +9,7 @@
 # tests/fuzz/corpus/<target>/ through it, so a crash fails the build.
 
 FUZZ_TARGETS = tests/fuzz/fuzz-req tests/fuzz/fuzz-frontend \
-	tests/fuzz/fuzz-diskspec tests/fuzz/fuzz-nbd
+	tests/fuzz/fuzz-diskspec tests/fuzz/fuzz-nbd tests/fuzz/fuzz-wire
 
 if ENABLE_FUZZING
 FUZZ_MAIN =
@@ -33,8 +33,15 @@ tests_fuzz_fuzz_nbd_SOURCES = tests/fuzz/fuzz-nbd.c $(FUZZ_MAIN)
 tests_fuzz_fuzz_nbd_LDADD = backend/libbackend.a
 tests_fuzz_fuzz_nbd_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 
+# The supervisor (registry and workers) against workers that say anything.
+tests_fuzz_fuzz_wire_SOURCES = tests/fuzz/fuzz-wire.c $(FUZZ_MAIN)
+tests_fuzz_fuzz_wire_LDADD = xs-glue/libxsglue.a xs-glue/libxsparse.a \
+	backend/libbackend.a cow/libcow.a cow/libstore.a crypto/libxecrypto.a \
+	platform/libxp.a $(CRYPTO_LIBS) $(URING_LIBS) -lpthread
+tests_fuzz_fuzz_wire_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
+
 # The replays of the corpora are registered in tests/local.mk.
 EXTRA_DIST += tests/fuzz/replay-corpus.sh tests/fuzz/replay-req.sh \
 	tests/fuzz/replay-frontend.sh tests/fuzz/replay-diskspec.sh \
-	tests/fuzz/replay-nbd.sh \
+	tests/fuzz/replay-nbd.sh tests/fuzz/replay-wire.sh \
 	tests/fuzz/make-seeds.py tests/fuzz/corpus

@@ -6,7 +6,8 @@ Run from the top of the source tree: python3 tests/fuzz/make-seeds.py
 The files are committed; rerun this only to change the seeds. Layouts are
 the ones the targets document (tests/fuzz/fuzz-*.c): fuzz-req takes a 12-byte
 feature header, one 112-byte slot, then indirect pages; fuzz-nbd a 9-byte
-export header, then a client's options and requests (big-endian).
+export header, then a client's options and requests (big-endian); fuzz-wire
+a configuration, then a worker's messages and the supervisor's actions.
 """
 import os
 import struct
@@ -251,8 +252,132 @@ def nbd_seeds():
         out("nbd", name, data)
 
 
+# fuzz-wire: a worker's messages to the supervisor (tests/fuzz/fuzz-wire.c).
+(W_HELLO, W_OPENED, W_CLOSED, W_CONNECTED, W_DISCONNECTED, W_EXPORTED,
+ W_NBD_CLIENTS, W_WANT_LEASE, W_RETURN_LEASE, W_STATS_DONE, W_LIMIT_SET,
+ W_FULL, W_ROOM) = range(64, 77)
+BUDGETS = [0, 1, 64, 100, 4096, 8192, 10000, 1 << 20]
+
+
+def wconf(doms, budget, disks):
+    """doms domains, a budget index, then (n, pause mask) per domain."""
+    b = bytes([(doms - 1) | BUDGETS.index(budget) << 2])
+    return b + bytes(n | mask << 2 for n, mask in disks)
+
+
+def wmsg(dom, op, slot=0, att=0, rc=0, val=0, tag=0, text=b"", fds=None,
+         size=0):
+    """size: 0 exact, -n short, +n long."""
+    h = dom | (2 if fds is not None else 0) << 2
+    extra = b""
+    if fds is not None:
+        extra += bytes([fds])
+    if size:
+        h |= (2 if size < 0 else 3) << 4
+        extra += bytes([abs(size) - 1])
+    return (bytes([h]) + extra +
+            struct.pack("<IIIiQQ", op, slot, att, rc, val, tag) +
+            bytes([len(text)]) + text)
+
+
+def wact(dom, what, which=0, x=0):
+    return bytes([dom | 3 << 2, what, which, x])
+
+
+def tag(num, seq=0):
+    return num << 16 | seq
+
+
+def hello(dom):
+    return wmsg(dom, W_HELLO, val=1)
+
+
+def wire_seeds():
+    one = wconf(1, 4096, [(2, 0b01)])  # disk 1 pauses, disk 2 errors
+    opened = hello(0) + wmsg(0, W_OPENED, 0, val=2048, tag=tag(1)) + \
+        wmsg(0, W_OPENED, 1, val=2048, tag=tag(2))
+    seeds = {
+        "hello-open": one + opened,
+        "open-failed": one + hello(0) +
+        wmsg(0, W_OPENED, 0, rc=-5, tag=tag(1), text=b"no room\n\x01"),
+        "open-twice": one + opened + wmsg(0, W_OPENED, 0, tag=tag(1)),
+        "full-room": one + opened + wmsg(0, W_FULL, 0, tag=tag(1)) +
+        wmsg(0, W_FULL, 0, tag=tag(1)) + wmsg(0, W_ROOM, 0, tag=tag(1)) +
+        wmsg(0, W_FULL, 1, tag=tag(2)) + wmsg(0, W_FULL, 0, tag=tag(1)),
+        "full-then-detach": one + opened + wmsg(0, W_FULL, 0, tag=tag(1)) +
+        wact(0, 5, 0),
+        "full-then-lie": one + opened + wmsg(0, W_FULL, 0, tag=tag(1)) +
+        wmsg(0, W_OPENED, 0, tag=tag(1)),
+        "lease": one + opened + wmsg(0, W_WANT_LEASE, val=4096) +
+        wmsg(0, W_RETURN_LEASE, val=1000) + wmsg(0, W_WANT_LEASE, val=9999) +
+        wmsg(0, W_RETURN_LEASE, val=3096) + wmsg(0, W_RETURN_LEASE, val=1),
+        "lease-none": wconf(1, 0, [(1, 0)]) + hello(0) +
+        wmsg(0, W_WANT_LEASE, val=1 << 40) + wmsg(0, W_RETURN_LEASE, val=1),
+        "lease-two": wconf(2, 10000, [(1, 0), (1, 1)]) + hello(0) + hello(1) +
+        wmsg(0, W_WANT_LEASE, val=8000) + wmsg(1, W_WANT_LEASE, val=8000) +
+        wmsg(0, W_RETURN_LEASE, val=8000) + wmsg(1, W_WANT_LEASE, val=8000),
+        "stats": one + hello(0) + wact(0, 3) + wmsg(0, W_STATS_DONE, val=1) +
+        wact(0, 4) + wmsg(0, W_STATS_DONE, val=2) +
+        wmsg(0, W_STATS_DONE, val=3),
+        "connect": one + opened + wact(0, 0, 0, 0b110) +
+        wmsg(0, W_CONNECTED, 0, 0, val=4, tag=tag(1, 1)) +
+        wact(0, 0, 1, 0b011) + wact(0, 1, 1, 1) +
+        wmsg(0, W_CONNECTED, 1, 1, val=2, tag=tag(2, 1)) +
+        wmsg(0, W_CONNECTED, 1, 2, tag=tag(2, 1)),
+        "connect-failed": one + opened + wact(0, 0, 0, 0) +
+        wmsg(0, W_CONNECTED, 0, rc=-22, tag=tag(1, 1), text=b"bad ring"),
+        "nbd-clients": one + opened + wmsg(0, W_NBD_CLIENTS, 0, val=3,
+                                           tag=tag(1)) +
+        wact(0, 5, 0) + wmsg(0, W_NBD_CLIENTS, 0, val=0, tag=tag(1)) +
+        wact(0, 5, 1),
+        "limits": one + opened + wact(0, 2, 0, 16) + wact(0, 2, 1, 0) +
+        wmsg(0, W_LIMIT_SET, 0, tag=tag(1)) +
+        wmsg(0, W_LIMIT_SET, 1, rc=-34, tag=tag(2)),
+        "three-domains": wconf(3, 100, [(1, 1), (2, 0b10), (3, 0b111)]) +
+        hello(0) + hello(1) + hello(2) +
+        wmsg(0, W_OPENED, 0, tag=tag(1)) + wmsg(1, W_OPENED, 0, tag=tag(2)) +
+        wmsg(1, W_OPENED, 1, tag=tag(3)) + wmsg(2, W_OPENED, 0, tag=tag(4)) +
+        wmsg(2, W_OPENED, 1, tag=tag(5)) + wmsg(2, W_OPENED, 2, tag=tag(6)) +
+        wmsg(0, W_FULL, 0, tag=tag(1)) + wmsg(2, W_FULL, 2, tag=tag(6)) +
+        wmsg(2, W_FULL, 0, tag=tag(2)) + wmsg(1, W_FULL, 0, tag=tag(4)) +
+        wmsg(1, W_FULL, 1, tag=tag(3)) + wmsg(2, 9999) +
+        wmsg(1, W_WANT_LEASE, val=100) + wmsg(0, W_WANT_LEASE, val=1),
+        "other-domains-tag": wconf(2, 0, [(1, 1), (1, 1)]) + hello(0) +
+        hello(1) + wmsg(1, W_OPENED, 0, tag=tag(2)) +
+        wmsg(0, W_FULL, 0, tag=tag(2)) + wmsg(1, W_FULL, 0, tag=tag(2)) +
+        wmsg(0, W_OPENED, 0, tag=tag(1)),
+        "bad-before-hello": one + wmsg(0, W_OPENED, 0, tag=tag(1)),
+        "bad-hello": one + wmsg(0, W_HELLO, val=2),
+        "bad-hello-twice": one + hello(0) + hello(0),
+        "bad-fds": one + hello(0) + wmsg(0, W_CLOSED, 0, tag=tag(1), fds=1),
+        "bad-too-many-fds": one + hello(0) +
+        wmsg(0, W_CLOSED, 0, tag=tag(1), fds=18),
+        "bad-short": one + hello(0) + wmsg(0, W_CLOSED, tag=tag(1), size=-1),
+        "bad-long": one + hello(0) + wmsg(0, W_CLOSED, tag=tag(1), size=8),
+        "bad-rc": one + hello(0) + wmsg(0, W_OPENED, 0, rc=1, tag=tag(1)) ,
+        "bad-rc-low": one + hello(0) +
+        wmsg(0, W_OPENED, 0, rc=-4096, tag=tag(1)),
+        "bad-slot": one + hello(0) + wmsg(0, W_FULL, 64, tag=tag(1)),
+        "bad-att": one + opened +
+        wmsg(0, W_DISCONNECTED, 0, 2, tag=tag(1)),
+        "bad-tag-zero": one + hello(0) + wmsg(0, W_CLOSED, 0, tag=5),
+        "bad-tag-unissued": one + hello(0) + wmsg(0, W_CLOSED, 0,
+                                                   tag=tag(3)),
+        "late-tag": one + opened + wact(0, 5, 1) +
+        wmsg(0, W_FULL, 1, tag=tag(2)) + wmsg(0, W_CLOSED, 1, tag=tag(2)),
+        "bad-return": one + hello(0) + wmsg(0, W_RETURN_LEASE, val=1),
+        "bad-stats": one + hello(0) + wmsg(0, W_STATS_DONE, val=1),
+        "bad-op": one + hello(0) + wmsg(0, 1) + hello(0),
+        "release": one + opened + wact(0, 5, 0) + wact(0, 5, 1) +
+        hello(0),
+    }
+    for name, data in seeds.items():
+        out("wire", name, data)
+
+
 if __name__ == "__main__":
     req_seeds()
     nbd_seeds()
     frontend_seeds()
     diskspec_seeds()
+    wire_seeds()

@@ -213,6 +213,8 @@ static void map_release_locked(struct sim *sim, struct sim_map *m)
 		if (g && g->maps)
 			g->maps--;
 	}
+	if (d && !d->alive)
+		sim_dom_tidy_locked(d);
 	free(m);
 }
 

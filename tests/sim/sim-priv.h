@@ -118,6 +118,9 @@ struct sim {
 struct sim_dom *sim_dom_find_locked(struct sim *sim, uint16_t domid);
 /* Live mappings of d's grants. */
 unsigned int sim_domain_maps_locked(struct sim_dom *d);
+/* A destroyed domain none of whose grants is mapped any more: free its
+ * grant and port tables (a soak goes through thousands of domains). */
+void sim_dom_tidy_locked(struct sim_dom *d);
 /* Make a non-blocking eventfd readable, or clear it. */
 void sim_efd_set(int efd, bool readable);
 
@@ -159,9 +162,12 @@ int sim_gnt_resolve(struct xp_gnt *gnt, uint32_t count,
 /* sim-remote.c: the arena all grantable pages come from */
 bool sim_arena_has(const void *p, size_t len);
 uint64_t sim_arena_off(const void *p);
-/* Threads serving other processes: joined by sim_free. */
+/* Threads serving other processes: those that have ended are joined at
+ * the next start, the rest by sim_free. */
 int sim_thread_start(struct sim *sim, void *(*fn)(void *), void *arg);
 void sim_threads_join(struct sim *sim);
+/* Threads started and not yet ended. */
+unsigned int sim_threads_running(struct sim *sim);
 
 /* sim-xs.c */
 /* Create the root node (owner dom0, no access for others); free the tree. */
@@ -170,6 +176,8 @@ void sim_xs_fini(struct sim *sim);
 /* Create /local/domain/<domid> (owner domid, others none) and its "domid"
  * node, as the toolstack does. */
 int sim_xs_mkdom_locked(struct sim *sim, uint16_t domid);
+/* Nodes in the tree, the root included. */
+unsigned int sim_xs_nodes_locked(struct sim *sim);
 /* Remove path as dom0, firing watches. */
 int sim_xs_rm_locked(struct sim *sim, const char *path);
 /* Fire a special watch (@introduceDomain, @releaseDomain). */

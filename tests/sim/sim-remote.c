@@ -25,6 +25,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +147,42 @@ uint64_t sim_arena_off(const void *p)
 struct sim_thr {
 	struct sim_thr *next;
 	pthread_t t;
+	void *(*fn)(void *);
+	void *arg;
+	_Atomic bool ended; /* fn returned: join it at the next start */
 };
+
+static void *thr_main(void *arg)
+{
+	struct sim_thr *th = arg;
+
+	th->fn(th->arg);
+	atomic_store(&th->ended, true);
+	return NULL;
+}
+
+/* Join the threads that have ended (a soak starts thousands). */
+static void threads_reap(struct sim *sim)
+{
+	struct sim_thr **pp, *th, *done = NULL;
+
+	pthread_mutex_lock(&sim->thr_lock);
+	for (pp = &sim->thrs; (th = *pp);) {
+		if (atomic_load(&th->ended)) {
+			*pp = th->next;
+			th->next = done;
+			done = th;
+		} else {
+			pp = &th->next;
+		}
+	}
+	pthread_mutex_unlock(&sim->thr_lock);
+	while ((th = done)) {
+		done = th->next;
+		pthread_join(th->t, NULL);
+		free(th);
+	}
+}
 
 int sim_thread_start(struct sim *sim, void *(*fn)(void *), void *arg)
 {
@@ -154,16 +191,32 @@ int sim_thread_start(struct sim *sim, void *(*fn)(void *), void *arg)
 
 	if (!th)
 		return -ENOMEM;
-	rc = -pthread_create(&th->t, NULL, fn, arg);
-	if (rc) {
-		free(th);
-		return rc;
-	}
+	threads_reap(sim);
+	th->fn = fn;
+	th->arg = arg;
+	/* On the list before it runs, so that it is always joined. */
 	pthread_mutex_lock(&sim->thr_lock);
-	th->next = sim->thrs;
-	sim->thrs = th;
+	rc = -pthread_create(&th->t, NULL, thr_main, th);
+	if (!rc) {
+		th->next = sim->thrs;
+		sim->thrs = th;
+	}
 	pthread_mutex_unlock(&sim->thr_lock);
-	return 0;
+	if (rc)
+		free(th);
+	return rc;
+}
+
+unsigned int sim_threads_running(struct sim *sim)
+{
+	const struct sim_thr *th;
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&sim->thr_lock);
+	for (th = sim->thrs; th; th = th->next)
+		n += !atomic_load(&th->ended);
+	pthread_mutex_unlock(&sim->thr_lock);
+	return n;
 }
 
 void sim_threads_join(struct sim *sim)

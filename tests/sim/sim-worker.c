@@ -58,7 +58,11 @@ int main(int argc, char **argv)
 		return 2;
 	domid = strtol(argv[2], NULL, 10);
 	snprintf(name, sizeof(name), "sim-worker[dom%ld]", domid);
-	log_init(name, false, getenv("XE_TEST_VERBOSE") ? LOG_DEBUG : LOG_INFO);
+	/* XE_TEST_QUIET: warnings and errors only (make soak) */
+	log_init(name, false,
+		 getenv("XE_TEST_VERBOSE") ? LOG_DEBUG :
+		 getenv("XE_TEST_QUIET")   ? LOG_WARNING :
+					     LOG_INFO);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGUSR2, forbidden);
 	signal(SIGUSR1, crash);

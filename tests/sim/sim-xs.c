@@ -93,6 +93,20 @@ static void node_free(struct sim_node *n)
 	free(n);
 }
 
+static unsigned int node_count(const struct sim_node *n)
+{
+	unsigned int i, c = 1;
+
+	for (i = 0; i < n->nkids; i++)
+		c += node_count(n->kids[i]);
+	return c;
+}
+
+unsigned int sim_xs_nodes_locked(struct sim *sim)
+{
+	return sim->root ? node_count(sim->root) : 0;
+}
+
 static struct sim_node *node_new(const char *name, size_t name_len,
 				 const struct xp_xs_perm *perms,
 				 unsigned int nperms)

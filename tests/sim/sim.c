@@ -190,6 +190,7 @@ int sim_domain_destroy(struct sim *sim, uint16_t domid)
 	d->alive = false;
 	sim_gnt_revoke_locked(d);
 	sim_evt_close_dom_locked(sim, d);
+	sim_dom_tidy_locked(d);
 	snprintf(path, sizeof(path), "/local/domain/%u", domid);
 	sim_xs_rm_locked(sim, path);
 	sim_xs_fire_special_locked(sim, "@releaseDomain");
@@ -206,6 +207,24 @@ unsigned int sim_domain_maps_locked(struct sim_dom *d)
 	for (i = 0; i < d->ngrants; i++)
 		n += d->grants[i].maps;
 	return n;
+}
+
+void sim_dom_tidy_locked(struct sim_dom *d)
+{
+	uint32_t p;
+
+	if (d->alive || sim_domain_maps_locked(d))
+		return;
+	for (p = 1; p < d->nports; p++)
+		if (d->ports[p].state != SIM_PORT_FREE)
+			return; /* not after sim_evt_close_dom_locked */
+	free(d->grants);
+	d->grants = NULL;
+	d->ngrants = 0;
+	d->grant_hint = 0;
+	free(d->ports);
+	d->ports = NULL;
+	d->nports = 0;
 }
 
 int sim_domain_maps(struct sim *sim, uint16_t domid)
@@ -461,6 +480,38 @@ int sim_xp_new(struct sim *sim, uint16_t domid, struct xp **xp_r)
 	}
 	*xp_r = &sx->xp;
 	return 0;
+}
+
+void sim_usage(struct sim *sim, struct sim_usage *u_r)
+{
+	struct sim_usage u = { 0 };
+	const struct sim_xp *sx;
+	unsigned int i;
+	uint32_t p;
+
+	u.threads = sim_threads_running(sim);
+	pthread_mutex_lock(&sim->lock);
+	u.handles = sim->handles;
+	for (i = 0; i < sim->ndoms; i++) {
+		struct sim_dom *d = sim->doms[i];
+		unsigned int maps = sim_domain_maps_locked(d), ports = 0;
+
+		for (p = 1; p < d->nports; p++)
+			ports += d->ports[p].state != SIM_PORT_FREE;
+		u.ports += ports;
+		if (d->domid == 0)
+			u.dom0_ports = ports;
+		u.maps += maps;
+		if (d->alive)
+			u.domains++;
+		else if (maps)
+			u.zombies++;
+	}
+	for (sx = sim->xps; sx; sx = sx->next)
+		u.xps++;
+	u.xs_nodes = sim_xs_nodes_locked(sim);
+	pthread_mutex_unlock(&sim->lock);
+	*u_r = u;
 }
 
 void sim_xs_fail_commits(struct sim *sim, unsigned int n)

@@ -136,6 +136,22 @@ struct sim_evtchn_stats {
 int sim_evtchn_stats(struct sim *sim, uint16_t domid, uint32_t port,
 		     struct sim_evtchn_stats *st_r);
 
+/* ---- what the host holds now (leak checks) ---- */
+
+struct sim_usage {
+	unsigned int handles; /* open grant and event-channel handles */
+	unsigned int ports; /* event-channel ports in use, every domain */
+	unsigned int dom0_ports; /* of those, dom0's: the backends' ends */
+	unsigned int maps; /* grant mappings held, every domain */
+	unsigned int domains; /* alive, dom0 included */
+	unsigned int zombies; /* destroyed, some grant still mapped */
+	unsigned int xps; /* platform instances (sim_xp_new) */
+	unsigned int xs_nodes; /* xenstore nodes, the root included */
+	unsigned int threads; /* threads serving workers, not yet ended */
+};
+/* A consistent snapshot (taken under the sim's lock). */
+void sim_usage(struct sim *sim, struct sim_usage *u_r);
+
 /* ---- xenstore knobs and counters ---- */
 
 /* The next n transaction commits (any xp) fail with -EAGAIN. */

@@ -290,6 +290,7 @@ static void test_evtchn(void)
 	struct xp *be;
 	struct sim *sim = sim_with_guest(&be);
 	struct sim_evtchn_stats st;
+	struct sim_usage u;
 	uint32_t gport, other, lport, got;
 	struct xp_evt *evt;
 	uint64_t kicks;
@@ -307,8 +308,15 @@ static void test_evtchn(void)
 	CHECK_ERR(xp_evt_bind(evt, 9, gport, &lport), -ESRCH);
 	CHECK_OK(sim_evtchn_is_bound(sim, GUEST, gport, &bound));
 	CHECK(!bound, "bound too early");
+	sim_usage(sim, &u);
+	CHECK(u.ports == 2 && u.dom0_ports == 0 && u.handles == 1,
+	      "usage before bind: %u ports, %u of dom0, %u handles", u.ports,
+	      u.dom0_ports, u.handles);
 	CHECK_OK(xp_evt_bind(evt, GUEST, gport, &lport));
 	CHECK_ERR(xp_evt_bind(evt, GUEST, gport, &got), -EINVAL);
+	sim_usage(sim, &u);
+	CHECK(u.ports == 3 && u.dom0_ports == 1,
+	      "usage bound: %u ports, %u of dom0", u.ports, u.dom0_ports);
 	CHECK_OK(sim_evtchn_is_bound(sim, GUEST, gport, &bound));
 	CHECK(bound, "not bound");
 
@@ -359,6 +367,8 @@ static void test_evtchn(void)
 	CHECK(!bound, "still bound");
 	CHECK_OK(sim_evtchn_notify(sim, GUEST, gport));
 	CHECK_ERR(xp_evt_pending(evt, &got), -EAGAIN);
+	sim_usage(sim, &u);
+	CHECK(u.dom0_ports == 0, "an unbound port still counted");
 
 	/* Rebind; a kick queued then unbound leaves nothing behind. */
 	CHECK_OK(xp_evt_bind(evt, GUEST, gport, &lport));
@@ -383,6 +393,12 @@ static void test_evtchn(void)
 	CHECK_ERR(sim_evtchn_alloc_unbound(sim, GUEST, 0, &gport), -ENOENT);
 
 	xp_evt_close(evt); /* unbinds what is left */
+	sim_usage(sim, &u);
+	CHECK(u.dom0_ports == 0 && u.ports == 0 && u.handles == 0 &&
+		      u.domains == 2 && u.maps == 0,
+	      "usage at the end: %u ports (%u of dom0), %u handles, %u "
+	      "domains, %u maps",
+	      u.ports, u.dom0_ports, u.handles, u.domains, u.maps);
 	xp_destroy(be);
 	sim_free(sim);
 }
