@@ -14,6 +14,9 @@
 #         (plain64) in DIR: what a QEMU-based ephemeral disk does
 #   cow   nbdkit --filter=cow file BASE (its overlay in DIR)
 #   mem   nbdkit memory: nothing behind it, the transport's ceiling
+#   blank tests/nbd-serve blank:size=SIZE,store=ram: ours with nothing
+#         behind it either, as the memory plugin: blank/mem is our NBD
+#         layer against nbdkit's, ram/blank what the base and the view cost
 #
 # Each round starts every server afresh (empty overlays), then runs each
 # figure against each server in turn, so the figures a ratio compares are
@@ -32,7 +35,7 @@
 # Needs fio (with its nbd engine), qemu-utils, nbdkit and libnbd-bin: it
 # installs nothing and says which Debian packages are missing. Run it as
 # root (the ram overlay is locked memory). The base and every overlay live
-# in --dir: up to six times --size at once. Not part of make check:
+# in --dir: up to seven times --size at once. Not part of make check:
 # benchmarks print ratios, they never pass or fail on time.
 set -euo pipefail
 
@@ -46,12 +49,12 @@ usage: bench-nbd.sh [--size MiB] [--seconds S] [--rounds N] [--dir DIR]
   --dir DIR      where the base image and the sockets go (default
                  /dev/shm if it is a tmpfs, else \${TMPDIR:-/tmp})
   --scratch DIR  where the overlays go (default: in --dir)
-  --only LIST    servers, comma-separated, of ram,xts,qemu,cow,mem
+  --only LIST    servers, comma-separated, of ram,xts,qemu,cow,mem,blank
   --serve PATH   tests/nbd-serve (default: \$NBD_SERVE or tests/nbd-serve)
 EOF
 }
 
-size_mib=512 seconds=5 rounds=3 where='' scratch='' only=ram,xts,qemu,cow,mem
+size_mib=512 seconds=5 rounds=3 where='' scratch='' only=ram,xts,qemu,cow,mem,blank
 serve=${NBD_SERVE:-tests/nbd-serve}
 while [ $# -gt 0 ]; do
 	case $1 in -h | --help) usage; exit 0 ;; esac
@@ -73,7 +76,7 @@ for n in "$size_mib" "$seconds" "$rounds"; do
 done
 IFS=, read -r -a servers <<<"$only"
 for s in "${servers[@]}"; do
-	case $s in ram | xts | qemu | cow | mem) ;;
+	case $s in ram | xts | qemu | cow | mem | blank) ;;
 	*) echo "bench-nbd: unknown server '$s'" >&2; exit 2 ;;
 	esac
 done
@@ -190,6 +193,9 @@ start_server() {
 	mem)
 		nbdkit -f -U "$sock" memory "${size_mib}M" &
 		;;
+	blank)
+		"$serve" "blank:size=${size_mib}M,store=ram" "$sock" >/dev/null &
+		;;
 	esac
 	pid[$name]=$!
 	for i in $(seq 1000); do
@@ -281,7 +287,7 @@ per() {
 
 declare -A name=([ram]="(a) ours, ram" [xts]="(b) ours, xts"
 	[qemu]="(c) qemu-nbd qcow2+LUKS" [cow]="(d) nbdkit cow filter"
-	[mem]="(e) nbdkit memory")
+	[mem]="(e) nbdkit memory" [blank]="(f) ours, blank ram")
 echo
 printf '%-24s %-14s %9s %9s %7s %10s\n' server figure IOPS MB/s spread \
 	"cpu us/IO"
@@ -300,29 +306,39 @@ for s in "${servers[@]}"; do
 	done
 done
 
-echo
-echo "IOPS ratios, each within a round: median (lowest..highest round)"
-printf '%-9s' ratio
-for f in "${figures[@]}"; do printf ' %-19s' "${label[$f]}"; done
-echo
-for pair in "ram qemu" "xts qemu" "ram mem" "xts mem" "ram cow" "xts cow"; do
-	read -r x y <<<"$pair"
-	[[ " ${servers[*]} " == *" $x "* && " ${servers[*]} " == *" $y "* ]] ||
-		continue
-	printf '%-9s' "$x/$y"
-	for f in "${figures[@]}"; do
-		ratios=()
-		for r in $(seq "$rounds"); do
-			ratios+=("$(awk -v a="${iops["$x $f $r"]}" \
-				-v b="${iops["$y $f $r"]}" \
-				'BEGIN { print (b > 0 ? a / b : 0) }')")
-		done
-		read -r m lo hi < <(stats "${ratios[@]}")
-		printf ' %-19s' "$(awk -v m="$m" -v lo="$lo" -v hi="$hi" \
-			'BEGIN { printf "%.2fx (%.2f..%.2f)", m, lo, hi }')"
-	done
+pairs=("ram qemu" "xts qemu" "ram mem" "xts mem" "ram cow" "xts cow"
+	"blank mem" "ram blank" "xts blank")
+# ratios ARRAY TITLE: per pair and figure, ARRAY's x/y within each round,
+# as the median and the range over the rounds.
+ratios() {
+	local -n a=$1
+	local pair x y f r m lo hi
 	echo
-done
+	echo "$2, each within a round: median (lowest..highest round)"
+	printf '%-9s' ratio
+	for f in "${figures[@]}"; do printf ' %-19s' "${label[$f]}"; done
+	echo
+	for pair in "${pairs[@]}"; do
+		read -r x y <<<"$pair"
+		[[ " ${servers[*]} " == *" $x "* &&
+			" ${servers[*]} " == *" $y "* ]] || continue
+		printf '%-9s' "$x/$y"
+		for f in "${figures[@]}"; do
+			local q=()
+			for r in $(seq "$rounds"); do
+				q+=("$(awk -v a="${a["$x $f $r"]}" \
+					-v b="${a["$y $f $r"]}" \
+					'BEGIN { print (b > 0 ? a / b : 0) }')")
+			done
+			read -r m lo hi < <(stats "${q[@]}")
+			printf ' %-19s' "$(awk -v m="$m" -v lo="$lo" -v hi="$hi" \
+				'BEGIN { printf "%.2fx (%.2f..%.2f)", m, lo, hi }')"
+		done
+		echo
+	done
+}
+ratios iops "IOPS ratios"
+ratios cpu "Server CPU per I/O ratios (below 1: x costs less than y)"
 echo
 echo "bench-nbd: goals (issue 10): ram/qemu, xts/qemu >= 2x;" \
 	"ram/mem, xts/mem >= 0.9x"
