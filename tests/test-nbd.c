@@ -528,7 +528,7 @@ static void pl_random(struct pl_batch *b, uint8_t *model, uint64_t off,
 		pl_add(b, 0, CMD_FLUSH, 0, 0, 0);
 	} else {
 		/* refused: an unaligned write, its payload read and dropped */
-		static uint8_t junk[PL_REGION_BYTES];
+		static uint8_t junk[PL_DISK_BYTES - PL_BIG_OFF];
 
 		pl_add(b, 0, CMD_WRITE, off + 1, len, EINVAL_);
 		pl_put(b, junk, len);
