@@ -17,14 +17,28 @@
  * at most io_timeout_ms without progress (a client that never reads its
  * replies cannot pin a thread; only its own connection is dropped).
  *
- * Guest data moves through one NBD_CHUNK_BYTES buffer per connection,
- * mlock()ed and kept out of core dumps (key_protect_memory()), wiped before
- * it is unmapped. Requests bigger than the buffer go through it in pieces: a
+ * Batching: a client with many requests in flight (QEMU, libnbd: queue depth
+ * 16 to 32) should cost one recv() and one sendmsg() per batch, not two of
+ * each per request. Bytes are received NBD_IN_BYTES at a time into an input
+ * buffer, which holds the next requests while this one is served (payloads
+ * of NBD_DIRECT_BYTES and more skip it: they are received straight where
+ * they go). Replies are queued, not sent: headers in an array, READ data in
+ * 4 KiB-aligned places of an output area (the view reads straight there),
+ * and go out together in one sendmsg() before the thread next receives, so
+ * no reply waits for the client: only for the requests that arrived with
+ * it. Also before any direct send, when the queue is full, and at the end.
+ * A failed send ends the connection; nothing is sent after it.
+ *
+ * Guest data moves through one locked mapping per connection, mlock()ed and
+ * kept out of core dumps (key_protect_memory()), wiped before it is
+ * unmapped: an NBD_CHUNK_BYTES buffer, the output area and the input
+ * buffer. Requests bigger than the chunk go through it in pieces: a
  * WRITE's payload is read and written a chunk at a time (a write that fails
  * part way may have written some blocks, as cow_write() promises for any
  * write); a READ's first chunk is read from the view before the reply
  * header is sent, so an error there is an NBD error, but one in a later
  * chunk can only be a hang-up (proto.md: simple replies cannot report it).
+ * READs up to NBD_OUT_BYTES are read whole into the output area first.
  *
  * Stopping: idle connections close at once; a request already under way
  * completes (the view is never interrupted) and is answered, its transfers
@@ -35,6 +49,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -57,8 +72,19 @@
 #include "backend/nbd.h"
 #include "crypto/key.h"
 
-/* Guest data in flight per connection: 1 MiB of locked memory. */
+/* Guest data per connection, all of it locked: the chunk (payloads, READs
+ * too big to queue), the output area (queued READ data), the input buffer
+ * (requests and small payloads, received ahead). */
 #define NBD_CHUNK_BYTES (1u << 20)
+#define NBD_OUT_BYTES (128u << 10)
+#define NBD_IN_BYTES (128u << 10)
+#define NBD_CONN_MEM_BYTES (NBD_CHUNK_BYTES + NBD_OUT_BYTES + NBD_IN_BYTES)
+/* Received straight into place, not through the input buffer. */
+#define NBD_DIRECT_BYTES (NBD_IN_BYTES / 2)
+/* Replies queued at most: a READ's takes two iovecs, IOV_MAX is 1024. */
+#define NBD_QUEUE_REPLIES 128u
+/* Where queued READ data starts: whole blocks, for any store. */
+#define NBD_OUT_ALIGN STORE_BLK_BYTES
 #define NBD_STOP_GRACE_MS 2000u
 #define NBD_LISTEN_BACKLOG 16
 
@@ -67,6 +93,11 @@ _Static_assert(NBD_MIN_BLOCK_BYTES == COW_SECTOR_BYTES,
 _Static_assert(NBD_CHUNK_BYTES % STORE_BLK_BYTES == 0 &&
 		       NBD_MAX_PAYLOAD_BYTES % NBD_CHUNK_BYTES == 0,
 	       "chunks are whole blocks and tile the largest payload");
+_Static_assert(NBD_OUT_BYTES % NBD_OUT_ALIGN == 0 &&
+		       NBD_OUT_BYTES <= NBD_CHUNK_BYTES,
+	       "queued READ data is aligned; bigger READs use the chunk");
+_Static_assert(NBD_IN_BYTES >= NBD_REQUEST_BYTES + NBD_OPT_HDR_BYTES,
+	       "a header fits in the input buffer");
 
 /* A connection ended cleanly: NBD_CMD_DISC, NBD_OPT_ABORT or EOF. */
 #define CONN_END 1
@@ -89,7 +120,16 @@ struct nbd_conn {
 	const atomic_bool *stop; /* NULL: never stops */
 	bool stopping; /* this thread has seen it */
 	const char *why; /* what went wrong, for the one log line */
-	unsigned char *buf; /* NBD_CHUNK_BYTES, locked */
+	unsigned char *buf; /* NBD_CHUNK_BYTES, locked; the start of mem */
+	unsigned char *out; /* NBD_OUT_BYTES: queued READ data */
+	unsigned char *in; /* NBD_IN_BYTES: received */
+	size_t in_pos, in_end; /* in[in_pos, in_end) is not used yet */
+	/* The reply queue: iov[0..niov) to send, headers in rep[0..nrep). */
+	struct iovec iov[2 * NBD_QUEUE_REPLIES];
+	uint8_t rep[NBD_QUEUE_REPLIES][NBD_REPLY_BYTES];
+	unsigned int niov, nrep;
+	size_t out_used; /* bytes of out taken, a multiple of NBD_OUT_ALIGN */
+	bool send_failed; /* nothing more is sent */
 	uint8_t opt[NBD_OPT_MAX_BYTES]; /* one option's data */
 	struct log_ratelimit rl;
 	char prefix[160];
@@ -139,13 +179,13 @@ static void ctx_init(struct nbd_ctx *ctx, const struct nbd_server_params *p)
 
 /* ---- connections: buffers ---- */
 
-/* Wipe and unmap the guest-data buffer (munmap unlocks it). */
+/* Wipe and unmap the guest-data buffers (munmap unlocks them). */
 static void conn_release_buf(struct nbd_conn *c)
 {
 	if (c->buf) {
-		explicit_bzero(c->buf, NBD_CHUNK_BYTES);
-		munmap(c->buf, NBD_CHUNK_BYTES);
-		c->buf = NULL;
+		explicit_bzero(c->buf, NBD_CONN_MEM_BYTES);
+		munmap(c->buf, NBD_CONN_MEM_BYTES);
+		c->buf = c->out = c->in = NULL;
 	}
 }
 
@@ -172,7 +212,7 @@ static int conn_new(const struct nbd_ctx *ctx, int fd, uint64_t id,
 	c->stop_fd = -1;
 	snprintf(c->prefix, sizeof(c->prefix), "%s: nbd client %llu", ctx->name,
 		 (unsigned long long)id);
-	mem = mmap(NULL, NBD_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+	mem = mmap(NULL, NBD_CONN_MEM_BYTES, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED) {
 		rc = -errno;
@@ -180,7 +220,9 @@ static int conn_new(const struct nbd_ctx *ctx, int fd, uint64_t id,
 		return rc;
 	}
 	c->buf = mem;
-	rc = key_protect_memory(mem, NBD_CHUNK_BYTES);
+	c->out = c->buf + NBD_CHUNK_BYTES;
+	c->in = c->out + NBD_OUT_BYTES;
+	rc = key_protect_memory(mem, NBD_CONN_MEM_BYTES);
 	if (rc) {
 		conn_free(c);
 		return rc;
@@ -238,43 +280,11 @@ static int conn_wait(struct nbd_conn *c, short events, bool idle)
 	}
 }
 
-/*
- * Receive exactly len bytes. idle: this starts a message, and EOF before its
- * first byte is a clean end (CONN_END); EOF later is -ECONNRESET.
- */
-static int conn_recv(struct nbd_conn *c, void *buf, size_t len, bool idle)
+/* Send every byte of iov[0..n-1] (which it consumes), now. */
+static int conn_sendv_now(struct nbd_conn *c, struct iovec *iov, int n)
 {
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = recv(c->fd, (uint8_t *)buf + got, len - got,
-				 MSG_DONTWAIT);
-		int rc;
-
-		if (n > 0) {
-			got += (size_t)n;
-			continue;
-		}
-		if (n == 0) {
-			if (idle && got == 0)
-				return CONN_END;
-			c->why = "the client closed in the middle of a message";
-			return -ECONNRESET;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		rc = conn_wait(c, POLLIN, idle && got == 0);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-/* Send every byte of iov[0..n-1] (which it consumes). */
-static int conn_sendv(struct nbd_conn *c, struct iovec *iov, int n)
-{
+	if (c->send_failed)
+		return -EPIPE;
 	while (n > 0) {
 		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
 		ssize_t r = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -285,12 +295,16 @@ static int conn_sendv(struct nbd_conn *c, struct iovec *iov, int n)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			rc = conn_wait(c, POLLOUT, false);
-			if (rc)
+			if (rc) {
+				c->send_failed = true;
 				return rc;
+			}
 			continue;
 		}
-		if (r < 0)
+		if (r < 0) {
+			c->send_failed = true;
 			return -errno;
+		}
 		for (done = (size_t)r; n > 0 && done >= iov->iov_len; n--)
 			done -= (iov++)->iov_len;
 		if (n > 0) {
@@ -301,6 +315,26 @@ static int conn_sendv(struct nbd_conn *c, struct iovec *iov, int n)
 	return 0;
 }
 
+/* Send the queued replies, if any; the queue is empty afterwards. */
+static int conn_flush(struct nbd_conn *c)
+{
+	int rc = 0;
+
+	if (c->niov)
+		rc = conn_sendv_now(c, c->iov, (int)c->niov);
+	c->niov = c->nrep = 0;
+	c->out_used = 0;
+	return rc;
+}
+
+/* Send iov[0..n-1] (consumed) after everything queued before it. */
+static int conn_sendv(struct nbd_conn *c, struct iovec *iov, int n)
+{
+	int rc = conn_flush(c);
+
+	return rc ? rc : conn_sendv_now(c, iov, n);
+}
+
 static int conn_send(struct nbd_conn *c, const void *buf, size_t len)
 {
 	struct iovec iov = { (void *)buf, len };
@@ -308,12 +342,124 @@ static int conn_send(struct nbd_conn *c, const void *buf, size_t len)
 	return conn_sendv(c, &iov, 1);
 }
 
+/*
+ * Queue a reply, and data_bytes of READ data at data (in the output area,
+ * or NULL). Room for it must have been made (queue_room()).
+ */
+static void queue_reply(struct nbd_conn *c, uint32_t error, uint64_t cookie,
+			void *data, size_t data_bytes)
+{
+	uint8_t *rep = c->rep[c->nrep++];
+
+	assert(c->nrep <= NBD_QUEUE_REPLIES);
+	nbd_write_reply(rep, error, cookie);
+	c->iov[c->niov++] = (struct iovec){ rep, NBD_REPLY_BYTES };
+	if (data_bytes)
+		c->iov[c->niov++] = (struct iovec){ data, data_bytes };
+}
+
+/*
+ * Make room in the queue for one reply and data_bytes (<= NBD_OUT_BYTES) in
+ * the output area, sending what is queued if need be; *data_r: the data's
+ * place, 4 KiB-aligned. 0, or the send's error.
+ */
+static int queue_room(struct nbd_conn *c, size_t data_bytes,
+		      unsigned char **data_r)
+{
+	size_t take = (data_bytes + NBD_OUT_ALIGN - 1) / NBD_OUT_ALIGN *
+		      NBD_OUT_ALIGN;
+	int rc = 0;
+
+	assert(take <= NBD_OUT_BYTES);
+	if (c->nrep == NBD_QUEUE_REPLIES || c->out_used + take > NBD_OUT_BYTES)
+		rc = conn_flush(c);
+	*data_r = c->out + c->out_used;
+	c->out_used += take;
+	return rc;
+}
+
 static int conn_reply(struct nbd_conn *c, uint32_t error, uint64_t cookie)
 {
-	uint8_t rep[NBD_REPLY_BYTES];
+	unsigned char *unused;
+	int rc = queue_room(c, 0, &unused);
 
-	nbd_write_reply(rep, error, cookie);
-	return conn_send(c, rep, sizeof(rep));
+	if (!rc)
+		queue_reply(c, error, cookie, NULL, 0);
+	return rc;
+}
+
+/*
+ * Receive what the client sent, at most room bytes, into p: at least one
+ * byte. The queued replies go out first: the client may be waiting for
+ * them before it sends more. idle: this starts a message (see conn_recv()).
+ */
+static int conn_recv_some(struct nbd_conn *c, void *p, size_t room, bool idle,
+			  size_t *got_r)
+{
+	int rc = conn_flush(c);
+
+	while (!rc) {
+		ssize_t n = recv(c->fd, p, room, MSG_DONTWAIT);
+
+		if (n > 0) {
+			*got_r = (size_t)n;
+			return 0;
+		}
+		if (n == 0) {
+			if (idle)
+				return CONN_END;
+			c->why = "the client closed in the middle of a message";
+			return -ECONNRESET;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		rc = conn_wait(c, POLLIN, idle);
+	}
+	return rc;
+}
+
+/*
+ * Receive exactly len bytes, through the input buffer (small reads; what
+ * comes after them stays there for the next) or, NBD_DIRECT_BYTES and
+ * more, straight into buf. idle: this starts a message, and EOF before its
+ * first byte is a clean end (CONN_END); EOF later is -ECONNRESET.
+ */
+static int conn_recv(struct nbd_conn *c, void *buf, size_t len, bool idle)
+{
+	uint8_t *dst = buf;
+
+	while (len) {
+		size_t n = c->in_end - c->in_pos;
+		int rc;
+
+		if (n) {
+			if (n > len)
+				n = len;
+			memcpy(dst, c->in + c->in_pos, n);
+			c->in_pos += n;
+			dst += n;
+			len -= n;
+			idle = false;
+			continue;
+		}
+		c->in_pos = c->in_end = 0;
+		if (len >= NBD_DIRECT_BYTES) {
+			rc = conn_recv_some(c, dst, len, idle, &n);
+			if (rc)
+				return rc;
+			dst += n;
+			len -= n;
+		} else {
+			rc = conn_recv_some(c, c->in, NBD_IN_BYTES, idle,
+					    &c->in_end);
+			if (rc)
+				return rc;
+		}
+		idle = false;
+	}
+	return 0;
 }
 
 /* ---- the handshake ---- */
@@ -404,6 +550,23 @@ static uint32_t chunk(uint64_t left)
 	return left < NBD_CHUNK_BYTES ? (uint32_t)left : NBD_CHUNK_BYTES;
 }
 
+/* A READ that fits in the output area: read into it, queue the reply. */
+static int do_read_queued(struct nbd_conn *c, const struct nbd_request *req)
+{
+	unsigned char *data;
+	int rc = queue_room(c, req->length, &data);
+
+	if (rc)
+		return rc;
+	rc = cow_read(c->ctx->cow, data, req->offset / COW_SECTOR_BYTES,
+		      req->length / COW_SECTOR_BYTES);
+	if (rc)
+		queue_reply(c, view_err(c, req, rc), req->cookie, NULL, 0);
+	else
+		queue_reply(c, 0, req->cookie, data, req->length);
+	return 0;
+}
+
 static int do_read(struct nbd_conn *c, const struct nbd_request *req)
 {
 	struct cow *cow = c->ctx->cow;
@@ -413,6 +576,12 @@ static int do_read(struct nbd_conn *c, const struct nbd_request *req)
 	struct iovec iov[2];
 	int rc;
 
+	if (left <= NBD_OUT_BYTES)
+		return do_read_queued(c, req);
+	/* The queued replies go first: the chunk is sent as it is read. */
+	rc = conn_flush(c);
+	if (rc)
+		return rc;
 	rc = cow_read(cow, c->buf, sector, n / COW_SECTOR_BYTES);
 	if (rc)
 		return conn_reply(c, view_err(c, req, rc), req->cookie);
@@ -606,6 +775,10 @@ static int conn_serve(struct nbd_conn *c)
 
 	if (rc == 0)
 		rc = conn_transmit(c);
+	/* Whatever ended it, the replies queued are owed (unless sending is
+	 * what failed). */
+	if (!c->send_failed)
+		conn_flush(c);
 	if (rc == CONN_END) {
 		log_msg(LOG_INFO, "%s: disconnected", c->prefix);
 		return 0;

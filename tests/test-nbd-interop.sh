@@ -45,6 +45,9 @@ start() {
 	spec=$1
 	shift
 	sock=$dir/nbd.sock
+	# The last server's "listening" must not be taken for this one's:
+	# the shell truncates serve.out only once the child runs.
+	rm -f "$dir/serve.out"
 	"$serve" "$@" "$spec" "$sock" >"$dir/serve.out" 2>"$dir/serve.err" &
 	pid=$!
 	i=0

@@ -2,7 +2,9 @@
 /*
  * The NBD server (backend/nbd.c) against a client written here byte by byte
  * from proto.md, over real Unix sockets: handshake variants, data checked
- * against a byte model of the disk, FUA and flush (seen in the view's
+ * against a byte model of the disk (one request at a time, and batches in
+ * flight sent in pieces split anywhere), replies never held back while the
+ * server waits for the client, FUA and flush (seen in the view's
  * counters), read-only exports, a full overlay, read errors, hostile
  * clients (each followed by a bystander connection that must still read
  * back what it wrote), max_clients, the socket's path rules, the peer's
@@ -370,6 +372,294 @@ static void test_model(void)
 	unlink(base);
 	free(base);
 	printf("test-nbd: %u operations match the model\n", n);
+}
+
+/* ---- many requests in flight ---- */
+
+/*
+ * The requests of one batch, laid out as a client sends them, and what
+ * their replies must be. Requests of a batch touch disjoint ranges, so the
+ * model is the same whatever order the server serves them in.
+ */
+#define PL_DISK_BYTES (16 * MiB)
+#define PL_REGION_BYTES (256 * KiB)
+#define PL_BIG_OFF (14 * MiB) /* [14 MiB, 16 MiB): one big request */
+#define PL_REGIONS (PL_BIG_OFF / PL_REGION_BYTES)
+#define PL_MAX_REQS 400u
+
+struct pl_req {
+	uint64_t cookie;
+	uint16_t type;
+	uint64_t off;
+	uint32_t len;
+	uint32_t expect; /* the NBD error */
+	bool seen;
+};
+
+struct pl_batch {
+	uint8_t *bytes; /* what the client sends */
+	size_t len, cap;
+	struct pl_req req[PL_MAX_REQS];
+	unsigned int n;
+};
+
+static void pl_put(struct pl_batch *b, const void *p, size_t len)
+{
+	CHECK(b->len + len <= b->cap, "batch overflow");
+	memcpy(b->bytes + b->len, p, len);
+	b->len += len;
+}
+
+static struct pl_req *pl_add(struct pl_batch *b, uint16_t flags, uint16_t type,
+			     uint64_t off, uint32_t len, uint32_t expect)
+{
+	struct pl_req *r = &b->req[b->n];
+	uint8_t h[28];
+
+	CHECK(b->n < PL_MAX_REQS, "too many requests");
+	*r = (struct pl_req){ .cookie = 5000 + b->n,
+			      .type = type,
+			      .off = off,
+			      .len = len,
+			      .expect = expect };
+	be_put(h, 0x25609513u, 4);
+	be_put(h + 4, flags, 2);
+	be_put(h + 6, type, 2);
+	be_put(h + 8, r->cookie, 8);
+	be_put(h + 16, off, 8);
+	be_put(h + 24, len, 4);
+	pl_put(b, h, sizeof(h));
+	b->n++;
+	return r;
+}
+
+/* Sends a batch in pieces of random size, some after a pause. */
+struct pl_sender {
+	int fd;
+	const uint8_t *bytes;
+	size_t len;
+	struct rng rng;
+	pthread_t t;
+};
+
+static void *pl_sender_main(void *arg)
+{
+	struct pl_sender *s = arg;
+	size_t at = 0;
+
+	while (at < s->len) {
+		size_t n = 1 + rng_below(&s->rng, 96 * KiB);
+
+		if (n > s->len - at)
+			n = s->len - at;
+		nbdc_send(s->fd, s->bytes + at, n);
+		at += n;
+		if (rng_below(&s->rng, 8) == 0)
+			poll(NULL, 0, 1);
+	}
+	return NULL;
+}
+
+/* Send b on fd from a thread and take every reply, in any order. */
+static void pl_run(int fd, struct pl_batch *b, const uint8_t *model,
+		   uint8_t *buf)
+{
+	struct pl_sender snd = { .fd = fd, .bytes = b->bytes, .len = b->len };
+	unsigned int i, k;
+
+	snd.rng.s = rng_next(&rng);
+	CHECK(pthread_create(&snd.t, NULL, pl_sender_main, &snd) == 0,
+	      "thread");
+	for (k = 0; k < b->n; k++) {
+		uint8_t h[16];
+		struct pl_req *r = NULL;
+		uint32_t err;
+
+		CHECK(nbdc_recv(fd, h, sizeof(h)) == 0,
+		      "reply %u of %u of a batch", k + 1, b->n);
+		CHECK(be_get(h, 4) == 0x67446698u, "reply magic");
+		for (i = 0; i < b->n; i++)
+			if (b->req[i].cookie == be_get(h + 8, 8))
+				r = &b->req[i];
+		CHECK(r && !r->seen, "reply to cookie %llu: none or twice",
+		      (unsigned long long)be_get(h + 8, 8));
+		r->seen = true;
+		err = (uint32_t)be_get(h + 4, 4);
+		CHECK(err == r->expect,
+		      "type %u at %llu+%u: NBD error %u, not %u", r->type,
+		      (unsigned long long)r->off, r->len, err, r->expect);
+		if (r->type == CMD_READ && !err) {
+			CHECK(nbdc_recv(fd, buf, r->len) == 0, "read data");
+			CHECK(!memcmp(buf, model + r->off, r->len),
+			      "read %llu+%u in a batch differs from the model",
+			      (unsigned long long)r->off, r->len);
+		}
+	}
+	CHECK(pthread_join(snd.t, NULL) == 0, "join");
+}
+
+/* One request of a random kind on [off, off + max), into b and model. */
+static void pl_random(struct pl_batch *b, uint8_t *model, uint64_t off,
+		      uint32_t max)
+{
+	unsigned int what = (unsigned int)rng_below(&rng, 100);
+	uint32_t len = 512 * (1 + (uint32_t)rng_below(&rng, 16)); /* <= 8K */
+	uint16_t f;
+
+	if (rng_below(&rng, 4) == 0) /* the input buffer's and output area's */
+		len = 512 * (1 + (uint32_t)rng_below(&rng, max / 512));
+	if (len > max)
+		len = max;
+	if (what < 40) {
+		pl_add(b, 0, CMD_READ, off, len, 0);
+	} else if (what < 75) {
+		f = rng_below(&rng, 4) ? 0 : F_FUA;
+		pl_add(b, f, CMD_WRITE, off, len, 0);
+		rng_fill(&rng, model + off, len);
+		pl_put(b, model + off, len);
+	} else if (what < 82) {
+		pl_add(b, 0, CMD_TRIM, off, len, 0);
+		model_trim(model, PL_DISK_BYTES, off, len);
+	} else if (what < 89) {
+		f = what & 1 ? F_NO_HOLE : 0;
+		pl_add(b, f, CMD_WRITE_ZEROES, off, len, 0);
+		memset(model + off, 0, len);
+	} else if (what < 93) {
+		pl_add(b, 0, CMD_FLUSH, 0, 0, 0);
+	} else {
+		/* refused: an unaligned write, its payload read and dropped */
+		static uint8_t junk[PL_DISK_BYTES - PL_BIG_OFF];
+
+		pl_add(b, 0, CMD_WRITE, off + 1, len, EINVAL_);
+		pl_put(b, junk, len);
+	}
+}
+
+/*
+ * Many requests in flight on one connection, as QEMU and libnbd send them,
+ * arriving in pieces that split headers and payloads anywhere: every reply
+ * comes, once, with the right error and data. Batches of up to 56
+ * requests, one of them up to 2 MiB (several chunks), and batches of 300
+ * small reads (more replies than the server queues at once).
+ */
+static void test_pipeline(void)
+{
+	static uint8_t model[PL_DISK_BYTES], buf[PL_DISK_BYTES];
+	static unsigned int perm[PL_REGIONS];
+	unsigned int round, rounds = (unsigned int)(40 * scale) + 4, i;
+	const char *path = sock_path("pipeline.sock");
+	struct pl_batch b = { .cap = 8 * MiB };
+	struct nbd_server *s;
+	struct cow *cow;
+	char *base;
+	int fd;
+
+	b.bytes = malloc(b.cap);
+	CHECK(b.bytes, "malloc");
+	cow = over_base(PL_DISK_BYTES, COW_KIND_COW, model, &base);
+	s = serve(cow, path, false, false);
+	fd = nbdc_open(path, PL_DISK_BYTES, FLAGS_RW);
+	for (round = 0; round < rounds; round++) {
+		unsigned int n = 1 + (unsigned int)rng_below(&rng, PL_REGIONS);
+
+		b.len = b.n = 0;
+		if (round % 5 == 4) {
+			/* 300 small reads anywhere: reads never conflict */
+			for (i = 0; i < 300; i++) {
+				uint64_t sec = rng_below(
+					&rng, PL_DISK_BYTES / 512 - 8);
+
+				pl_add(&b, 0, CMD_READ, sec * 512,
+				       512 * (1 + (uint32_t)rng_below(&rng, 8)),
+				       0);
+			}
+			pl_run(fd, &b, model, buf);
+			continue;
+		}
+		for (i = 0; i < PL_REGIONS; i++)
+			perm[i] = i;
+		for (i = PL_REGIONS - 1; i > 0; i--) {
+			unsigned int j = (unsigned int)rng_below(&rng, i + 1);
+			unsigned int t = perm[i];
+
+			perm[i] = perm[j];
+			perm[j] = t;
+		}
+		for (i = 0; i < n; i++)
+			pl_random(&b, model,
+				  (uint64_t)perm[i] * PL_REGION_BYTES,
+				  PL_REGION_BYTES);
+		if (rng_below(&rng, 3) == 0)
+			pl_random(&b, model, PL_BIG_OFF,
+				  PL_DISK_BYTES - PL_BIG_OFF);
+		pl_run(fd, &b, model, buf);
+	}
+	CHECK(nbdc_read(fd, 0, PL_DISK_BYTES, buf) == 0, "read all");
+	CHECK(!memcmp(buf, model, PL_DISK_BYTES),
+	      "the disk differs from the model");
+	memset(buf, 0, PL_DISK_BYTES);
+	CHECK_OK(cow_read(cow, buf, 0, PL_DISK_BYTES / 512));
+	CHECK(!memcmp(buf, model, PL_DISK_BYTES),
+	      "the view differs from the model");
+	nbdc_disc(fd);
+	nbd_server_free(s);
+	cow_free(cow);
+	unlink(base);
+	free(base);
+	free(b.bytes);
+	printf("test-nbd: %u batches of requests in flight match the model\n",
+	       rounds);
+}
+
+/*
+ * The server queues replies while it serves requests it has already
+ * received, but never keeps them while it waits for the client: replies
+ * come before the rest of a header, or of a payload, is sent.
+ */
+static void test_replies_not_held(void)
+{
+	struct cow *cow = blank(1 * MiB, 0, NULL);
+	const char *path = sock_path("held.sock");
+	struct nbd_server *s = serve(cow, path, false, false);
+	static uint8_t data[256 * KiB], out[4096];
+	uint8_t h[28];
+	int fd = nbdc_open(path, 1 * MiB, FLAGS_RW);
+
+	rng_fill(&rng, data, sizeof(data));
+	CHECK(nbdc_write(fd, 0, 0, sizeof(data), data) == 0, "write");
+	/* three reads and the first 10 bytes of a fourth */
+	nbdc_req(fd, 0, CMD_READ, 1, 0, 4096);
+	nbdc_req(fd, 0, CMD_READ, 2, 4096, 4096);
+	nbdc_req(fd, 0, CMD_FLUSH, 3, 0, 0);
+	be_put(h, 0x25609513u, 4);
+	be_put(h + 4, 0, 2);
+	be_put(h + 6, CMD_READ, 2);
+	be_put(h + 8, 4, 8);
+	be_put(h + 16, 8192, 8);
+	be_put(h + 24, 4096, 4);
+	nbdc_send(fd, h, 10);
+	CHECK(nbdc_reply(fd, 1, out, 4096) == 0 && !memcmp(out, data, 4096),
+	      "first reply held back");
+	CHECK(nbdc_reply(fd, 2, out, 4096) == 0 &&
+		      !memcmp(out, data + 4096, 4096),
+	      "second reply held back");
+	CHECK(nbdc_reply(fd, 3, NULL, 0) == 0, "third reply held back");
+	nbdc_send(fd, h + 10, sizeof(h) - 10);
+	CHECK(nbdc_reply(fd, 4, out, 4096) == 0 &&
+		      !memcmp(out, data + 8192, 4096),
+	      "the fourth reply");
+	/* a read, then a write whose payload comes only after its reply */
+	nbdc_req(fd, 0, CMD_READ, 5, 12288, 4096);
+	nbdc_req(fd, 0, CMD_WRITE, 6, 0, 200 * KiB);
+	nbdc_send(fd, data, 1000);
+	CHECK(nbdc_reply(fd, 5, out, 4096) == 0 &&
+		      !memcmp(out, data + 12288, 4096),
+	      "a reply held back during a payload");
+	nbdc_send(fd, data + 1000, 200 * KiB - 1000);
+	CHECK(nbdc_reply(fd, 6, NULL, 0) == 0, "the write");
+	nbdc_disc(fd);
+	nbd_server_free(s);
+	cow_free(cow);
 }
 
 /* VmLck of this process, in KiB. */
@@ -1043,6 +1333,8 @@ int main(void)
 	scale = test_scale();
 	test_handshake();
 	test_model();
+	test_pipeline();
+	test_replies_not_held();
 	test_fua();
 	test_locked();
 	test_zero_space();

@@ -12,6 +12,16 @@ bench: tools/cow-bench
 	tools/cow-bench $(BENCH_ARGS)
 .PHONY: bench
 
+# make bench-nbd: the NBD export (ram, xts) next to qemu-nbd on a
+# qcow2+LUKS overlay, nbdkit's cow filter and nbdkit's memory plugin: one
+# base, one client (fio's nbd engine), one Unix socket. Needs fio,
+# qemu-utils, nbdkit, libnbd-bin (it says so); never run by make check.
+dist_noinst_SCRIPTS += tools/bench-nbd.sh
+bench-nbd: tests/nbd-serve$(EXEEXT)
+	$(srcdir)/tools/bench-nbd.sh --serve tests/nbd-serve$(EXEEXT) \
+		$(BENCH_NBD_ARGS)
+.PHONY: bench-nbd
+
 # The CLI: attach/detach through xenstore, list/status from the daemon.
 bin_PROGRAMS += tools/xen-ephemeral
 tools_xen_ephemeral_SOURCES = tools/xen-ephemeral.c
