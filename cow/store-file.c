@@ -35,6 +35,16 @@
  * durability to provide; ordering is already given because every write is
  * complete (in the page cache, or done by the device) before the call
  * returns.
+ *
+ * What it must not do either: serve what a failed write-back left behind.
+ * A write that the page cache took and the device later lost reads back
+ * as whatever the device holds (zeros, which the xts store above would
+ * decrypt into garbage), and nobody was told. So a block device scratch is
+ * always O_DIRECT, where the device's error is the write's own; and on a
+ * file through the page cache, flush asks the kernel (without starting any
+ * write-back) whether a write-back of this file failed since it last
+ * asked: if one did, the store is lost, and every read, write and flush
+ * fails with EIO from then on.
  * Data written here is whatever the layer above hands in: plaintext unless
  * an xts store sits on top.
  */
@@ -86,6 +96,7 @@ struct file_store {
 	int fd;
 	bool is_blkdev;
 	bool direct;      /* O_DIRECT */
+	atomic_bool lost; /* a write-back failed: nothing here can be trusted */
 	bool uring;       /* io_uring wanted (built in, not turned off) */
 	atomic_bool uring_failed; /* the kernel refused: pread/pwrite */
 	uint64_t bytes; /* base: the image size; scratch: nr_blks * 4 KiB */
@@ -453,6 +464,8 @@ static int job_run(struct file_store *f, struct chunk_job *job)
 	unsigned char *tmp = NULL, *caller = job->buf;
 	int rc;
 
+	if (atomic_load_explicit(&f->lost, memory_order_relaxed))
+		return -EIO;
 	if (f->direct && caller && (uintptr_t)caller % FILE_ALIGN) {
 		tmp = aligned_alloc(FILE_ALIGN, job->len);
 		if (!tmp)
@@ -646,9 +659,25 @@ static int file_discard(struct store *s, uint64_t slot, uint32_t nr)
 	return 0;
 }
 
-/* See the note at the top: nothing here has to survive a crash. */
+/*
+ * See the note at the top: nothing here has to survive a crash, but a
+ * write the device lost must not go unnoticed. SYNC_FILE_RANGE_WAIT_BEFORE
+ * waits only for write-back already under way and reports a write-back
+ * error of this file since this descriptor last asked (errseq).
+ */
 static int file_flush(struct store *s)
 {
+	struct file_store *f = to_file(s);
+
+	if (atomic_load(&f->lost))
+		return -EIO;
+	if (f->direct)
+		return 0;
+	if (sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE) < 0 &&
+	    errno != EINVAL && errno != ESPIPE) {
+		atomic_store(&f->lost, true);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -718,6 +747,7 @@ static int file_store_alloc(int fd, bool is_blkdev, uint64_t nr_blks,
 	f->is_blkdev = is_blkdev;
 	f->bytes = bytes;
 	atomic_init(&f->uring_failed, false);
+	atomic_init(&f->lost, false);
 	atomic_init(&f->next_ring, 0);
 	for (i = 0; i < FILE_NR_RINGS; i++)
 		pthread_mutex_init(&f->rings[i].lock, NULL);
@@ -793,6 +823,9 @@ static int file_new_fd(int fd, uint64_t nr_blks, unsigned int flags,
 	if (rc)
 		return rc;
 	f = to_file(s);
+	/* A device's errors must reach the write that caused them. */
+	if (S_ISBLK(st.st_mode))
+		flags |= STORE_FILE_DIRECT;
 	f->direct = (flags & STORE_FILE_DIRECT) && try_direct(fd);
 	if (!(flags & STORE_FILE_NO_URING))
 		uring_start(f);

@@ -27,7 +27,8 @@ static const char *const allowed[] = {
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv",
 	"pwritev", "preadv2", "pwritev2", "close", "close_range", "dup",
 	"dup3", "fcntl", "fstat", "newfstatat", "statx", "lseek",
-	"ftruncate", "fallocate", "fsync", "fdatasync", "ioctl",
+	"ftruncate", "fallocate", "fsync", "fdatasync", "sync_file_range",
+	"ioctl",
 	/* memory */
 	"mmap", "munmap", "mprotect", "madvise", "mremap", "mlock",
 	"mlock2", "munlock", "brk", "mincore",

@@ -114,6 +114,11 @@ tests_test_workers_LDADD = $(BLKIF_TEST_LIBS)
 check_PROGRAMS += tests/test-scratch-full
 TESTS += tests/test-scratch-full
 tests_test_scratch_full_LDADD = $(BLKIF_TEST_LIBS)
+# A scratch device that returns EIO for real (root: a loop device over a
+# small tmpfs).
+check_PROGRAMS += tests/test-scratch-eio
+TESTS += tests/test-scratch-eio
+tests_test_scratch_eio_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_hostile_LDADD = $(BLKIF_TEST_LIBS)
 
 # ---- the daemon's control socket and the CLI, from outside ----
