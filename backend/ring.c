@@ -55,15 +55,17 @@
 #define RING_MAX_PAGES (1u << XE_BLKIF_MAX_RING_ORDER)
 /* Responses between two kicks of the frontend inside one round. */
 #define RING_NOTIFY_BATCH 32u
-/* Plain writes whose data one grant-copy call brings in at once. */
+/* Plain writes whose data one grant-copy call brings in at once, or plain
+ * reads whose data one call takes out. */
 #define RING_BATCH 32u
 
-/* A write of a batch: its data lands at page of the bounce buffer. */
+/* A request of a batch: its data sits at page of the bounce buffer. */
 struct batched {
 	struct req req;
 	uint32_t page;      /* its data's first bounce page */
 	uint32_t nc0;       /* its first grant copy */
 	uint64_t sectors;
+	int16_t status;     /* a read's, once read */
 };
 
 struct ring_counters {
@@ -599,18 +601,70 @@ static void respond(struct ring *r, const struct req *req, int16_t status,
 }
 
 /*
- * Whether req can join a batch whose data so far takes page bounce pages
- * and nc grant copies: a valid plain (direct) write whose data still fits.
- * Not under on-full=pause, whose held writes keep their data at the
- * bounce buffer's start.
+ * Whether req can join a batch of op (the first request's operation) whose
+ * data so far takes page bounce pages and nc grant copies: a valid plain
+ * (direct) write or read whose data still fits. Indirect requests go alone:
+ * they are one grant-copy call each already. No writes under
+ * on-full=pause, whose held writes keep their data at the bounce buffer's
+ * start.
  */
-static bool batchable(struct ring *r, const struct req *req, uint32_t page,
-		      uint32_t nc)
+static bool batchable(struct ring *r, const struct req *req, uint8_t op,
+		      uint32_t page, uint32_t nc)
 {
-	return !r->full && req->operation == XE_BLKIF_OP_WRITE &&
-	       req_validate(req, &r->feat) == REQ_OK &&
+	if (req->operation != op || !r->cow)
+		return false;
+	if (op == XE_BLKIF_OP_WRITE ? r->full != NULL
+				    : op != XE_BLKIF_OP_READ)
+		return false;
+	return req_validate(req, &r->feat) == REQ_OK &&
 	       page + req->nr_segments <= r->max_segs + 1u &&
 	       nc + req->nr_segments <= r->nr_copies;
+}
+
+/*
+ * nb plain reads whose nc grant copies are planned: each is read into the
+ * bounce buffer in ring order, then one grant-copy call takes all their
+ * data out. A read that failed sends zeros with its error, never what the
+ * bounce buffer held before; a read with a failed segment is refused; the
+ * others go on.
+ */
+static void serve_read_batch(struct ring *r, uint32_t nb, uint32_t nc,
+			     uint32_t *served)
+{
+	uint32_t i, k;
+	int rc;
+
+	for (i = 0; i < nb; i++) {
+		struct batched *b = &r->batch[i];
+		unsigned char *at = r->bounce +
+				    (size_t)b->page * XE_BLKIF_PAGE_BYTES;
+
+		rc = cow_read(r->cow, at, b->req.sector_number,
+			      (uint32_t)b->sectors);
+		if (rc) {
+			memset(at, 0, b->sectors * XE_BLKIF_SECTOR_BYTES);
+			b->status = io_failed(r, &b->req, rc);
+		} else {
+			b->status = XE_BLKIF_RSP_OKAY;
+		}
+	}
+	rc = xp_gnt_copy(r->gnt, nc, r->copies);
+	for (i = 0; i < nb; i++) {
+		struct batched *b = &r->batch[i];
+		bool ok = rc == 0;
+
+		for (k = 0; k < b->req.nr_segments && ok; k++)
+			ok = r->copies[b->nc0 + k].status == 0;
+		if (b->status == XE_BLKIF_RSP_OKAY && !ok) {
+			INC(r, grant_err);
+			b->status = refuse(r, &b->req, REQ_ERROR,
+					   "grant copy to guest failed");
+		} else if (b->status == XE_BLKIF_RSP_OKAY) {
+			INC(r, rd_req);
+			ADD(r, rd_sect, b->sectors);
+		}
+		respond(r, &b->req, b->status, served);
+	}
 }
 
 /*
@@ -674,24 +728,27 @@ static bool ring_work(struct ring *r)
 	while (r->req_cons != rp && served < r->nr_ents) {
 		uint32_t nb = 0, page = 0, nc = 0, want = r->nr_ents - served;
 		bool pending = false;
+		uint8_t op = 0;
 
-		/* Take the plain writes that come first, as many as one
-		 * grant-copy call can bring in; the first other request is
-		 * decoded (once) and served after them. */
+		/* Take the plain writes (or the plain reads) that come first,
+		 * as many as one grant-copy call can carry; the first other
+		 * request is decoded (once) and served after them. */
 		while (r->req_cons != rp && nb < want && nb < RING_BATCH) {
 			struct batched *b = &r->batch[nb];
 
 			req_decode(slot_at(r, r->req_cons), r->abi, &b->req);
 			r->req_cons++;
-			if (!batchable(r, &b->req, page, nc)) {
+			if (nb == 0)
+				op = b->req.operation;
+			if (!batchable(r, &b->req, op, page, nc)) {
 				pending = true;
 				break;
 			}
 			b->page = page;
 			b->nc0 = nc;
 			b->sectors = plan_copies_into(
-				r, b->req.seg, b->req.nr_segments, false,
-				r->copies + nc,
+				r, b->req.seg, b->req.nr_segments,
+				op == XE_BLKIF_OP_READ, r->copies + nc,
 				r->bounce + (size_t)page * XE_BLKIF_PAGE_BYTES);
 			page += b->req.nr_segments;
 			nc += b->req.nr_segments;
@@ -701,6 +758,8 @@ static bool ring_work(struct ring *r)
 			/* Alone: the one-copy path. */
 			respond(r, &r->batch[0].req,
 				serve(r, &r->batch[0].req), &served);
+		} else if (nb > 1 && op == XE_BLKIF_OP_READ) {
+			serve_read_batch(r, nb, nc, &served);
 		} else if (nb > 1) {
 			serve_batch(r, nb, nc, &served);
 		}

@@ -28,6 +28,7 @@
 #define GOOD 9
 #define XVDA 51712u
 #define XVDB 51728u
+#define XVDC 51744u
 #define BAD_GREF 0x7ffff0u
 
 struct host {
@@ -470,6 +471,86 @@ static void test_bad_grant_in_batch(struct host *h)
 	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDB, 5000));
 	printf("  a bad grant among writes sent together: ok, only it "
 	       "refused\n");
+}
+
+/*
+ * Plain reads that reach the ring together have their data taken out by
+ * one grant-copy call: one with a bad grant among them is refused, the
+ * others before and after it read right; a read behind a write of the
+ * same blocks in that round sees the write (ring order), and so does the
+ * write behind it.
+ */
+static void test_bad_grant_in_read_batch(struct host *h)
+{
+	enum { NR = 7, SEGS = 2 };
+	struct fe_opts o = opts_default();
+	struct fe_seg segs[NR][SEGS];
+	struct fe_req r[NR];
+	struct tamper t[NR];
+	struct bu_disk d;
+	unsigned int i, k, done = 0;
+	/* read, read, bad read, read, write of 0-15, read of 0-15, read */
+	static const uint8_t ops[NR] = { XE_BLKIF_OP_READ, XE_BLKIF_OP_READ,
+					 XE_BLKIF_OP_READ, XE_BLKIF_OP_READ,
+					 XE_BLKIF_OP_WRITE, XE_BLKIF_OP_READ,
+					 XE_BLKIF_OP_READ };
+	static const uint64_t at[NR] = { 64, 128, 192, 256, 0, 0, 320 };
+
+	bu_disk_open(&h->e, &d, EVIL, XVDC, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_write(&d, 0, 0, 512, FE_PACKED, &h->rng);
+	for (i = 0; i < NR; i++) {
+		t[i] = T0;
+		if (i == 2) /* it lies about its second page */
+			t[i] = (struct tamper){ SEG(1), .gref = SET(BAD_GREF) };
+		for (k = 0; k < SEGS; k++) {
+			segs[i][k].page = sim_page_alloc(1);
+			CHECK(segs[i][k].page, "out of memory");
+			rng_fill(&h->rng, segs[i][k].page, 4096);
+			segs[i][k].first_sect = 0;
+			segs[i][k].last_sect = 7;
+		}
+		r[i] = (struct fe_req){ .op = ops[i],
+					.sector = at[i],
+					.nr_segs = SEGS,
+					.segs = segs[i],
+					.tamper = do_tamper,
+					.tamper_arg = &t[i] };
+		CHECK_OK(fe_submit(d.fe, 0, &r[i]));
+	}
+	fe_kick(d.fe, 0); /* all in one round */
+	while (done < NR) {
+		int n = fe_wait(d.fe, 0, 5000);
+
+		CHECK(n >= 0, "no responses: %d", n);
+		done += (unsigned int)n;
+	}
+	for (i = 0; i < NR; i++) {
+		CHECK(r[i].status == (i == 2 ? ERR : 0),
+		      "request %u of the round: status %d", i, r[i].status);
+		if (ops[i] == XE_BLKIF_OP_WRITE) {
+			for (k = 0; k < SEGS; k++)
+				memcpy(d.model + (at[i] + 8 * k) * 512,
+				       segs[i][k].page, 4096);
+			continue;
+		}
+		for (k = 0; k < SEGS && i != 2; k++)
+			CHECK(!memcmp(segs[i][k].page,
+				      d.model + (at[i] + 8 * k) * 512, 4096),
+			      "read %u of the round, page %u: wrong data", i,
+			      k);
+	}
+	bu_verify_all(&d);
+	CHECK(dev_info(h, EVIL, XVDC).ring.grant_err >= 1,
+	      "the bad read's grant error not counted");
+	for (i = 0; i < NR; i++)
+		for (k = 0; k < SEGS; k++)
+			sim_page_free(segs[i][k].page);
+	bu_disk_close(&d);
+	bu_disk_free(&d);
+	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDC, 5000));
+	printf("  a bad grant among reads sent together: ok, only it "
+	       "refused; a read behind a write sees it\n");
 }
 
 /* Writes, flushes with data and discards to read-only disks. */
@@ -1058,6 +1139,7 @@ int main(void)
 	test_malformed(&h);
 	test_bad_grants(&h);
 	test_bad_grant_in_batch(&h);
+	test_bad_grant_in_read_batch(&h);
 	test_read_only(&h);
 	test_rewrite_slot(&h);
 	test_event_storm(&h);
