@@ -87,21 +87,8 @@ step() { # step NAME CMD...: one counted check, its output kept in a log
 		rc=1
 	fi
 }
-package() {
-	local tmp
-	tmp=$(mktemp -d)
-	mkdir "$tmp/xen-ephemeral" &&
-		(cd "$top" && git ls-files -z | tar --null -T - -cf -) |
-		tar -xf - -C "$tmp/xen-ephemeral" &&
-		(cd "$tmp/xen-ephemeral" && dpkg-buildpackage -us -uc -b) &&
-		lintian --fail-on error,warning "$tmp"/xen-ephemeral_*.changes &&
-		mkdir -p "$top/build-deb" && cp "$tmp"/*.deb "$top/build-deb/"
-	local r=$?
-	rm -rf "$tmp"
-	return $r
-}
 step distcheck make -C "$top/build-release" -s distcheck
-step deb package
+step deb "$top/tests/build-deb.sh" "$top/build-deb"
 
 # Fuzzing: each target of tests/fuzz/ built with clang and libFuzzer
 # (--enable-fuzzing: ASan and UBSan too) and run for XE_FUZZ_SECONDS from

@@ -17,6 +17,8 @@
 # XE_LABS="4.20" tests/run-lab.sh          one lab only (default "4.17 4.20")
 # XE_SCENARIOS=... XE_LABS=4.17 ...        scenarios for the lab(s) run
 # XE_LAB=/var/tmp/xe-lab                   work dir (downloads, images, runs)
+# XE_DEB=                                  the build tree in dom0, not the
+#                                          package (tests/build-deb.sh)
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,12 +28,29 @@ labs=${XE_LABS:-4.17 4.20}
 
 "$top/tests/install-deps.sh" autoconf automake make gcc pkgconf libssl-dev \
 	libxen-dev qemu-system-x86 kmod cpio e2fsprogs libc6-dev xz-utils \
-	debian-archive-keyring liburing-dev libseccomp-dev
+	debian-archive-keyring liburing-dev libseccomp-dev libsystemd-dev \
+	debhelper dh-autoreconf lintian git
 cd "$top"
 autoreconf -fi >/dev/null
 mkdir -p "$build" "$XE_LAB"
 (cd "$build" && "$top/configure" -q --enable-werror &&
 	make -s -j"$(nproc 2>/dev/null || echo 2)")
+# The labs install the Debian package in dom0: what a user installs. The
+# one tests/run-all.sh left in build-deb/ if it is of this very tree (CI
+# runs that first), else one built now without its tests (they are
+# tests/run-all.sh's). XE_DEB= (empty) puts the build tree in instead.
+if [ -z "${XE_DEB+set}" ]; then
+	XE_DEB_REUSE=1 DEB_BUILD_OPTIONS="nocheck parallel=$(nproc 2>/dev/null || echo 2)" \
+		"$top/tests/build-deb.sh" "$top/build-deb" > "$XE_LAB/build-deb.log" 2>&1 || {
+		tail -n 30 "$XE_LAB/build-deb.log"
+		echo "run-lab: the Debian package did not build ($XE_LAB/build-deb.log)"
+		echo "xen-lab: 0 passed, 1 failed, 0 skipped"
+		exit 1
+	}
+	tail -n 1 "$XE_LAB/build-deb.log"
+	XE_DEB=$(ls "$top"/build-deb/xen-ephemeral_*_*.deb | grep -v dbgsym | head -n 1)
+fi
+export XE_DEB
 
 # counts LOG: "P F S" from the last "xen-lab: P passed, F failed, S skipped"
 counts() {

@@ -33,6 +33,10 @@
 #      XE_BUILD  a configured+built tree of this project; when it holds
 #                daemon/xen-ephemerald and tools/xen-ephemeral, they and
 #                their shared-library closure go into the dom0 initramfs
+#      XE_DEB    instead, the project's Debian package (tests/build-deb.sh):
+#                unpacked into dom0 as dpkg would lay it out, with the
+#                shared-library closure of its programs, so that the lab
+#                runs what a user installs
 #      XE_APT_REFRESH=1     (4.20) apt-get update the trixie lists even if
 #                they are less than a day old
 set -euo pipefail
@@ -41,6 +45,7 @@ XE_XEN=${XE_XEN:-4.17}
 XE_LAB=${XE_LAB:-/var/tmp/xe-lab}
 W=${XE_W:-$XE_LAB/xen-$XE_XEN}
 XE_BUILD=${XE_BUILD:-}
+XE_DEB=${XE_DEB:-}
 log() { echo "[build $XE_XEN] $*"; }
 die() { echo "[build $XE_XEN] ERROR: $*" >&2; exit 1; }
 
@@ -330,8 +335,27 @@ else
 	cp -L x/usr/lib/x86_64-linux-gnu/libgcc_s.so.1 "$R/usr/lib/x86_64-linux-gnu/"
 fi
 
+# the project's package, when one is given: its files where dpkg puts them
+# (the daemon, the CLI, the worker in pkglibexecdir, the hook in
+# /etc/xen/scripts, the unit and the man pages), and what its programs link
+if [ -n "$XE_DEB" ]; then
+	[ -f "$XE_DEB" ] || die "XE_DEB=$XE_DEB: no such package"
+	dpkg-deb -x "$XE_DEB" "$R"
+	n=0
+	for f in "$R"/usr/sbin/xen-ephemerald "$R"/usr/bin/xen-ephemeral \
+		"$R"/usr/libexec/xen-ephemeral/xen-ephemeral-worker; do
+		[ -x "$f" ] && is_elf "$f" || die "$XE_DEB has no ${f#"$R"}"
+		if list_libs "$f" | grep -q libxenctrl; then
+			die "${f#"$R"} needs libxenctrl"
+		fi
+		copy_libs "$R" "$f"
+		log "installed ${f#"$R"} from $(basename "$XE_DEB") ($(list_libs "$f" | sed 's|.*/||' | tr '\n' ' '))"
+	done
+	[ -x "$R/etc/xen/scripts/xen-ephemeral" ] || die "$XE_DEB has no /etc/xen/scripts/xen-ephemeral"
+	log "installed $(basename "$XE_DEB"): $(dpkg-deb -c "$XE_DEB" | awk '$6 !~ /\/$/ {print $6}' | grep -v '^./usr/share/doc' | tr '\n' ' ')"
+	echo 2 > "$R/xe/have-xe-binaries"
 # the project's binaries, when a build dir is given
-if [ -n "$XE_BUILD" ]; then
+elif [ -n "$XE_BUILD" ]; then
 	XE_BUILD=$(cd "$XE_BUILD" && pwd)
 	n=0
 	for b in daemon/xen-ephemerald tools/xen-ephemeral; do

@@ -10,6 +10,8 @@
 #   XE_XEN=4.20 tests/xen/run.sh           the Xen 4.20 lab (libxl route)
 #   XE_SCENARIOS=phy tests/xen/run.sh      just these (comma list)
 #   XE_BUILD=/path/to/build                the project's built tree
+#   XE_DEB=/path/to/xen-ephemeral_*.deb    or its Debian package, unpacked
+#                                          into dom0 (tests/run-lab.sh)
 #   XE_LAB=/var/tmp/xe-lab                 work dir; each Xen has its own
 #                                          $XE_LAB/xen-<version> (XE_W)
 #   XE_TIMEOUT=2400                        hard limit for the QEMU run
@@ -24,7 +26,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export XE_LAB=${XE_LAB:-/var/tmp/xe-lab}
 export XE_XEN=${XE_XEN:-4.17}
 export XE_W=${XE_W:-$XE_LAB/xen-$XE_XEN}
-export XE_BUILD=${XE_BUILD:-}
+export XE_BUILD=${XE_BUILD:-} XE_DEB=${XE_DEB:-}
 T0=${EPOCHREALTIME/./}
 el() { local e=$((${EPOCHREALTIME/./} - T0)); printf '%d.%d' $((e / 1000000)) $(((e / 100000) % 10)); }
 say() { echo "[xen-lab $(el)s] $*"; }
@@ -114,7 +116,8 @@ fi
 # ------------------------------------------------------------ scenarios
 if [ -z "${XE_SCENARIOS:-}" ]; then
 	all=0
-	{ [ -n "$XE_BUILD" ] || [ "${XE_FAKE_EPHEMERAL:-0}" = 1 ]; } && all=1
+	{ [ -n "$XE_BUILD" ] || [ -n "$XE_DEB" ] ||
+		[ "${XE_FAKE_EPHEMERAL:-0}" = 1 ]; } && all=1
 	XE_SCENARIOS=$(for f in "$HERE"/scenarios/*.sh; do
 		tag=$(sed -n 's/^# xe-lab: //p' "$f" | head -n1)
 		echo " $tag " | grep -q -E " xen=([0-9.]*,)*$XE_XEN[, ]" || continue
@@ -125,7 +128,7 @@ if [ -z "${XE_SCENARIOS:-}" ]; then
 fi
 
 # ------------------------------------------------------------ build
-say "build Xen $XE_XEN lab in $XE_W (XE_BUILD=${XE_BUILD:-none})"
+say "build Xen $XE_XEN lab in $XE_W (XE_BUILD=${XE_BUILD:-none}${XE_DEB:+, XE_DEB=$XE_DEB})"
 tb=${EPOCHREALTIME/./}
 bash "$HERE/build.sh"
 bash "$HERE/make-bases.sh"
