@@ -25,6 +25,7 @@
 #   hvm-initrd.gz    (4.20) the same plus ata_piix/sd_mod, for HVM guests;
 #                    dom0 also carries qemu-system-xen, hvmloader, SeaBIOS
 #   bin/scan-markers static marker scanner (host, dom0 and domU)
+#   bin/notify-wait  dom0's stand-in for systemd's notify socket
 #
 # Env: XE_XEN    4.17 (default) or 4.20
 #      XE_LAB    top work dir (default /var/tmp/xe-lab); XE_W overrides the
@@ -150,6 +151,7 @@ log "xen $XV ($(ls cache/debs | sed -n "s/^xen-hypervisor-$XV-amd64_\(.*\)_amd64
 
 # ------------------------------------------------------------ scanner
 gcc -static -O2 -Wall -Wextra -o bin/scan-markers "$HERE/scan-markers.c"
+gcc -static -O2 -Wall -Wextra -o bin/notify-wait "$HERE/notify-wait.c"
 
 # ------------------------------------------------------------ modules
 MODSRC=x/lib/modules/$KVER
@@ -403,6 +405,7 @@ if [ "${XE_FAKE_EPHEMERAL:-0}" = 1 ]; then
 	log "installed the LEAKY stand-ins from tests/xen/fake (XE_FAKE_EPHEMERAL=1)"
 fi
 install -m 0755 bin/scan-markers "$R/usr/bin/scan-markers"
+install -m 0755 bin/notify-wait "$R/usr/bin/notify-wait"
 cp vmlinuz "$R/boot/domu-vmlinuz"
 cp domu-initrd.gz "$R/boot/domu-initrd.gz"
 [ $HVM = 1 ] && cp hvm-initrd.gz "$R/boot/hvm-initrd.gz"

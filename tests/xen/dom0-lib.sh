@@ -205,15 +205,25 @@ xe_destroy_all() {
 # The daemon is started once per scenario that needs it. Its options are the
 # daemon's to define; XE_DAEMON_ARGS (dom0 command line xe_daemon_args=,
 # with ':' for spaces) is passed through, then xe_daemon_start's arguments.
+# It is started as systemd starts xen-ephemerald.service (Type=notify):
+# with NOTIFY_SOCKET, where notify-wait listens; it is up once it said
+# READY=1 there and its control socket answers.
 xe_daemon_start() {
-	local a
+	local a nw=
 	a=$(sed -n 's/.*[[:space:]]xe_daemon_args=\([^ ]*\).*/\1/p' /proc/cmdline | tr ':' ' ')
+	if command -v notify-wait >/dev/null; then
+		notify-wait $XE_RUN/notify.sock 30 > $XE_RUN/notify.log 2>&1 &
+		nw=$!
+		xe_waitfor 5 test -S $XE_RUN/notify.sock
+	fi
 	xe_mark DAEMON-START
-	xen-ephemerald $a "$@" > $XE_RUN/daemon.log 2>&1 &
+	NOTIFY_SOCKET=${nw:+$XE_RUN/notify.sock} xen-ephemerald $a "$@" > $XE_RUN/daemon.log 2>&1 &
 	echo $! > $XE_RUN/daemon.pid
-	if xe_waitfor 30 xen-ephemeral status; then
-		xe_mark DAEMON-READY
+	if xe_waitfor 30 xen-ephemeral status &&
+		{ [ -z "$nw" ] || wait $nw; }; then
+		xe_mark DAEMON-READY ${nw:+notify=READY=1}
 	else
+		[ -n "$nw" ] && xe_block daemon-notify cat $XE_RUN/notify.log
 		xe_block daemon-log cat $XE_RUN/daemon.log
 		return 1
 	fi
