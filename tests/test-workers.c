@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -553,6 +554,49 @@ static void test_lease_race(void)
 	       "and the supervisor agree on what it holds: ok\n");
 }
 
+static void tick(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * The daemon stops while a signal handler without SA_RESTART runs every
+ * 100 us (a fuzzer's timer does that; so may a library the daemon links):
+ * each worker is waited for through the interruptions, not killed early
+ * nor left behind unreaped.
+ */
+static void test_stop_under_signals(struct rng *rng)
+{
+	struct sigaction sa = { .sa_handler = tick }; /* no SA_RESTART */
+	struct itimerval it = { { 0, 100 }, { 0, 100 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct fe_opts o = opts();
+	struct bu_disk d[3];
+	struct bu_env e;
+	unsigned int i;
+	int st;
+
+	bu_env_init(&e);
+	for (i = 0; i < 3; i++) {
+		bu_disk_open(&e, &d[i], (uint16_t)(A + 2 * i), XVDA,
+			     "blank:size=16M", false, &o, NULL, 0);
+		bu_write(&d[i], 0, 0, 16 * 2048, FE_PACKED, rng);
+	}
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0, "sigaction");
+	CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0, "setitimer");
+	fe_daemon_free(e.d); /* with its guests connected: workers wipe, end */
+	e.d = NULL;
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_DFL);
+	CHECK(waitpid(-1, &st, WNOHANG) == -1 && errno == ECHILD,
+	      "a worker was left behind, unreaped, by a daemon stopping "
+	      "under signals");
+	for (i = 0; i < 3; i++)
+		bu_disk_free(&d[i]);
+	bu_env_fini(&e);
+	printf("  the daemon stops under a ticking signal: every worker "
+	       "waited for: ok\n");
+}
+
 int main(void)
 {
 	struct rng rng = { test_seed("test-workers") };
@@ -568,6 +612,7 @@ int main(void)
 	test_liar();
 	test_lease_race();
 	test_daemon_dies(&rng);
+	test_stop_under_signals(&rng);
 	printf("test-workers: OK\n");
 	return 0;
 }

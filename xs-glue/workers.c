@@ -121,6 +121,33 @@ static void proc_gone(struct workers *ws, struct proc *p, const char *why)
 	}
 }
 
+/* Wait for pid to end and reap it, through signals (EINTR). */
+static void reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Whether the process behind pidfd ended within ms, through signals. */
+static bool ended_within(int pidfd, int ms)
+{
+	uint64_t end = xp_now_ms() + (uint64_t)ms;
+
+	for (;;) {
+		struct pollfd pf = { .fd = pidfd, .events = POLLIN };
+		uint64_t now = xp_now_ms();
+		int rc;
+
+		if (now >= end)
+			return false;
+		rc = poll(&pf, 1, (int)(end - now));
+		if (rc > 0)
+			return true;
+		if (rc == 0 || errno != EINTR)
+			return false;
+	}
+}
+
 static void proc_free(struct workers *ws, struct proc *p)
 {
 	struct proc **pp;
@@ -264,7 +291,7 @@ static int proc_start(struct workers *ws, uint16_t domid, struct proc **p_r)
 		}
 		kill(p->pid, SIGKILL);
 		if (p->pidfd < 0) {
-			waitpid(p->pid, NULL, 0); /* no pidfd: reap it now */
+			reap(p->pid); /* no pidfd: reap it now */
 			proc_free(ws, p);
 		}
 		return rc;
@@ -608,11 +635,9 @@ void workers_free(struct workers *ws)
 	while ((p = ws->procs)) {
 		/* A worker still wiping a large overlay gets its time; one
 		 * that is stuck gets SIGKILL after 10 s. */
-		struct pollfd pf = { .fd = p->pidfd, .events = POLLIN };
-
-		if (p->pidfd >= 0 && poll(&pf, 1, 10000) <= 0)
+		if (p->pidfd >= 0 && !ended_within(p->pidfd, 10000))
 			kill(p->pid, SIGKILL);
-		waitpid(p->pid, NULL, 0);
+		reap(p->pid);
 		p->reaped = true;
 		proc_free(ws, p);
 	}
