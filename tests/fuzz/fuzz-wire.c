@@ -728,6 +728,10 @@ static void setup(const uint8_t **p, const uint8_t *end)
 	uint64_t until;
 	unsigned int i, j;
 
+	/* Counted afresh for each input: between two inputs libFuzzer may
+	 * start the sanitizers' symbolizer (two pipes) to name a new
+	 * function. What an input leaks shows at its own teardown. */
+	fw.base_fds = count_fds();
 	fw.ndoms = 1u + (conf & 3u);
 	if (fw.ndoms > MAX_DOMS)
 		fw.ndoms = MAX_DOMS;
@@ -804,8 +808,15 @@ static void teardown(void)
 	for (i = 0; i < fw.ndoms; i++)
 		if (fw.pause_count[i])
 			die("domain %u left paused", i + 1);
-	if (waitpid(-1, &st, WNOHANG) != -1 || errno != ECHILD)
-		die("a worker process was left behind");
+	/* Each worker reaped: asked by pid, since the sanitizers' runtime
+	 * keeps a child of its own (llvm-symbolizer, started when libFuzzer
+	 * names a new function) that waitpid(-1) would find. */
+	for (i = 0; i < fw.ndoms; i++)
+		if (fw.w[i].pid > 0 &&
+		    (waitpid(fw.w[i].pid, &st, WNOHANG) != -1 ||
+		     errno != ECHILD))
+			die("domain %u's worker (pid %d) was left behind",
+			    i + 1, (int)fw.w[i].pid);
 	if (count_fds() != fw.base_fds)
 		die("%d descriptors, %d before the input", count_fds(),
 		    fw.base_fds);
