@@ -489,8 +489,13 @@ static int job_run(struct file_store *f, struct chunk_job *job)
 	}
 #endif
 	if (!job->buf && !tmp) {
-		/* write_fill without a ring: one chunk buffer will do */
-		tmp = aligned_alloc(FILE_ALIGN, FILE_CHUNK_BYTES);
+		/* write_fill without a ring: one chunk's buffer will do, no
+		 * bigger than the job (a 4 KiB write's comes from the heap,
+		 * not from an mmap() and munmap() of 128 KiB per call) */
+		tmp = aligned_alloc(FILE_ALIGN, job->len < FILE_CHUNK_BYTES ?
+							(job->len + FILE_ALIGN - 1) /
+								FILE_ALIGN * FILE_ALIGN :
+							FILE_CHUNK_BYTES);
 		if (!tmp)
 			return -ENOMEM;
 		job->fr = NULL;
