@@ -64,7 +64,7 @@ xe_have_binaries() { command -v xen-ephemerald >/dev/null && command -v xen-ephe
 # Optional (set them, call, unset them: ash keeps assignments made on a
 # function call): XE_GUEST_TYPE pv (default), pvh or hvm (the HVM guest
 # boots the kernel and hvm-initrd.gz directly from the dom0 QEMU, console
-# on its serial port: xenlab420's recipe; xl-hvm, xl-pvh);
+# on its serial port: xenlab420's recipe; xl-hvm);
 # XE_GUEST_MEM (MiB, default 256); XE_ON_REBOOT (default destroy);
 # XE_GUEST_XE_NAME (the guest's xe_name=, default NAME).
 xe_guest_cfg() {
