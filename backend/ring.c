@@ -262,9 +262,12 @@ static int write_held(struct ring *r, uint64_t sector, uint32_t sectors)
 	r->full(r->full_arg, true);
 	while (rc == -ENOSPC && !stop_requested(r)) {
 		poll(&p, 1, RING_FULL_RETRY_MS);
-		rc = cow_write(r->cow, r->bounce, sector, sectors);
+		rc = cow_write_flags(r->cow, r->bounce, sector, sectors,
+				     COW_HOLD_ON_FULL);
 	}
 	r->full(r->full_arg, false);
+	if (rc == -ENOSPC) /* given up: the view counted none of the tries */
+		cow_count_failed_write(r->cow, rc);
 	return rc;
 }
 
@@ -376,8 +379,8 @@ static int16_t do_write_bounce(struct ring *r, const struct req *req,
 		INC(r, grant_err);
 		return refuse(r, req, REQ_ERROR, "grant copy from guest failed");
 	}
-	rc = cow_write(r->cow, r->bounce, req->sector_number,
-		       (uint32_t)sectors);
+	rc = cow_write_flags(r->cow, r->bounce, req->sector_number,
+			     (uint32_t)sectors, r->full ? COW_HOLD_ON_FULL : 0);
 	if (rc == -ENOSPC && r->full)
 		rc = write_held(r, req->sector_number, (uint32_t)sectors);
 	if (rc)
@@ -409,6 +412,8 @@ static int16_t do_write(struct ring *r, const struct req *req,
 		       XE_BLKIF_SECTOR_BYTES;
 	if (plan_blk_copies(r, segs, n, pl.first_off, false, NULL) == 1)
 		flags |= COW_FILL_ALL_OR_NOTHING;
+	if (r->full)
+		flags |= COW_HOLD_ON_FULL; /* -ENOSPC: held, counted later */
 	/* The bounce buffer (max_segs + 1 pages) is the scratch. */
 	rc = cow_write_apply(r->cow, req->sector_number, (uint32_t)sectors,
 			     flags, r->bounce, write_copy_in, &pl);

@@ -397,6 +397,28 @@ static int check_range(const struct cow *cow, uint64_t sector,
 	return 0;
 }
 
+static void count_error(struct cow *cow, int rc);
+
+/* A write: counted once, when it is answered. One the caller holds on
+ * -ENOSPC (COW_HOLD_ON_FULL) is not answered yet: it is tried again, and
+ * counted by the try that succeeds (or by the caller, if it gives up). */
+static void count_write(struct cow *cow, int rc, uint32_t nr_sectors,
+			unsigned int flags)
+{
+	if (rc == -ENOSPC && (flags & COW_HOLD_ON_FULL))
+		return;
+	COUNT(cow, wr_reqs, 1);
+	if (!rc)
+		COUNT(cow, wr_sectors, nr_sectors);
+	count_error(cow, rc);
+}
+
+void cow_count_failed_write(struct cow *cow, int rc)
+{
+	COUNT(cow, wr_reqs, 1);
+	count_error(cow, rc);
+}
+
 static void count_error(struct cow *cow, int rc)
 {
 	if (rc == -ENOSPC)
@@ -503,8 +525,8 @@ int cow_read(struct cow *cow, void *buf, uint64_t sector, uint32_t nr_sectors)
 	return rc;
 }
 
-int cow_write(struct cow *cow, const void *buf, uint64_t sector,
-	      uint32_t nr_sectors)
+int cow_write_flags(struct cow *cow, const void *buf, uint64_t sector,
+		    uint32_t nr_sectors, unsigned int flags)
 {
 	int rc = cow->kind == COW_KIND_READONLY ?
 			 -EROFS :
@@ -513,11 +535,14 @@ int cow_write(struct cow *cow, const void *buf, uint64_t sector,
 	if (!rc)
 		rc = view_write(cow, buf, sector * COW_SECTOR_BYTES,
 				(uint64_t)nr_sectors * COW_SECTOR_BYTES);
-	COUNT(cow, wr_reqs, 1);
-	if (!rc)
-		COUNT(cow, wr_sectors, nr_sectors);
-	count_error(cow, rc);
+	count_write(cow, rc, nr_sectors, flags);
 	return rc;
+}
+
+int cow_write(struct cow *cow, const void *buf, uint64_t sector,
+	      uint32_t nr_sectors)
+{
+	return cow_write_flags(cow, buf, sector, nr_sectors, 0);
 }
 
 int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
@@ -737,10 +762,7 @@ give_back:
 unlock:
 	run_stripes(cow, blk, n, pthread_mutex_unlock);
 out:
-	COUNT(cow, wr_reqs, 1);
-	if (!rc)
-		COUNT(cow, wr_sectors, nr_sectors);
-	count_error(cow, rc);
+	count_write(cow, rc, nr_sectors, flags);
 	return rc;
 }
 

@@ -110,6 +110,16 @@ int cow_read(struct cow *cow, void *buf, uint64_t sector, uint32_t nr_sectors);
 int cow_write(struct cow *cow, const void *buf, uint64_t sector,
 	      uint32_t nr_sectors);
 
+/* cow_write_flags() and cow_write_apply() flags. */
+/* The caller holds a write that gets -ENOSPC (on-full=pause) and tries it
+ * again: such a try is not counted, neither as a write nor as an error;
+ * the try that is answered is. A caller that gives up on a held write
+ * counts it with cow_count_failed_write(). */
+#define COW_HOLD_ON_FULL 0x2u
+int cow_write_flags(struct cow *cow, const void *buf, uint64_t sector,
+		    uint32_t nr_sectors, unsigned int flags);
+void cow_count_failed_write(struct cow *cow, int rc);
+
 /* Most blocks one cow_read_apply() call covers (1 MiB). */
 #define COW_APPLY_MAX_BLKS 256u
 

@@ -946,6 +946,16 @@ static void test_on_full_pause(struct rng *rng)
 	      "a write with no room was answered (status %d)", req.status);
 	CHECK_OK(fe_daemon_dev(e.d, GUEST, XVDA, &info));
 	CHECK(info.ring.io_err == 0, "a held write counted as an error");
+	/* held for 300 ms, tried again every RING_FULL_RETRY_MS: none of
+	 * the tries is an error, nor a write of its own (status'
+	 * io_errors, enospc_errors and write_reqs) */
+	CHECK(info.cow.enospc == 0 && info.cow.errors == 0 &&
+		      info.cow.wr_reqs == 16,
+	      "the view counted a held write's tries: %llu enospc, %llu "
+	      "errors, %llu writes (16 answered)",
+	      (unsigned long long)info.cow.enospc,
+	      (unsigned long long)info.cow.errors,
+	      (unsigned long long)info.cow.wr_reqs);
 
 	/* the operator raises the limit: it goes through, the guest runs */
 	CHECK_ERR(fe_daemon_set_limit(e.d, GUEST, "xvda", 2u << 20), -ERANGE);
@@ -956,6 +966,11 @@ static void test_on_full_pause(struct rng *rng)
 	memcpy(d.model + 16 * 4096, seg[0].page, 4096);
 	CHECK(paused_soon(&e, GUEST, 0) == 0, "the guest stayed paused");
 	bu_verify_all(&d);
+	CHECK_OK(fe_daemon_dev(e.d, GUEST, XVDA, &info));
+	CHECK(info.cow.enospc == 0 && info.cow.wr_reqs == 17,
+	      "after the held write: %llu enospc, %llu writes (17 answered)",
+	      (unsigned long long)info.cow.enospc,
+	      (unsigned long long)info.cow.wr_reqs);
 
 	/* full again at 32 blocks; this time a discard makes room */
 	for (i = 17; i < 32; i++)

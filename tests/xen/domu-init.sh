@@ -34,6 +34,23 @@
 #   xe_boot=N                 which boot this is (printed in START)
 #   xe_reboot=1               at the end reboot instead of powering off
 #   xe_hold=1                 at the end neither: stay up (save/restore)
+#   pair:X:E (kind)           an HVM guest's disk seen twice: D through
+#                             blkfront and E (e.g. sda) emulated by the dom0
+#                             QEMU, cow over base X. Checked: the same size,
+#                             the base's raw pattern through both; sectors,
+#                             runs and a stream written through E (O_DIRECT)
+#                             read back through D, a stream written through
+#                             D read back through E: one disk. Markers
+#                             disk=E and disk=D
+#   peer:X (kind)             a disk shared with another domain (a stand-in
+#                             stubdomain), cow over base X; xe_peer_role=1|2,
+#                             xe_peer=M (the other one's marker). Role 1
+#                             writes 1 MiB of its marker at raw+2 MiB, then
+#                             polls raw+6 MiB (O_DIRECT) until the other's
+#                             marker is there ("XE-GUEST PEER-SEEN"), then
+#                             reads both back xe_peer_reread=N more times,
+#                             2 s apart. Role 2 reads role 1's marker, then
+#                             writes its own at raw+6 MiB ("PEER-WROTE")
 # For every disk: check what the base holds (file sums, raw pattern or
 # zeros), write markers unique to this run (marker files on the fs, single
 # 512-byte sectors, runs straddling 4 KiB blocks, a large stream, all with
@@ -72,6 +89,9 @@ MARK_ID=$(arg xe_mark_id)
 ABSENT=$(arg xe_absent | tr ',' ' ')
 DISK_WAIT=$(arg xe_disk_wait); DISK_WAIT=${DISK_WAIT:-60}
 DETACH=$(arg xe_detach)
+PEER=$(arg xe_peer)
+PEER_ROLE=$(arg xe_peer_role)
+PEER_REREAD=$(arg xe_peer_reread); PEER_REREAD=${PEER_REREAD:-0}
 BOOT=$(arg xe_boot); BOOT=${BOOT:-1}
 # xl shutdown: the kernel runs busybox poweroff, which signals PID 1
 trap 'echo "XE-GUEST SHUTDOWN-REQUEST name=$NAME uptime=$(up)"; sync; poweroff -f' USR2 TERM INT
@@ -136,6 +156,20 @@ raw_writes() { # raw_writes DEV R0
 	return 0
 }
 
+marker() { # marker DISK: this run's marker for DISK
+	if [ -n "$MARK_ID" ]; then
+		echo "XEMARK-$(printf '%s' "$MARK_ID$1" | md5sum | cut -c1-32)-$1-"
+	else
+		echo "XEMARK-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')-$1-"
+	fi
+}
+mib_of() { # mib_of BLOCKFILE OUT: 1 MiB of the 64 KiB block
+	local i=0
+	while [ $i -lt 16 ]; do cat $1; i=$((i + 1)); done > $2
+}
+rdmib() { dd if=$1 bs=1M skip=$2 count=${3:-1} iflag=direct 2>/dev/null | hsh; } # rdmib DEV MIB [N]
+wrmib() { dd if=$3 of=$1 bs=1M seek=$2 oflag=direct conv=notrunc,fsync 2>/dev/null; } # wrmib DEV MIB FILE
+
 waitdisk() { # waitdisk DEV: up to DISK_WAIT seconds
 	local i=0
 	[ -b $1 ] || echo "XE-GUEST WAITDISK name=$NAME disk=${1##*/} uptime=$(up)"
@@ -174,11 +208,7 @@ for spec in $(echo "$DISKS" | tr ',' ' '); do
 		continue
 	fi
 	# a fresh random id per disk: no 16-byte piece is shared between markers
-	if [ -n "$MARK_ID" ]; then
-		M="XEMARK-$(printf '%s' "$MARK_ID$D" | md5sum | cut -c1-32)-$D-"
-	else
-		M="XEMARK-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')-$D-"
-	fi
+	M=$(marker $D)
 	echo "XE-GUEST MARKER name=$NAME disk=$D marker=$M"
 	mkblock "$M" $T/blk-$D
 
@@ -258,6 +288,90 @@ for spec in $(echo "$DISKS" | tr ',' ' '); do
 		sha256sum -c $T/msums-$D > $T/sumc 2>&1
 		check $D readback-after-fstrim "$([ $? = 0 ] && echo OK || echo FAIL)"
 		cd /; umount $MNT/$D || check $D umount FAIL
+	elif [ "$KIND" = pair ]; then
+		# one disk, two ways in: D (blkfront) and E (the emulated disk)
+		PB=${X%%:*}; E=${X#*:}; EDEV=$DEVDIR/$E
+		XU=$(echo "$PB" | tr a-z A-Z)
+		R0=$((FS_MIB * 2048))
+		if ! waitdisk $EDEV; then
+			check $E present FAIL "no $EDEV after $DISK_WAIT s"
+			continue
+		fi
+		check $E present OK "sectors=$(blockdev --getsz $EDEV) model=$(cat /sys/block/$E/device/model 2>/dev/null | tr ' ' '_')"
+		check $D pair-same-size "$(same "$(blockdev --getsz $EDEV)" "$SECTORS")" "$D=$SECTORS"
+		pattern "XEBASE-RAW-$XU-01" 1048576 > $T/pat
+		check $D pair-base-raw "$(same "$(rdmib $DEV $((FS_MIB + 12)) 4)" "$(cat $T/pat $T/pat $T/pat $T/pat | hsh)")" "raw+12M..16M through $D"
+		check $E pair-base-raw "$(same "$(rdmib $EDEV $((FS_MIB + 12)) 4)" "$(cat $T/pat $T/pat $T/pat $T/pat | hsh)")" "raw+12M..16M through $E"
+		ME=$(marker $E)
+		echo "XE-GUEST MARKER name=$NAME disk=$E marker=$ME"
+		# sectors and runs through E at raw+0..4M, a stream through E at
+		# raw+4M: read back through D
+		mkblock "$ME" $T/blk-$E
+		cat $T/pat $T/pat $T/pat $T/pat > $T/exp-$E
+		D0=$D; D=$E
+		raw_writes $EDEV $R0 || check $E raw-writes FAIL "dd error"
+		D=$D0
+		mib_of $T/blk-$E $T/mib-$E
+		wrmib $EDEV $((FS_MIB + 4)) $T/mib-$E || check $E stream-write FAIL
+		WROTE=$((WROTE + 2048))
+		blockdev --flushbufs $EDEV 2>/dev/null; sync; drop_caches
+		check $E readback-raw "$(same "$(rdmib $EDEV $FS_MIB 4)" "$(hsh $T/exp-$E)")" "through $E"
+		check $D pair-read-emulated-writes "$(same "$(rdmib $DEV $FS_MIB 4)" "$(hsh $T/exp-$E)")" "sectors and runs written through $E, read through $D"
+		check $D pair-read-emulated-stream "$(same "$(rdmib $DEV $((FS_MIB + 4)))" "$(hsh $T/mib-$E)")" "1 MiB written through $E at raw+4M, read through $D"
+		# a stream through D at raw+8M: read back through E
+		mib_of $T/blk-$D $T/mib-$D
+		wrmib $DEV $((FS_MIB + 8)) $T/mib-$D || check $D stream-write FAIL
+		WROTE=$((WROTE + 2048))
+		sync; drop_caches
+		check $D readback-stream "$(same "$(rdmib $DEV $((FS_MIB + 8)))" "$(hsh $T/mib-$D)")" "through $D"
+		check $E pair-read-blkfront-stream "$(same "$(rdmib $EDEV $((FS_MIB + 8)))" "$(hsh $T/mib-$D)")" "1 MiB written through $D at raw+8M, read through $E"
+		# overwrite through E what D wrote, read through D
+		tr 'A-Z' 'a-z' < $T/mib-$D > $T/mib2
+		wrmib $EDEV $((FS_MIB + 8)) $T/mib2 || check $E overwrite FAIL
+		sync; drop_caches
+		check $D pair-read-emulated-overwrite "$(same "$(rdmib $DEV $((FS_MIB + 8)))" "$(hsh $T/mib2)")" "$E overwrote $D's stream"
+		check $E pair-base-raw-after "$(same "$(rdmib $EDEV $((FS_MIB + 12)) 4)" "$(cat $T/pat $T/pat $T/pat $T/pat | hsh)")" "raw+12M..16M untouched"
+		rm -f $T/mib-$E $T/mib-$D $T/mib2 $T/exp-$E $T/blk-$E $T/pat
+	elif [ "$KIND" = peer ]; then
+		# a disk shared with another domain: role 1 writes first
+		XU=$(echo "$X" | tr a-z A-Z)
+		pattern "XEBASE-RAW-$XU-01" 1048576 > $T/pat
+		mib_of $T/blk-$D $T/mib
+		mkblock "$PEER" $T/blk-peer
+		mib_of $T/blk-peer $T/mib-peer
+		if [ "$PEER_ROLE" = 1 ]; then
+			MINE=$((FS_MIB + 2)) THEIRS=$((FS_MIB + 6))
+		else
+			MINE=$((FS_MIB + 6)) THEIRS=$((FS_MIB + 2))
+		fi
+		if [ "$PEER_ROLE" = 1 ]; then
+			check $D peer-base-raw "$(same "$(rdmib $DEV $THEIRS)" "$(hsh $T/pat)")" "raw+$((THEIRS - FS_MIB))M is the base's"
+			wrmib $DEV $MINE $T/mib || check $D peer-write FAIL
+			WROTE=$((WROTE + 2048))
+			check $D peer-readback-own "$(same "$(rdmib $DEV $MINE)" "$(hsh $T/mib)")"
+			echo "XE-GUEST PEER-WROTE name=$NAME disk=$D uptime=$(up)"
+			i=0 want=$(hsh $T/mib-peer)
+			while [ "$(rdmib $DEV $THEIRS)" != "$want" ] && [ $i -lt 600 ]; do sleep 1; i=$((i + 1)); done
+			check $D peer-read-theirs "$([ $i -lt 600 ] && echo OK || echo FAIL)" "the other domain's marker at raw+$((THEIRS - FS_MIB))M after ${i} s of polling"
+			echo "XE-GUEST PEER-SEEN name=$NAME disk=$D uptime=$(up)"
+			i=1
+			while [ $i -le "$PEER_REREAD" ]; do
+				sleep 2
+				check $D peer-reread-$i "$([ "$(rdmib $DEV $MINE)" = "$(hsh $T/mib)" ] && [ "$(rdmib $DEV $THEIRS)" = "$want" ] && echo OK || echo FAIL)" "both markers"
+				i=$((i + 1))
+			done
+		else
+			i=0 want=$(hsh $T/mib-peer)
+			while [ "$(rdmib $DEV $THEIRS)" != "$want" ] && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+			check $D peer-read-theirs "$([ $i -lt 60 ] && echo OK || echo FAIL)" "the other domain's marker at raw+$((THEIRS - FS_MIB))M (waited ${i} s)"
+			check $D peer-base-raw "$(same "$(rdmib $DEV $MINE)" "$(hsh $T/pat)")" "raw+$((MINE - FS_MIB))M is the base's"
+			wrmib $DEV $MINE $T/mib || check $D peer-write FAIL
+			WROTE=$((WROTE + 2048))
+			check $D peer-readback-own "$(same "$(rdmib $DEV $MINE)" "$(hsh $T/mib)")"
+			echo "XE-GUEST PEER-WROTE name=$NAME disk=$D uptime=$(up)"
+		fi
+		check $D peer-base-raw-after "$(same "$(rdmib $DEV $((FS_MIB + 12)))" "$(hsh $T/pat)")" "raw+12M untouched"
+		rm -f $T/pat $T/mib $T/mib-peer $T/blk-peer
 	elif [ "$KIND" = fill ]; then
 		# The overlay holds X MiB (dom0 set limit=): 2 MiB that fit,
 		# then a stream past the limit that must fail, then the first
