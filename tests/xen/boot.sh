@@ -16,7 +16,7 @@
 # disks, fresh copies of $XE_LAB/bases/{base-a,base-b,scratch}.img in
 # OUTDIR/disks. The serial console goes to OUTDIR/serial.log with the host's
 # seconds since QEMU start on each line; the whole QEMU run is killed after
-# TIMEOUT_S (default 2400). Afterwards, into OUTDIR:
+# TIMEOUT_S (default 3000). Afterwards, into OUTDIR:
 #   blocks/NAME.txt   every ===== BEGIN NAME ===== ... ===== END NAME ===== block
 #   results.txt       XE-RESULT lines from dom0, then the host's own checks:
 #                     the base images are unchanged (sha256), the host scan of
@@ -36,7 +36,7 @@ case $XE_XEN in
 esac
 OUT=${1:?usage: boot.sh OUTDIR [SCENARIOS] [TIMEOUT_S]}
 SCEN=${2:-blank-boot,phy}
-TMO=${3:-2400}
+TMO=${3:-3000}
 POST_ONLY=0
 if [ "$OUT" = --post ]; then POST_ONLY=1; OUT=${2:?usage: boot.sh --post OUTDIR}; fi
 die() { echo "[boot] ERROR: $*" >&2; exit 2; }

@@ -14,7 +14,7 @@
 #                                          into dom0 (tests/run-lab.sh)
 #   XE_LAB=/var/tmp/xe-lab                 work dir; each Xen has its own
 #                                          $XE_LAB/xen-<version> (XE_W)
-#   XE_TIMEOUT=2400                        hard limit for the QEMU run
+#   XE_TIMEOUT=3000                        hard limit for the QEMU run
 #   XE_FAKE_EPHEMERAL=1                    leaky stand-ins instead of the
 #                                          binaries: the lab's self-test
 #   run.sh --report RUNDIR                 print an earlier run's report
@@ -138,7 +138,7 @@ TBUILD=$(((${EPOCHREALTIME/./} - tb) / 100000))
 RUN=$XE_W/runs/$(date +%Y%m%d-%H%M%S)
 say "boot: scenarios $XE_SCENARIOS -> $RUN"
 BRC=0
-bash "$HERE/boot.sh" "$RUN" "$XE_SCENARIOS" "${XE_TIMEOUT:-2400}" || BRC=$?
+bash "$HERE/boot.sh" "$RUN" "$XE_SCENARIOS" "${XE_TIMEOUT:-3000}" || BRC=$?
 [ "$BRC" -le 1 ] || { say "boot.sh failed (rc=$BRC)"; exit 1; }
 ln -sfn "$RUN" "$XE_W/runs/latest"
 
