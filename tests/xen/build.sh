@@ -342,7 +342,18 @@ fi
 # /etc/xen/scripts, the unit and the man pages), and what its programs link
 if [ -n "$XE_DEB" ]; then
 	[ -f "$XE_DEB" ] || die "XE_DEB=$XE_DEB: no such package"
-	dpkg-deb -x "$XE_DEB" "$R"
+	# through a tar that keeps dom0's directory symlinks: unpacked
+	# straight into a merged-/usr root (4.20), the package's ./lib/
+	# replaced the lib -> usr/lib link and took /lib/modules with it
+	rm -rf deb-root && mkdir deb-root
+	dpkg-deb -x "$XE_DEB" deb-root
+	tar -C deb-root -cf - . | tar -C "$R" --keep-directory-symlink -xf -
+	rm -rf deb-root
+	if [ $MERGED = 1 ]; then
+		for l in bin sbin lib lib64; do
+			[ -L "$R/$l" ] || die "installing $XE_DEB replaced dom0's /$l symlink"
+		done
+	fi
 	n=0
 	for f in "$R"/usr/sbin/xen-ephemerald "$R"/usr/bin/xen-ephemeral \
 		"$R"/usr/libexec/xen-ephemeral/xen-ephemeral-worker; do
