@@ -626,6 +626,21 @@ static bool batchable(struct ring *r, const struct req *req, uint8_t op,
 	       nc + req->nr_segments <= r->nr_copies;
 }
 
+/* Whether every grant copy of b in the batch's call (which returned rc)
+ * succeeded (XSA-365: each status is checked, none is assumed). */
+static bool batch_copied(const struct ring *r, const struct batched *b,
+			 int rc)
+{
+	uint32_t k;
+
+	if (rc)
+		return false;
+	for (k = 0; k < b->req.nr_segments; k++)
+		if (r->copies[b->nc0 + k].status != 0)
+			return false;
+	return true;
+}
+
 /*
  * nb plain reads whose nc grant copies are planned: each is read into the
  * bounce buffer in ring order, then one grant-copy call takes all their
@@ -636,7 +651,7 @@ static bool batchable(struct ring *r, const struct req *req, uint8_t op,
 static void serve_read_batch(struct ring *r, uint32_t nb, uint32_t nc,
 			     uint32_t *served)
 {
-	uint32_t i, k;
+	uint32_t i;
 	int rc;
 
 	for (i = 0; i < nb; i++) {
@@ -656,10 +671,8 @@ static void serve_read_batch(struct ring *r, uint32_t nb, uint32_t nc,
 	rc = xp_gnt_copy(r->gnt, nc, r->copies);
 	for (i = 0; i < nb; i++) {
 		struct batched *b = &r->batch[i];
-		bool ok = rc == 0;
+		bool ok = batch_copied(r, b, rc);
 
-		for (k = 0; k < b->req.nr_segments && ok; k++)
-			ok = r->copies[b->nc0 + k].status == 0;
 		if (b->status == XE_BLKIF_RSP_OKAY && !ok) {
 			INC(r, grant_err);
 			b->status = refuse(r, &b->req, REQ_ERROR,
@@ -683,16 +696,13 @@ static void serve_batch(struct ring *r, uint32_t nb, uint32_t nc,
 			uint32_t *served)
 {
 	int rc = xp_gnt_copy(r->gnt, nc, r->copies);
-	uint32_t i, k;
+	uint32_t i;
 
 	for (i = 0; i < nb; i++) {
 		struct batched *b = &r->batch[i];
-		bool ok = rc == 0;
 		int16_t status;
 
-		for (k = 0; k < b->req.nr_segments && ok; k++)
-			ok = r->copies[b->nc0 + k].status == 0;
-		if (!ok) {
+		if (!batch_copied(r, b, rc)) {
 			INC(r, grant_err);
 			status = refuse(r, &b->req, REQ_ERROR,
 					"grant copy from guest failed");
