@@ -47,6 +47,16 @@ int xts_encrypt_units(struct xts *xts, uint64_t first, const void *in,
 int xts_decrypt_units(struct xts *xts, uint64_t first, const void *in,
 		      void *out, size_t unit_bytes, uint32_t nr);
 
+/*
+ * Calls of 64 KiB or more are shared with helper threads of this process
+ * (crypto/xts.c): xts_helpers() says how many may join a call (the online
+ * CPUs less one, at most 3, unless set); xts_set_helpers(0) makes every
+ * call single-threaded (benchmarks' one-core figures, tests). The output
+ * is the same either way.
+ */
+void xts_set_helpers(unsigned int n);
+unsigned int xts_helpers(void);
+
 /* Free the EVP contexts (OpenSSL wipes their key schedules). NULL is ok. */
 void xts_free(struct xts *xts);
 

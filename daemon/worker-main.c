@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backend/worker.h"
+#include "crypto/xts.h"
 #include "platform/log.h"
 #include "platform/platform.h"
 #include "platform/sandbox.h"
@@ -79,6 +80,10 @@ int main(int argc, char **argv)
 			strerror(-rc));
 		return 1;
 	}
+	/* the cipher's helper threads, one per online CPU but this one:
+	 * counted while /sys can still be read */
+	log_msg(LOG_DEBUG, "xts: up to %u cipher helper thread(s)",
+		xts_helpers());
 	if (sandbox_enter(&sb, err, sizeof(err))) {
 		log_msg(LOG_ERR, "cannot confine myself: %s", err);
 		return 1;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crypto/xts.h"
@@ -282,10 +283,94 @@ static void test_units(void)
 	key_free(key);
 }
 
+/*
+ * Large calls are shared with helper threads: with 0 to 3 helpers, and
+ * with several callers at once posting jobs, the bytes are those of the
+ * unit-by-unit calls, both ways, at odd offsets and sizes.
+ */
+struct par_caller {
+	pthread_t tid;
+	struct xts *xts;
+	const uint8_t *pt, *ref;
+	unsigned int id;
+	int bad;
+};
+
+enum { PAR_N = 300, PAR_U = 4096 };
+
+static void *par_run(void *arg)
+{
+	struct par_caller *c = arg;
+	uint8_t *buf = malloc((size_t)PAR_N * PAR_U);
+	int r;
+
+	if (!buf) {
+		c->bad++;
+		return NULL;
+	}
+	for (r = 0; r < 40; r++) {
+		uint32_t off = (uint32_t)(r * 7 + c->id) % 40, n = PAR_N - off - (uint32_t)r % 3;
+
+		if (xts_encrypt_units(c->xts, 5000 + off, c->pt + (size_t)off * PAR_U,
+				      buf, PAR_U, n) ||
+		    memcmp(buf, c->ref + (size_t)off * PAR_U, (size_t)n * PAR_U))
+			c->bad++;
+		if (xts_decrypt_units(c->xts, 5000 + off, buf, buf, PAR_U, n) ||
+		    memcmp(buf, c->pt + (size_t)off * PAR_U, (size_t)n * PAR_U))
+			c->bad++;
+	}
+	free(buf);
+	return NULL;
+}
+
+static void test_parallel(void)
+{
+	static uint8_t pt[PAR_N * PAR_U], ref[PAR_N * PAR_U], got[PAR_N * PAR_U];
+	struct par_caller c[4];
+	struct key *key;
+	struct xts *xts = known_xts(&key);
+	unsigned int h, i;
+
+	for (i = 0; i < sizeof(pt); i++)
+		pt[i] = (uint8_t)(i * 13 + i / 4096);
+	for (i = 0; i < PAR_N; i++)
+		CHECK_OK(xts_encrypt(xts, 5000 + i, pt + (size_t)i * PAR_U,
+				     ref + (size_t)i * PAR_U, PAR_U));
+	for (h = 0; h <= 3; h++) {
+		xts_set_helpers(h);
+		CHECK(xts_helpers() == h, "xts_helpers %u, set %u", xts_helpers(), h);
+		memset(got, 0, sizeof(got));
+		CHECK_OK(xts_encrypt_units(xts, 5000, pt, got, PAR_U, PAR_N));
+		CHECK(!memcmp(got, ref, sizeof(got)), "%u helpers: ciphertext differs", h);
+		CHECK_OK(xts_decrypt_units(xts, 5000, got, got, PAR_U, PAR_N));
+		CHECK(!memcmp(got, pt, sizeof(got)), "%u helpers: round trip", h);
+		/* 512-byte units, 64 KiB: just at the threshold */
+		CHECK_OK(xts_encrypt_units(xts, 77, pt, got, 512, 128));
+		for (i = 0; i < 128; i++) {
+			uint8_t one[512];
+
+			CHECK_OK(xts_encrypt(xts, 77 + i, pt + i * 512, one, 512));
+			CHECK(!memcmp(one, got + i * 512, 512), "%u helpers: 512-byte unit %u", h, i);
+		}
+		for (i = 0; i < 4; i++) {
+			c[i] = (struct par_caller){ .xts = xts, .pt = pt, .ref = ref, .id = i };
+			CHECK(!pthread_create(&c[i].tid, NULL, par_run, &c[i]), "pthread_create");
+		}
+		for (i = 0; i < 4; i++) {
+			pthread_join(c[i].tid, NULL);
+			CHECK(c[i].bad == 0, "%u helpers, caller %u: %d wrong results", h, i, c[i].bad);
+		}
+	}
+	printf("parallel: 0-3 helpers, 4 callers: ok\n");
+	xts_free(xts);
+	key_free(key);
+}
+
 int main(void)
 {
 	test_known_answers();
 	test_units();
+	test_parallel();
 	test_lengths();
 	test_threads();
 	return 0;
