@@ -49,6 +49,7 @@ struct opts {
 	const char *pidfile;
 	const char *control;
 	const char *worker;
+	int cipher_threads; /* -1: the worker's default */
 };
 
 static void usage(FILE *f)
@@ -69,6 +70,10 @@ static void usage(FILE *f)
 		"                         e.g. store=xts,scratch=/var/tmp\n"
 		"  -q, --max-queues N     queues offered per disk (1-16;\n"
 		"                         default: online CPUs)\n"
+		"  -C, --cipher-threads N helper threads each guest's worker may\n"
+		"                         add to a large xts request (0-3;\n"
+		"                         default: online CPUs less one, at\n"
+		"                         most 3; 0: the ring's thread only)\n"
 		"  -b, --budget SIZE      cap on all overlays together (K/M/G/T,\n"
 		"                         at least 4K; rounded down to 4K)\n"
 		"  -s, --syslog           log to syslog instead of stderr\n"
@@ -108,6 +113,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "hook", required_argument, NULL, 'H' },
 		{ "default-overlay", required_argument, NULL, 'O' },
 		{ "max-queues", required_argument, NULL, 'q' },
+		{ "cipher-threads", required_argument, NULL, 'C' },
 		{ "budget", required_argument, NULL, 'b' },
 		{ "syslog", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -126,8 +132,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 	o->xb.max_queues = cpus < 1 ? 1 : cpus > 16 ? 16 : (unsigned int)cpus;
 	o->log_level = LOG_INFO;
+	o->cipher_threads = -1;
 	o->control = CONTROL_DEFAULT_PATH;
-	while ((c = getopt_long(argc, argv, "k:H:O:q:b:svp:c:N:W:hV", longopts,
+	while ((c = getopt_long(argc, argv, "k:H:O:q:C:b:svp:c:N:W:hV", longopts,
 				NULL)) !=
 	       -1) {
 		switch (c) {
@@ -159,6 +166,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				return -EINVAL;
 			}
 			o->xb.max_queues = (unsigned int)n;
+			break;
+		case 'C':
+			n = strtol(optarg, &end, 10);
+			if (*end || n < 0 || n > 3) {
+				fprintf(stderr, "--cipher-threads: 0 to 3\n");
+				return -EINVAL;
+			}
+			o->cipher_threads = (int)n;
 			break;
 		case 'b':
 			if (diskspec_parse_size(optarg, strlen(optarg),
@@ -386,8 +401,8 @@ static int spawn_worker(void *arg, uint16_t domid, int sock, pid_t *pid_r)
 {
 	const struct opts *o = arg;
 	posix_spawn_file_actions_t fa;
-	char dom[16];
-	char *argv[6];
+	char dom[16], ct[16];
+	char *argv[8];
 	int n = 0, high, rc;
 
 	snprintf(dom, sizeof(dom), "%u", domid);
@@ -398,6 +413,11 @@ static int spawn_worker(void *arg, uint16_t domid, int sock, pid_t *pid_r)
 		argv[n++] = "--syslog";
 	if (o->log_level == LOG_DEBUG)
 		argv[n++] = "--verbose";
+	if (o->cipher_threads >= 0) {
+		snprintf(ct, sizeof(ct), "%d", o->cipher_threads);
+		argv[n++] = "--cipher-threads";
+		argv[n++] = ct;
+	}
 	argv[n] = NULL;
 	/* Out of the way of 3, so that the dup2 below always copies. */
 	high = fcntl(sock, F_DUPFD_CLOEXEC, 10);

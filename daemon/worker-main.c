@@ -33,6 +33,7 @@ int main(int argc, char **argv)
 		{ "domid", required_argument, NULL, 'd' },
 		{ "syslog", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "cipher-threads", required_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 }
 	};
 	/* io_uring: the scratch's I/O (cow/store-file.c) */
@@ -43,11 +44,11 @@ int main(int argc, char **argv)
 	int level = LOG_INFO, c, type, rc;
 	socklen_t len = sizeof(type);
 	char name[48], err[256];
-	long domid = -1;
+	long domid = -1, ct;
 	struct xp *xp;
 	char *end;
 
-	while ((c = getopt_long(argc, argv, "d:sv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:svC:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			domid = strtol(optarg, &end, 10);
@@ -59,6 +60,12 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			level = LOG_DEBUG;
+			break;
+		case 'C':
+			ct = strtol(optarg, &end, 10);
+			if (*end || ct < 0 || ct > 3)
+				return 2;
+			xts_set_helpers((unsigned int)ct);
 			break;
 		default:
 			return 2;

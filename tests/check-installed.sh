@@ -44,6 +44,15 @@ else
 	bad "no $unit (make daemon/xen-ephemerald.service)"
 fi
 
+# the daemon's and the worker's option checks (neither needs Xen for these)
+d=$build/daemon
+out=$("$d/xen-ephemerald" --cipher-threads 4 2>&1)
+rc=$?
+case "$rc:$out" in 2:*"--cipher-threads: 0 to 3"*) ok "daemon refuses --cipher-threads 4" ;; *) bad "daemon --cipher-threads 4: rc $rc, said: $out" ;; esac
+"$d/xen-ephemerald" --help | grep -q -- '--cipher-threads N' && ok "daemon --help names --cipher-threads" || bad "daemon --help lacks --cipher-threads"
+out=$("$d/xen-ephemeral-worker" --domid 1 --cipher-threads x 2>&1)
+[ $? = 2 ] && ok "worker refuses --cipher-threads x" || bad "worker --cipher-threads x: $out"
+
 hook=$top/tools/xen-ephemeral-hook.sh
 if command -v dash >/dev/null 2>&1 && dash -n "$hook"; then ok "hook parses as POSIX sh (dash -n)"; else bad "hook: dash -n failed"; fi
 out=$(XENBUS_PATH=backend/vbd/1/51712 sh "$hook" add 2>&1)
