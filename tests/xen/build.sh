@@ -76,6 +76,9 @@ case $XE_XEN in
 	# (hvmloader is in xen-utils); bash, util-linux (flock) for Xen's
 	# hotplug scripts; libc6, zlib1g named because they are no lib* closure
 	EXTRA_PKGS="qemu-system-xen qemu-system-data seabios qemu-utils libc6 zlib1g libgcc-s1 bash util-linux"
+	# XE_BENCH=1 (make bench-xen): fio in a guest of its own, dmsetup in
+	# dom0 for kernel blkback over dm-snapshot and dm-crypt
+	[ "${XE_BENCH:-0}" = 1 ] && EXTRA_PKGS="$EXTRA_PKGS fio dmsetup"
 	mkdir -p "$AT/sources.list.d" "$AT/lists/partial" "$AT/cache/archives/partial" "$AT/preferences.d"
 	[ -e "$AT/status" ] || : > "$AT/status"
 	cat > "$AT/sources.list.d/trixie.sources" <<-'EOF'
@@ -102,6 +105,7 @@ case $XE_XEN in
 	;;
 *) die "XE_XEN=$XE_XEN: 4.17 or 4.20" ;;
 esac
+[ "${XE_BENCH:-0}" = 1 ] && [ $HVM = 0 ] && die "XE_BENCH=1 (bench-xen) needs the 4.20 lab"
 XV=$XE_XEN
 
 mkdir -p "$W/cache/debs" "$W/bin"
@@ -190,10 +194,14 @@ DOM0_MODS="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback loop
   crc32c_generic ext4 ata_piix sd_mod"
 DOMU_MODS="xen-blkfront crc32c_generic ext4"
 HVM_MODS="xen-blkfront ata_piix sd_mod crc32c_generic ext4"
+# bench-xen: the peers' device-mapper stack (AES without AES-NI: -cpu
+# qemu64 has none, and neither has OpenSSL in the daemon)
+[ "${XE_BENCH:-0}" = 1 ] && DOM0_MODS="$DOM0_MODS dm-snapshot dm-crypt xts aes_generic"
 
 # ------------------------------------------------------------ helpers
 LDP=$W/x/usr/lib/x86_64-linux-gnu:$W/x/usr/lib/xen-$XV/lib/x86_64-linux-gnu
 [ -d "$W/x/usr/lib/x86_64-linux-gnu/pulseaudio" ] && LDP=$LDP:$W/x/usr/lib/x86_64-linux-gnu/pulseaudio
+[ -d "$W/x/usr/lib/x86_64-linux-gnu/ceph" ] && LDP=$LDP:$W/x/usr/lib/x86_64-linux-gnu/ceph
 LDSO=$W/x/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
 is_elf() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ]; }
 is_dynamic() { readelf -d "$1" 2>/dev/null | grep -q NEEDED; }
@@ -271,18 +279,29 @@ mkcpio() { # mkcpio ROOT OUT LEVEL
 
 # ------------------------------------------------------------ domU initramfs
 mkguest() { # mkguest ROOT OUT MODULES...: a guest initramfs running domu-init.sh
-	local root=$1 out=$2; shift 2
+	# (GUEST_BINS: programs from the Xen's tree added with their libraries)
+	local root=$1 out=$2 b; shift 2
 	mkroot "$root"
 	install_busybox "$root"
 	install_mods "$root" "$@"
 	install -m 0755 "$HERE/domu-init.sh" "$root/init"
 	# the guest scans its own disks for an earlier boot's markers
 	install -m 0755 bin/scan-markers "$root/bin/scan-markers"
-	mkcpio "$root" "$out" 9
+	for b in ${GUEST_BINS:-}; do
+		install -m 0755 "x$b" "$root$b"
+		copy_libs "$root" "$root$b"
+	done
+	mkcpio "$root" "$out" ${GUEST_GZIP:-9}
 	log "$out $(du -h "$out" | cut -f1), modules: $(tr '\n' ' ' < "$root/lib/modules/load-order")"
 }
 mkguest "$W/domu-root" domu-initrd.gz $DOMU_MODS
 [ $HVM = 1 ] && mkguest "$W/hvm-root" hvm-initrd.gz $HVM_MODS
+# bench-xen's guest: blkfront and Debian's fio (its library closure is
+# about 80 MB: only in this guest, and only with XE_BENCH=1)
+rm -f bench-initrd.gz
+if [ "${XE_BENCH:-0}" = 1 ]; then
+	GUEST_BINS=/usr/bin/fio GUEST_GZIP=1 mkguest "$W/bench-root" bench-initrd.gz xen-blkfront
+fi
 
 # ------------------------------------------------------------ dom0 initramfs
 R=$W/dom0-root
@@ -328,6 +347,18 @@ if [ $HVM = 1 ]; then
 		ln -sf ../seabios/$f "$R/usr/share/qemu/$f"
 	done
 	DOM0_BINS+=("$R/usr/libexec/xen-qemu-system-i386" "$R/usr/bin/qemu-nbd")
+fi
+if [ "${XE_BENCH:-0}" = 1 ]; then
+	# bench-xen: the qcow2 overlay for qdisk, the device-mapper peers
+	cp -a x/usr/bin/qemu-img "$R/usr/bin/"
+	cp -a x/usr/sbin/dmsetup "$R/usr/sbin/"
+	DOM0_BINS+=("$R/usr/bin/qemu-img" "$R/usr/sbin/dmsetup")
+	# the engine alone in dom0, next to OpenSSL there (the build's
+	# tools/cow-bench; libcrypto and liburing as the daemon's)
+	if [ -n "$XE_BUILD" ] && [ -x "$XE_BUILD/tools/cow-bench" ]; then
+		install -m 0755 "$XE_BUILD/tools/cow-bench" "$R/usr/bin/cow-bench"
+		DOM0_BINS+=("$R/usr/bin/cow-bench")
+	fi
 fi
 copy_libs "$R" "${DOM0_BINS[@]}"
 if [ $LIBS = ldd ]; then
@@ -420,6 +451,7 @@ install -m 0755 bin/notify-wait "$R/usr/bin/notify-wait"
 cp vmlinuz "$R/boot/domu-vmlinuz"
 cp domu-initrd.gz "$R/boot/domu-initrd.gz"
 [ $HVM = 1 ] && cp hvm-initrd.gz "$R/boot/hvm-initrd.gz"
+[ -f bench-initrd.gz ] && cp bench-initrd.gz "$R/boot/bench-initrd.gz"
 install -m 0755 "$HERE/phy-hook.sh" "$R/etc/xen/scripts/xe-phy"
 install -m 0755 "$HERE/dom0-init.sh" "$R/init"
 install -m 0644 "$HERE/dom0-lib.sh" "$R/xe/lib.sh"

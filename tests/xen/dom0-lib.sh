@@ -66,6 +66,7 @@ xe_have_binaries() { command -v xen-ephemerald >/dev/null && command -v xen-ephe
 # boots the kernel and hvm-initrd.gz directly from the dom0 QEMU, console
 # on its serial port: xenlab420's recipe; xl-hvm);
 # XE_GUEST_MEM (MiB, default 256); XE_ON_REBOOT (default destroy);
+# XE_GUEST_RAMDISK (a PV or PVH guest's, default /boot/domu-initrd.gz);
 # XE_GUEST_XE_NAME (the guest's xe_name=, default NAME).
 xe_guest_cfg() {
 	local n=$1 gd=$2 xd=$3 extra=${4:-} vcpus=${5:-1} type=${XE_GUEST_TYPE:-pv} args
@@ -86,7 +87,7 @@ xe_guest_cfg() {
 			echo 'vga = "none"'; echo 'vnc = 0'; echo 'sdl = 0'; echo 'usb = 0'
 			;;
 		*)
-			echo "ramdisk = \"/boot/domu-initrd.gz\""
+			echo "ramdisk = \"${XE_GUEST_RAMDISK:-/boot/domu-initrd.gz}\""
 			echo "extra = \"console=hvc0 loglevel=4 $args\""
 			;;
 		esac

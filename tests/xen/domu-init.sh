@@ -104,6 +104,42 @@ echo "XE-GUEST START name=$NAME boot=$BOOT disks=$DISKS uptime=$(up) kernel=$(un
 	esac || echo "XE-GUEST ERROR insmod $m"
 done
 
+# bench-xen (xe_bench=xvda:KIND,...): no checks, fio on each disk in turn,
+# every figure once per round; one line per figure:
+#   XE-GUEST BENCH name=N round=R disk=D kind=K fig=F iops=I kibps=B
+# fio's own errors as XE-GUEST BENCH-ERROR. Then power off.
+bench() {
+	local r d k spec fig rw bs jobs sz out line
+	for r in $(seq 1 ${BENCH_ROUNDS:-2}); do
+		for spec in $(echo "$BENCH" | tr ',' ' '); do
+			d=${spec%%:*} k=${spec#*:}
+			waitdisk $DEVDIR/$d || { echo "XE-GUEST BENCH-ERROR name=$NAME disk=$d no such disk"; continue; }
+			sz=$(( $(cat /sys/block/$d/size) * 512 ))
+			for fig in ${BENCH_FIGS:-write1m read1m randwrite4k randread4k write1m-2j read1m-2j}; do
+				case $fig in
+				write1m*) rw=write bs=1M ;;
+				read1m*) rw=read bs=1M ;;
+				randwrite4k*) rw=randwrite bs=4k ;;
+				randread4k*) rw=randread bs=4k ;;
+				esac
+				jobs=1
+				case $fig in *-2j) jobs=2 ;; esac
+				out=$(fio --name=b --filename=$DEVDIR/$d --ioengine=libaio --direct=1 \
+					--iodepth=$((32 / jobs)) --rw=$rw --bs=$bs --numjobs=$jobs \
+					--size=$((sz / jobs)) --offset_increment=$((sz / jobs)) \
+					--time_based --runtime=${BENCH_SECS:-8} --ramp_time=1 \
+					--group_reporting --output-format=terse --terse-version=3 2>$T/fio.err)
+				line=$(echo "$out" | awk -F';' -v rw=$rw '$1 == 3 && $5 == 0 {
+					if (rw ~ /read/) print $8, $7; else print $49, $48; exit }')
+				if [ -n "$line" ]; then
+					echo "XE-GUEST BENCH name=$NAME round=$r disk=$d kind=$k fig=$fig iops=${line% *} kibps=${line#* } uptime=$(up)"
+				else
+					echo "XE-GUEST BENCH-ERROR name=$NAME round=$r disk=$d kind=$k fig=$fig $(tail -n2 $T/fio.err | tr '\n' ' ')"
+				fi
+			done
+		done
+	done
+}
 NCHK=0 NFAIL=0 WROTE=0
 check() { # check DISK WHAT OK|FAIL DETAIL...
 	local d=$1 w=$2 r=$3; shift 3
@@ -176,6 +212,20 @@ waitdisk() { # waitdisk DEV: up to DISK_WAIT seconds
 	while [ ! -b $1 ] && [ $i -lt $((DISK_WAIT * 5)) ]; do sleep 0.2; i=$((i + 1)); done
 	[ -b $1 ]
 }
+
+BENCH=$(arg xe_bench)
+if [ -n "$BENCH" ]; then
+	BENCH_SECS=$(arg xe_bench_secs) BENCH_ROUNDS=$(arg xe_bench_rounds)
+	BENCH_FIGS=$(arg xe_bench_figs | tr ',' ' ')
+	echo "XE-GUEST BENCH-START name=$NAME fio=$(fio --version) uptime=$(up)"
+	bench > $T/bench.out
+	cat $T/bench.out
+	n=$(grep -c 'XE-GUEST BENCH ' $T/bench.out) e=$(grep -c 'XE-GUEST BENCH-ERROR' $T/bench.out)
+	echo "XE-GUEST RESULT name=$NAME $([ "$e" = 0 ] && [ "$n" -gt 0 ] && echo PASS || echo FAIL) wrote_kib=0 figures=$n errors=$e uptime=$(up)"
+	echo "XE-GUEST DONE name=$NAME boot=$BOOT uptime=$(up)"
+	sleep 1
+	poweroff -f
+fi
 
 # An earlier boot's markers (xe_absent=): on no disk, not even in pieces.
 if [ -n "$ABSENT" ]; then

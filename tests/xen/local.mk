@@ -24,3 +24,20 @@ check-xen: all
 check-xen-4.20: all
 	XE_XEN=4.20 XE_BUILD=$(abs_top_builddir) $(SHELL) $(abs_top_srcdir)/tests/xen/run.sh
 .PHONY: check-xen check-xen-4.20
+
+# make bench-xen: the same guest's fio figures on kernel blkback over
+# dm-snapshot + dm-crypt, QEMU qdisk over a qcow2 overlay and this daemon
+# (ram, xts), in one boot of the Xen 4.20 lab (scenario bench-xen: about
+# 20 minutes; BENCH_XEN_SECS per figure, BENCH_XEN_ROUNDS). Prints the
+# table and the ratios. A benchmark, not a test.
+BENCH_XEN_SECS = 8
+BENCH_XEN_ROUNDS = 2
+bench-xen: all
+	XE_XEN=4.20 XE_BUILD=$(abs_top_builddir) XE_SCENARIOS=bench-xen \
+	XE_SCEN_TIMEOUT=3600 XE_TIMEOUT=4000 \
+	XE_DOM0_EXTRA="xe_bench_secs=$(BENCH_XEN_SECS) xe_bench_rounds=$(BENCH_XEN_ROUNDS)" \
+	$(SHELL) $(abs_top_srcdir)/tests/xen/run.sh; rc=$$?; \
+	t=$${XE_LAB:-/var/tmp/xe-lab}/xen-4.20/runs/latest/blocks/bench-xen-table.txt; \
+	if [ -f "$$t" ]; then cat "$$t"; else echo "bench-xen: no table (see the lab's report)"; fi; \
+	exit $$rc
+.PHONY: bench-xen

@@ -121,11 +121,19 @@ if [ -z "${XE_SCENARIOS:-}" ]; then
 	XE_SCENARIOS=$(for f in "$HERE"/scenarios/*.sh; do
 		tag=$(sed -n 's/^# xe-lab: //p' "$f" | head -n1)
 		echo " $tag " | grep -q -E " xen=([0-9.]*,)*$XE_XEN[, ]" || continue
+		# benchmarks (bench-xen) run only when named
+		echo " $tag " | grep -q ' bench ' && continue
 		[ $all = 1 ] || echo " $tag " | grep -q ' always ' || continue
 		o=$(echo "$tag" | sed -n 's/.*order=\([0-9]*\).*/\1/p')
 		echo "${o:-50} $(basename "$f" .sh)"
 	done | sort -k1,1n -k2,2 | awk '{print $2}' | paste -s -d, -)
 fi
+
+# a benchmark named: its guest (fio) and dom0 tools (dmsetup, qemu-img)
+for s in $(echo "$XE_SCENARIOS" | tr ',' ' '); do
+	[ -f "$HERE/scenarios/$s.sh" ] && grep -q -E '^# xe-lab:.* bench( |$)' "$HERE/scenarios/$s.sh" &&
+		export XE_BENCH=1
+done
 
 # ------------------------------------------------------------ build
 say "build Xen $XE_XEN lab in $XE_W (XE_BUILD=${XE_BUILD:-none}${XE_DEB:+, XE_DEB=$XE_DEB})"
