@@ -265,6 +265,8 @@ static void *helper_main(void *arg)
 	(void)arg;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* its own name (prctl), not its creator's ring's */
+	pthread_setname_np(pthread_self(), "xts helper");
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
 		struct xts_job *j;
@@ -349,8 +351,11 @@ static void job_post(struct xts_job *j, unsigned int want)
 		pthread_attr_setstacksize(&a, 256u << 10);
 		rc = pthread_create(&t, &a, helper_main, NULL);
 		pthread_attr_destroy(&a);
-		if (rc)
+		if (rc) {
+			/* no more threads to be had: make do, stop asking */
+			atomic_store(&pool.wanted, pool.started);
 			break;
+		}
 		pool.started++;
 	}
 	if (!pool.started || pool.count == XTS_QUEUE)
