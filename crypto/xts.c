@@ -219,6 +219,16 @@ static struct {
 	.wanted = UINT32_MAX,
 };
 
+/* A spinning thread's breath: the CPU's pause hint where it has one. */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
 /* Take pieces of job until none is left. */
 static void job_run(struct xts_job *j)
 {
@@ -281,7 +291,7 @@ static void *helper_main(void *arg)
 			pthread_mutex_unlock(&pool.lock);
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			do {
-				__builtin_ia32_pause();
+				cpu_relax();
 				clock_gettime(CLOCK_MONOTONIC, &t);
 			} while (!atomic_load_explicit(&pool.pending,
 						       memory_order_relaxed) &&
