@@ -412,49 +412,80 @@ static void test_bad_grants(struct host *h)
 }
 
 /*
- * Plain writes that reach the ring together have their data brought in by
- * one grant-copy call: one with a bad grant among them is refused and
- * writes nothing, the others before and after it land.
+ * One round of nr two-page requests on queue 0 of d: request i is op[i]
+ * at sector at[i], its pages fresh and random, and request 2 lies about
+ * its second page (a bad grant). All are submitted, then kicked once, so
+ * that they reach the ring together; returns when each has its response.
  */
-static void test_bad_grant_in_batch(struct host *h)
+enum { ROUND_SEGS = 2 };
+
+static void send_round(struct host *h, struct bu_disk *d, unsigned int nr,
+		       const uint8_t *op, const uint64_t *at,
+		       struct fe_seg (*segs)[ROUND_SEGS], struct fe_req *r,
+		       struct tamper *t)
 {
-	enum { NR = 5, SEGS = 2 };
-	struct fe_opts o = opts_default();
-	struct fe_seg segs[NR][SEGS];
-	struct fe_req r[NR];
-	struct tamper t[NR];
-	struct bu_disk d;
 	unsigned int i, k, done = 0;
 
-	bu_disk_open(&h->e, &d, EVIL, XVDB, "blank:size=1M", false, &o, NULL,
-		     0);
-	bu_write(&d, 0, 0, 512, FE_PACKED, &h->rng);
-	for (i = 0; i < NR; i++) {
+	for (i = 0; i < nr; i++) {
 		t[i] = T0;
-		if (i == 2) /* the middle one lies about its second page */
+		if (i == 2)
 			t[i] = (struct tamper){ SEG(1), .gref = SET(BAD_GREF) };
-		for (k = 0; k < SEGS; k++) {
+		for (k = 0; k < ROUND_SEGS; k++) {
 			segs[i][k].page = sim_page_alloc(1);
 			CHECK(segs[i][k].page, "out of memory");
 			rng_fill(&h->rng, segs[i][k].page, 4096);
 			segs[i][k].first_sect = 0;
 			segs[i][k].last_sect = 7;
 		}
-		r[i] = (struct fe_req){ .op = XE_BLKIF_OP_WRITE,
-					.sector = 64ull * i,
-					.nr_segs = SEGS,
+		r[i] = (struct fe_req){ .op = op[i],
+					.sector = at[i],
+					.nr_segs = ROUND_SEGS,
 					.segs = segs[i],
 					.tamper = do_tamper,
 					.tamper_arg = &t[i] };
-		CHECK_OK(fe_submit(d.fe, 0, &r[i]));
+		CHECK_OK(fe_submit(d->fe, 0, &r[i]));
 	}
-	fe_kick(d.fe, 0); /* all five in one round */
-	while (done < NR) {
-		int n = fe_wait(d.fe, 0, 5000);
+	fe_kick(d->fe, 0);
+	while (done < nr) {
+		int n = fe_wait(d->fe, 0, 5000);
 
 		CHECK(n >= 0, "no responses: %d", n);
 		done += (unsigned int)n;
 	}
+}
+
+static void free_round(unsigned int nr, struct fe_seg (*segs)[ROUND_SEGS])
+{
+	unsigned int i, k;
+
+	for (i = 0; i < nr; i++)
+		for (k = 0; k < ROUND_SEGS; k++)
+			sim_page_free(segs[i][k].page);
+}
+
+/*
+ * Plain writes that reach the ring together have their data brought in by
+ * one grant-copy call: one with a bad grant among them is refused and
+ * writes nothing, the others before and after it land.
+ */
+static void test_bad_grant_in_batch(struct host *h)
+{
+	enum { NR = 5, SEGS = ROUND_SEGS };
+	static const uint8_t ops[NR] = { XE_BLKIF_OP_WRITE, XE_BLKIF_OP_WRITE,
+					 XE_BLKIF_OP_WRITE, XE_BLKIF_OP_WRITE,
+					 XE_BLKIF_OP_WRITE };
+	static const uint64_t at[NR] = { 0, 64, 128, 192, 256 };
+	struct fe_opts o = opts_default();
+	struct fe_seg segs[NR][SEGS];
+	struct fe_req r[NR];
+	struct tamper t[NR];
+	struct bu_disk d;
+	unsigned int i, k;
+
+	bu_disk_open(&h->e, &d, EVIL, XVDB, "blank:size=1M", false, &o, NULL,
+		     0);
+	bu_write(&d, 0, 0, 512, FE_PACKED, &h->rng);
+	send_round(h, &d, NR, ops, at, segs, r, t);
 	for (i = 0; i < NR; i++) {
 		CHECK(r[i].status == (i == 2 ? ERR : 0),
 		      "write %u of the batch: status %d", i, r[i].status);
@@ -463,9 +494,7 @@ static void test_bad_grant_in_batch(struct host *h)
 			       segs[i][k].page, 4096);
 	}
 	bu_verify_all(&d); /* the refused one left its blocks as they were */
-	for (i = 0; i < NR; i++)
-		for (k = 0; k < SEGS; k++)
-			sim_page_free(segs[i][k].page);
+	free_round(NR, segs);
 	bu_disk_close(&d);
 	bu_disk_free(&d);
 	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDB, 5000));
@@ -482,13 +511,13 @@ static void test_bad_grant_in_batch(struct host *h)
  */
 static void test_bad_grant_in_read_batch(struct host *h)
 {
-	enum { NR = 7, SEGS = 2 };
+	enum { NR = 7, SEGS = ROUND_SEGS };
 	struct fe_opts o = opts_default();
 	struct fe_seg segs[NR][SEGS];
 	struct fe_req r[NR];
 	struct tamper t[NR];
 	struct bu_disk d;
-	unsigned int i, k, done = 0;
+	unsigned int i, k;
 	/* read, read, bad read, read, write of 0-15, read of 0-15, read */
 	static const uint8_t ops[NR] = { XE_BLKIF_OP_READ, XE_BLKIF_OP_READ,
 					 XE_BLKIF_OP_READ, XE_BLKIF_OP_READ,
@@ -499,32 +528,7 @@ static void test_bad_grant_in_read_batch(struct host *h)
 	bu_disk_open(&h->e, &d, EVIL, XVDC, "blank:size=1M", false, &o, NULL,
 		     0);
 	bu_write(&d, 0, 0, 512, FE_PACKED, &h->rng);
-	for (i = 0; i < NR; i++) {
-		t[i] = T0;
-		if (i == 2) /* it lies about its second page */
-			t[i] = (struct tamper){ SEG(1), .gref = SET(BAD_GREF) };
-		for (k = 0; k < SEGS; k++) {
-			segs[i][k].page = sim_page_alloc(1);
-			CHECK(segs[i][k].page, "out of memory");
-			rng_fill(&h->rng, segs[i][k].page, 4096);
-			segs[i][k].first_sect = 0;
-			segs[i][k].last_sect = 7;
-		}
-		r[i] = (struct fe_req){ .op = ops[i],
-					.sector = at[i],
-					.nr_segs = SEGS,
-					.segs = segs[i],
-					.tamper = do_tamper,
-					.tamper_arg = &t[i] };
-		CHECK_OK(fe_submit(d.fe, 0, &r[i]));
-	}
-	fe_kick(d.fe, 0); /* all in one round */
-	while (done < NR) {
-		int n = fe_wait(d.fe, 0, 5000);
-
-		CHECK(n >= 0, "no responses: %d", n);
-		done += (unsigned int)n;
-	}
+	send_round(h, &d, NR, ops, at, segs, r, t);
 	for (i = 0; i < NR; i++) {
 		CHECK(r[i].status == (i == 2 ? ERR : 0),
 		      "request %u of the round: status %d", i, r[i].status);
@@ -543,9 +547,7 @@ static void test_bad_grant_in_read_batch(struct host *h)
 	bu_verify_all(&d);
 	CHECK(dev_info(h, EVIL, XVDC).ring.grant_err >= 1,
 	      "the bad read's grant error not counted");
-	for (i = 0; i < NR; i++)
-		for (k = 0; k < SEGS; k++)
-			sim_page_free(segs[i][k].page);
+	free_round(NR, segs);
 	bu_disk_close(&d);
 	bu_disk_free(&d);
 	CHECK_OK(detach_device(fe_daemon_xp(h->e.d), NULL, EVIL, XVDC, 5000));
