@@ -192,6 +192,35 @@ void bu_verify_all(struct bu_disk *disk)
 	}
 }
 
+unsigned int bu_fill_beside(struct bu_disk *disk, struct bu_disk *other,
+			    struct rng *rng, unsigned int n, bool *acked,
+			    unsigned int *failed_r)
+{
+	static uint8_t buf[4096];
+	unsigned int ok = 0, failed = 0, i;
+	int st;
+
+	for (i = 0; i < n; i++) {
+		rng_fill(rng, buf, sizeof(buf));
+		st = fe_rw(disk->fe, i % 2, XE_BLKIF_OP_WRITE, (uint64_t)i * 8,
+			   buf, 8, FE_PACKED, rng);
+		CHECK(st == XE_BLKIF_RSP_OKAY || st == XE_BLKIF_RSP_ERROR,
+		      "block %u: status %d (a hang or worse)", i, st);
+		if (st == XE_BLKIF_RSP_OKAY) {
+			memcpy(disk->model + (size_t)i * 4096, buf, 4096);
+			ok++;
+		} else {
+			failed++;
+		}
+		if (acked)
+			acked[i] = st == XE_BLKIF_RSP_OKAY;
+		if (i % 16 == 0) /* the other disk goes on all the while */
+			bu_random_ops(other, rng, 4);
+	}
+	*failed_r = failed;
+	return ok;
+}
+
 void bu_random_ops(struct bu_disk *disk, struct rng *rng, unsigned int n)
 {
 	unsigned int nq = fe_nr_queues(disk->fe), i;

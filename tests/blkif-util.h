@@ -79,5 +79,16 @@ void bu_discard(struct bu_disk *disk, unsigned int q, uint64_t sector,
 void bu_random_ops(struct bu_disk *disk, struct rng *rng, unsigned int n);
 /* Read the whole disk and compare. */
 void bu_verify_all(struct bu_disk *disk);
+/*
+ * Write 4 KiB of random data to each of blocks 0..n-1 of disk, queues 0
+ * and 1 in turn, while other does 4 random operations every 16 blocks;
+ * every write must be answered OKAY or ERROR (never a hang or anything
+ * else). Acknowledged blocks go into disk's model, and acked[i] (when not
+ * NULL) says which. Returns how many were acknowledged, *failed_r how many
+ * refused. For disks whose overlay runs out of room or fails.
+ */
+unsigned int bu_fill_beside(struct bu_disk *disk, struct bu_disk *other,
+			    struct rng *rng, unsigned int n, bool *acked,
+			    unsigned int *failed_r);
 
 #endif

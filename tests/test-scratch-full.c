@@ -32,11 +32,10 @@ int main(void)
 	struct rng rng = { test_seed("test-scratch-full") };
 	struct fe_opts o = { .order = 1, .queues = 2,
 			     .abi = XE_BLKIF_ABI_NATIVE, .max_indirect = 64 };
-	static uint8_t buf[4096];
 	struct bu_disk x, r;
 	struct bu_env e;
 	char dir[256], spec[400];
-	unsigned int ok = 0, failed = 0, i;
+	unsigned int ok = 0, failed = 0;
 	int st;
 
 	if (geteuid() != 0) {
@@ -55,21 +54,7 @@ int main(void)
 	bu_disk_open(&e, &x, GUEST, XVDA, spec, false, &o, NULL, 0);
 	bu_disk_open(&e, &r, GUEST, XVDB, "blank:size=4M", false, &o, NULL,
 		     0);
-	for (i = 0; i < BLOCKS; i++) {
-		rng_fill(&rng, buf, sizeof(buf));
-		st = fe_rw(x.fe, i % 2, XE_BLKIF_OP_WRITE, (uint64_t)i * 8, buf,
-			   8, FE_PACKED, &rng);
-		CHECK(st == XE_BLKIF_RSP_OKAY || st == XE_BLKIF_RSP_ERROR,
-		      "block %u: status %d (a hang or worse)", i, st);
-		if (st == XE_BLKIF_RSP_OKAY) {
-			memcpy(x.model + (size_t)i * 4096, buf, 4096);
-			ok++;
-		} else {
-			failed++;
-		}
-		if (i % 16 == 0) /* the other disk goes on all the while */
-			bu_random_ops(&r, &rng, 4);
-	}
+	ok = bu_fill_beside(&x, &r, &rng, BLOCKS, NULL, &failed);
 	/* A flush on a page-cache scratch asks the kernel about write-back
 	 * errors (sync_file_range), in the sandboxed worker: none here, the
 	 * filesystem refused at once what it could not hold. */
