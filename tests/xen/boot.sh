@@ -34,6 +34,9 @@ case $XE_XEN in
 4.17) CPU=qemu64 ;;
 *) CPU=qemu64,+svm,+npt ;;
 esac
+# XE_CPU_EXTRA: more CPU flags for the outer QEMU (make bench-xen gives the
+# lab AES-NI this way, as every host it stands for has)
+CPU=$CPU${XE_CPU_EXTRA:+,$XE_CPU_EXTRA}
 OUT=${1:?usage: boot.sh OUTDIR [SCENARIOS] [TIMEOUT_S]}
 SCEN=${2:-blank-boot,phy}
 TMO=${3:-3000}

@@ -56,6 +56,8 @@ echo "dom0 kernel $(uname -r), Xen tools $XE_XEN, cmdline: $(cat /proc/cmdline)"
 # in lib.sh): the libxl route must work without it.
 for m in $(cat /lib/modules/load-order); do
 	[ "$XE_XEN" != 4.17 ] && [ $m = xen-blkback.ko ] && continue
+	# bench-xen's aesni-intel: only on a CPU with AES-NI (XE_CPU_EXTRA)
+	[ $m = aesni-intel.ko ] && ! grep -q -w aes /proc/cpuinfo && continue
 	insmod /lib/modules/$m || echo "XE-ERROR insmod $m failed"
 done
 mount -t xenfs xenfs /proc/xen || echo "XE-ERROR mount xenfs failed"

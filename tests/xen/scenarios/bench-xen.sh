@@ -102,12 +102,23 @@ scenario_bench_xen() {
 	fi
 }
 
+# the kernel's driver for xts(aes), the one dm-crypt took
+bench_xen_xts_driver() {
+	awk '/^name/ { n = $3 } /^driver/ { d = $3 } /^priority/ && n == "xts(aes)" && $3 > p { p = $3; best = d }
+	     END { print (best == "" ? "none" : best) }' /proc/crypto
+}
+
 # bench_xen_table FILE ROUNDS SECS: the guest's BENCH lines as one table
 # (mean over the rounds, spread = (max - min) / mean) and the ratios
 bench_xen_table() {
 	echo "bench-xen: Xen $(cat /xe/xen-version), one PV guest (2 vCPUs), fio libaio O_DIRECT QD32, $2 round(s) of $3 s per figure"
 	echo "bench-xen: all of it under QEMU TCG (no KVM here): kernel and userspace costs are distorted, the"
 	echo "  absolute figures mean little; the ratios, measured in one boot, are the figures to beat"
+	if grep -q -w aes /proc/cpuinfo; then
+		echo "bench-xen: the CPU has AES-NI (emulated by TCG): OpenSSL and dm-crypt ($(bench_xen_xts_driver)) use it"
+	else
+		echo "bench-xen: no AES-NI in this CPU: OpenSSL and dm-crypt ($(bench_xen_xts_driver)) run their C ciphers"
+	fi
 	awk '
 	/ fig=/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 	  k = v["kind"]; f = v["fig"]; x = (f ~ /4k/) ? v["iops"] : v["kibps"] / 1024
