@@ -164,6 +164,9 @@ typedef int (*store_file_fault_fn)(void *arg, bool write, uint64_t offset,
 				   size_t len);
 void store_file_set_fault(struct store *s, store_file_fault_fn fn, void *arg);
 
+/* Tests: how many I/Os the file store s has handed to io_uring so far. */
+uint64_t store_file_submitted(struct store *s);
+
 /*
  * Open a base image (regular file or block device) O_RDONLY: a store whose
  * reads past the end of the image return zeros and whose write and discard

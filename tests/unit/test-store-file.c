@@ -5,7 +5,8 @@
  * - data round-trips for calls of one block up to many chunks, from
  *   aligned and unaligned buffers, through read/write and through the
  *   pipelined write_fill/read_each (each chunk produced or handed over
- *   exactly once, in slot order, covering the call);
+ *   exactly once, in slot order, covering the call; over io_uring a chunk
+ *   is filled only once the ones before it went to the kernel);
  * - a short read or write (the kernel may return one; the hook makes the
  *   store really do less) is finished, and the data is whole;
  * - an I/O error (EIO) fails the call cleanly, the store keeps working,
@@ -80,7 +81,14 @@ struct pipe {
 	uint64_t first, next;     /* slots: start, and the next expected */
 	unsigned int calls;
 	int fail_at; /* this call (1-based) returns -ECANCELED */
+	struct store *s; /* write_fill over io_uring: check the overlap */
+	uint64_t submitted0; /* store_file_submitted() at the call's start */
 };
+
+static bool over_uring(struct store *s)
+{
+	return s->ops->io_mode && !strncmp(s->ops->io_mode(s), "io_uring", 8);
+}
 
 static int pipe_fill(void *arg, void *buf, uint64_t slot, uint32_t n)
 {
@@ -90,6 +98,12 @@ static int pipe_fill(void *arg, void *buf, uint64_t slot, uint32_t n)
 	CHECK(slot == p->next, "fill of slot %llu, expected %llu",
 	      (unsigned long long)slot, (unsigned long long)p->next);
 	p->next += n;
+	/* Over io_uring every chunk before this one is with the kernel
+	 * already: the fill overlaps their writes (store.h's promise). */
+	if (p->s && over_uring(p->s))
+		CHECK(store_file_submitted(p->s) - p->submitted0 >= p->calls,
+		      "fill of chunk %u before chunk %u was submitted",
+		      p->calls, p->calls - 1);
 	if (++p->calls == (unsigned int)p->fail_at)
 		return -ECANCELED;
 	memcpy(buf, p->src + (slot - p->first) * BLK, (size_t)n * BLK);
@@ -136,6 +150,8 @@ static void roundtrip(struct store *s, const char *mode)
 
 		/* The same through write_fill / read_each. */
 		rng_fill(&rng, w, (size_t)nr * BLK);
+		p.s = s;
+		p.submitted0 = store_file_submitted(s);
 		CHECK_OK(s->ops->write_fill(s, slot, nr, pipe_fill, &p));
 		CHECK(p.next == slot + nr, "%s: write_fill covered %llu of %u",
 		      mode, (unsigned long long)(p.next - slot), nr);
