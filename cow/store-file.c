@@ -371,6 +371,17 @@ static int ring_broken(struct file_store *f, struct file_ring *fr,
 	return rc;
 }
 
+/* io_uring_submit(), counting what it handed over (store_file_submitted()). */
+static int submit(struct file_store *f, struct file_ring *fr)
+{
+	int n = io_uring_submit(&fr->ring);
+
+	if (n > 0)
+		atomic_fetch_add_explicit(&f->submitted, (uint64_t)n,
+					  memory_order_relaxed);
+	return n;
+}
+
 /*
  * The job through io_uring, FILE_QD chunks in flight. After the first
  * error nothing new is started, and what is in flight is waited for (the
@@ -412,20 +423,12 @@ static int job_uring(struct file_store *f, struct file_ring *fr,
 			 * encryption) overlaps the write. An error here leaves
 			 * the entry queued for the submit below to report.
 			 */
-			if (job->prep && next < nr) {
-				err = io_uring_submit(&fr->ring);
-				if (err > 0)
-					atomic_fetch_add_explicit(
-						&f->submitted, (uint64_t)err,
-						memory_order_relaxed);
-			}
+			if (job->prep && next < nr)
+				submit(f, fr);
 		}
 		if (!inflight)
 			break;
-		err = io_uring_submit(&fr->ring);
-		if (err > 0)
-			atomic_fetch_add_explicit(&f->submitted, (uint64_t)err,
-						  memory_order_relaxed);
+		err = submit(f, fr);
 		if (err < 0 && err != -EINTR && err != -EAGAIN &&
 		    err != -EBUSY)
 			return ring_broken(f, fr, inflight, rc ? rc : err);
