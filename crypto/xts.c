@@ -51,7 +51,6 @@
 
 #define XTS_POOL 8u
 #define XTS_IV_BYTES 16
-#define XTS_MAX_HELPERS 3u
 #define XTS_PAR_MIN_BYTES (64u << 10)
 #define XTS_PIECE_BYTES (32u << 10)
 #define XTS_QUEUE 16u

@@ -50,10 +50,11 @@ int xts_decrypt_units(struct xts *xts, uint64_t first, const void *in,
 /*
  * Calls of 64 KiB or more are shared with helper threads of this process
  * (crypto/xts.c): xts_helpers() says how many may join a call (the online
- * CPUs less one, at most 3, unless set); xts_set_helpers(0) makes every
- * call single-threaded (benchmarks' one-core figures, tests). The output
- * is the same either way.
+ * CPUs less one, at most XTS_MAX_HELPERS, unless set; more is cut to it);
+ * xts_set_helpers(0) makes every call single-threaded (benchmarks'
+ * one-core figures, tests). The output is the same either way.
  */
+#define XTS_MAX_HELPERS 3u
 void xts_set_helpers(unsigned int n);
 unsigned int xts_helpers(void);
 

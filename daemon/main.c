@@ -34,6 +34,7 @@
 
 #include "platform/log.h"
 #include "cow/cow.h"
+#include "crypto/xts.h"
 #include "daemon/control.h"
 #include "daemon/status.h"
 #include "xs-glue/save-guard.h"
@@ -169,8 +170,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'C':
 			n = strtol(optarg, &end, 10);
-			if (*end || n < 0 || n > 3) {
-				fprintf(stderr, "--cipher-threads: 0 to 3\n");
+			if (*end || n < 0 || n > (long)XTS_MAX_HELPERS) {
+				fprintf(stderr, "--cipher-threads: 0 to %u\n",
+					XTS_MAX_HELPERS);
 				return -EINVAL;
 			}
 			o->cipher_threads = (int)n;

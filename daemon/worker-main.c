@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			ct = strtol(optarg, &end, 10);
-			if (*end || ct < 0 || ct > 3)
+			if (*end || ct < 0 || ct > (long)XTS_MAX_HELPERS)
 				return 2;
 			xts_set_helpers((unsigned int)ct);
 			break;
