@@ -6,7 +6,8 @@
  *   say so; a process-wide budget caps several disks together;
  * - the base is opened read-only and never written (its hash is unchanged,
  *   and it works with no write permission at all); read-only disks refuse
- *   writes and discards;
+ *   writes and discards; a read by extents hands out the base's own
+ *   ranges for its unchanged blocks;
  * - bad requests (misaligned, past the end, overflowing) are refused;
  * - a failing lower store: the error reaches the caller, every block is
  *   wholly old or wholly new afterwards, and no slot leaks;
@@ -379,6 +380,154 @@ static void test_base_readonly(struct rng *r)
 	free(path);
 	free(img);
 	free(out);
+}
+
+/* What a cow_read_extents() caller saw: the bytes, and checks on each
+ * extent against which blocks the test left in the base. */
+struct extents_seen {
+	unsigned char *out;
+	uint64_t pos; /* byte of the view the next extent must start at */
+	const bool *in_base; /* per block */
+	size_t scratch_bytes;
+	unsigned int data, base, calls, fail_at;
+};
+
+static int extent_fn(void *arg, const struct cow_extent *e)
+{
+	struct extents_seen *x = arg;
+	uint64_t b;
+
+	if (++x->calls == x->fail_at)
+		return -EXDEV;
+	CHECK(e->len > 0, "an empty extent");
+	if (e->data) {
+		x->data++;
+		CHECK(e->len <= x->scratch_bytes, "a data extent of %llu bytes",
+		      (unsigned long long)e->len);
+		memcpy(x->out, e->data, e->len);
+	} else {
+		x->base++;
+		CHECK(e->off == x->pos, "base extent at %llu, not %llu",
+		      (unsigned long long)e->off, (unsigned long long)x->pos);
+		for (b = e->off / BLK; b * BLK < e->off + e->len; b++)
+			CHECK(x->in_base[b], "block %llu is not the base's",
+			      (unsigned long long)b);
+		CHECK(pread(e->fd, x->out, e->len, (off_t)e->off) ==
+			      (ssize_t)e->len,
+		      "pread of the base");
+		CHECK(e->end >= e->off + e->len, "base end");
+	}
+	x->out += e->len;
+	x->pos += e->len;
+	return 0;
+}
+
+static int fault_none(void *arg, bool write, uint64_t offset, size_t len)
+{
+	return (int)len;
+}
+
+/*
+ * cow_read_extents(): the base's blocks come as the base file's ranges,
+ * everything else (overlay, holes, copied-up partial blocks) as data at
+ * most scratch_bytes long; the bytes are cow_read()'s, from any sector;
+ * one call is one read; the callback's error ends it uncounted; a base
+ * whose reads a fault hook watches gives no descriptor.
+ */
+static void test_read_extents(struct rng *r)
+{
+	enum { nblk = 200 };
+	size_t len = nblk * BLK + 1024; /* partial last block */
+	unsigned char *img = malloc(len), *want = malloc(len),
+		      *got = malloc(len), buf[10 * BLK];
+	bool in_base[nblk + 1];
+	struct cow_params p = { .kind = COW_KIND_COW };
+	struct extents_seen x;
+	struct cow_stats st0, st1;
+	struct store *base;
+	uint32_t sectors = (uint32_t)(len / 512), i;
+	unsigned char scratch[4 * BLK];
+	struct cow *cow;
+	char *path;
+
+	CHECK(img && want && got, "malloc");
+	rng_fill(r, img, len);
+	path = test_write_file("extents-base.img", img, len);
+	CHECK_OK(store_base_open(path, &base, &p.base_bytes));
+	p.base = base;
+	p.overlay = test_overlay_new(TEST_RAM, nblk + 1);
+	CHECK_OK(cow_new(&p, &cow));
+	for (i = 0; i <= nblk; i++)
+		in_base[i] = true;
+	rng_fill(r, buf, sizeof(buf));
+	CHECK_OK(cow_write(cow, buf, 3 * SPB, SPB));
+	CHECK_OK(cow_write(cow, buf, 10 * SPB, 10 * SPB));
+	CHECK_OK(cow_write(cow, buf, 1 * SPB + 1, 2)); /* copy-up */
+	CHECK_OK(cow_write(cow, buf, nblk * SPB, 1));  /* the partial one */
+	CHECK_OK(cow_discard(cow, 40 * SPB, 20 * SPB));
+	in_base[1] = in_base[3] = in_base[nblk] = false;
+	for (i = 10; i < 20; i++)
+		in_base[i] = false;
+	for (i = 40; i < 60; i++)
+		in_base[i] = false;
+	CHECK_OK(cow_read(cow, want, 0, sectors));
+
+	/* The whole disk, and from odd sectors to odd ends. */
+	for (i = 0; i < 40; i++) {
+		uint32_t from = i ? (uint32_t)rng_below(r, sectors) : 0;
+		uint32_t n = i ? 1 + (uint32_t)rng_below(r, sectors - from) :
+				 sectors;
+
+		x = (struct extents_seen){ .out = got, .pos = from * 512ull,
+					   .in_base = in_base,
+					   .scratch_bytes = sizeof(scratch) };
+		cow_get_stats(cow, &st0);
+		CHECK_OK(cow_read_extents(cow, from, n, scratch,
+					  sizeof(scratch), extent_fn, &x));
+		cow_get_stats(cow, &st1);
+		CHECK(st1.rd_reqs == st0.rd_reqs + 1 &&
+			      st1.rd_sectors == st0.rd_sectors + n,
+		      "not counted as one read");
+		CHECK(x.pos == (from + (uint64_t)n) * 512, "short by %llu",
+		      (unsigned long long)((from + (uint64_t)n) * 512 - x.pos));
+		CHECK(!memcmp(got, want + from * 512ull, n * 512ull),
+		      "extents of %u+%u differ from cow_read", from, n);
+		if (!i)
+			CHECK(x.base >= 4 && x.data >= 5, "base %u data %u",
+			      x.base, x.data);
+	}
+
+	/* The callback's error ends the read, uncounted as the view's. */
+	x = (struct extents_seen){ .out = got, .in_base = in_base,
+				   .scratch_bytes = sizeof(scratch),
+				   .fail_at = 3 };
+	cow_get_stats(cow, &st0);
+	CHECK_ERR(cow_read_extents(cow, 0, sectors, scratch, sizeof(scratch),
+				   extent_fn, &x),
+		  -EXDEV);
+	cow_get_stats(cow, &st1);
+	CHECK(x.calls == 3 && st1.errors == st0.errors, "after the error");
+	CHECK_ERR(cow_read_extents(cow, 0, sectors, scratch, 512, extent_fn,
+				   &x),
+		  -EINVAL);
+	CHECK_ERR(cow_read_extents(cow, sectors, 1, scratch, sizeof(scratch),
+				   extent_fn, &x),
+		  -ERANGE);
+
+	/* A base under a fault hook: every byte as data, through its reads. */
+	store_file_set_fault(base, fault_none, NULL);
+	x = (struct extents_seen){ .out = got, .in_base = in_base,
+				   .scratch_bytes = sizeof(scratch) };
+	CHECK_OK(cow_read_extents(cow, 0, sectors, scratch, sizeof(scratch),
+				  extent_fn, &x));
+	CHECK(x.base == 0 && !memcmp(got, want, len), "faulted base");
+	store_file_set_fault(base, NULL, NULL);
+	cow_free(cow);
+	unlink(path);
+	free(path);
+	free(img);
+	free(want);
+	free(got);
 }
 
 static void test_bad_requests(void)
@@ -769,6 +918,7 @@ int main(void)
 	test_enospc_leaves_no_trace();
 	test_limit_below_store();
 	test_base_readonly(&r);
+	test_read_extents(&r);
 	test_bad_requests();
 	test_disk_end();
 	test_faults(&r);
