@@ -909,6 +909,57 @@ static void test_read_errors(void)
 	cow_free(cow);
 }
 
+/*
+ * Big READs of a base, which go out from the base file (sendfile()): with
+ * overlay blocks among them, the bytes are the view's; a base that shrinks
+ * under the server reads zeros past its new end, as the view's own reads
+ * do; a client that hangs up in the middle of one costs only its own
+ * connection, with no SIGPIPE (this process leaves it at its default,
+ * which would end it).
+ */
+static void test_base_reads(void)
+{
+	const uint64_t size = 8 * MiB, cut = 5 * MiB + 512;
+	static uint8_t model[8 * MiB], buf[8 * MiB], data[64 * KiB];
+	const char *path = sock_path("base.sock");
+	struct nbd_server *s;
+	struct cow *cow;
+	char *base;
+	int fd, gone;
+
+	cow = over_base(size, COW_KIND_COW, model, &base);
+	s = serve(cow, path, false, false);
+	fd = nbdc_open(path, size, FLAGS_RW);
+	rng_fill(&rng, data, sizeof(data));
+	CHECK(nbdc_write(fd, 0, 3 * MiB + 512, sizeof(data), data) == 0,
+	      "write");
+	memcpy(model + 3 * MiB + 512, data, sizeof(data));
+	CHECK(nbdc_read(fd, 0, (uint32_t)size, buf) == 0, "read all");
+	CHECK(!memcmp(buf, model, size), "base and overlay read wrong");
+
+	gone = nbdc_open(path, size, FLAGS_RW);
+	wait_clients(s, 2);
+	nbdc_req(gone, 0, CMD_READ, 5, 0, (uint32_t)size);
+	CHECK(nbdc_reply(gone, 5, NULL, 0) == 0, "header of an 8 MiB read");
+	close(gone);
+	wait_clients(s, 1);
+	CHECK(nbdc_read(fd, 1 * MiB, 4096, buf) == 0 &&
+		      !memcmp(buf, model + 1 * MiB, 4096),
+	      "the other client after a hang-up mid-read");
+
+	CHECK(truncate(base, (off_t)cut) == 0, "truncate the base");
+	memset(model + cut, 0, size - cut);
+	CHECK(nbdc_read(fd, 0, (uint32_t)size, buf) == 0, "read all, cut");
+	CHECK(!memcmp(buf, model, size), "a shrunk base read wrong");
+	CHECK_OK(cow_read(cow, buf, 0, (uint32_t)(size / 512)));
+	CHECK(!memcmp(buf, model, size), "the view disagrees");
+	nbdc_disc(fd);
+	nbd_server_free(s);
+	cow_free(cow);
+	unlink(base);
+	free(base);
+}
+
 /* ---- hostile clients ---- */
 
 struct hostile {
@@ -1342,6 +1393,7 @@ int main(void)
 	full_case(false);
 	full_case(true);
 	test_read_errors();
+	test_base_reads();
 	test_hostile();
 	test_max_clients();
 	test_free_with_clients();
