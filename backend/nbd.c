@@ -1057,6 +1057,11 @@ static void accept_one(struct nbd_server *s)
 		close(fd);
 		return;
 	}
+	/* Room in the socket for a whole chunk and what follows it (the
+	 * kernel doubles the figure, within net.core.wmem_max): a big READ
+	 * goes out in fewer waits for the client. A limit, not memory. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF,
+			 &(int){ (int)NBD_CHUNK_BYTES }, sizeof(int));
 	n = atomic_load(&s->clients);
 	if (n >= s->max_clients) {
 		if (log_ratelimit_ok(&s->rl, s->ctx.name))
