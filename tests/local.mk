@@ -109,7 +109,8 @@ tests_test_blkif_LDADD = $(BLKIF_TEST_LIBS)
 tests_test_registry_LDADD = $(BLKIF_TEST_LIBS)
 check_PROGRAMS += tests/test-workers
 TESTS += tests/test-workers
-tests_test_workers_LDADD = $(BLKIF_TEST_LIBS)
+tests_test_workers_LDADD = $(BLKIF_TEST_LIBS) platform/libsandbox.a \
+	$(SECCOMP_LIBS)
 # A scratch filesystem that fills up for real (root: a small tmpfs).
 check_PROGRAMS += tests/test-scratch-full
 TESTS += tests/test-scratch-full

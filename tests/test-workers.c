@@ -37,6 +37,7 @@
 #include "backend/nbd.h"
 #include "backend/wire.h"
 #include "backend/worker.h"
+#include "platform/sandbox.h"
 #include "tests/blkif-util.h"
 #include "tests/nbd-client.h"
 #include "tests/check.h"
@@ -334,7 +335,10 @@ static void test_liar(void)
  * than it holds, and an honest worker is then killed as a liar.
  *
  * Played with xs-glue/workers.c and backend/worker.c as they are, the
- * worker in a child process of its own, its disks written over NBD.
+ * worker in a child process of its own in the product's sandbox, its
+ * disks written over NBD. Disk 0 is over a base, read back over NBD first:
+ * a big READ sends the base's blocks with sendfile(), which the sandbox
+ * must allow.
  */
 #define LR_DISK_MIB 64u
 #define LR_DOM 11u
@@ -358,6 +362,14 @@ static int lr_spawn(void *arg, uint16_t domid, int sock, pid_t *pid_r)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
+		struct sandbox_config sb = { .drop_root = true,
+					     .allow_io_uring = true };
+		char err[256];
+
+		if (sandbox_enter(&sb, err, sizeof(err))) {
+			fprintf(stderr, "test-workers: sandbox: %s\n", err);
+			_exit(1);
+		}
 		wc.sock = sock;
 		_exit(worker_serve(&wc) ? 1 : 0);
 	}
@@ -471,13 +483,21 @@ static void test_lease_race(void)
 				      .gone = lr_gone };
 	struct wire_msg m = { .op = WIRE_OPEN };
 	struct lr_writer wa = { .len = 20u << 20 }, wb = { .len = 64u << 20 };
-	char path[2][128];
+	const size_t base_bytes = (size_t)LR_DISK_MIB << 20;
+	uint8_t *base = malloc(base_bytes), *got = malloc(4u << 20);
+	struct rng rng = { 0x5eedf11eULL };
+	char path[2][128], *base_path;
 	pthread_t pump, writer;
+	uint64_t bytes;
 	unsigned int i;
 	int fd;
 
+	CHECK(base && got, "malloc");
+	rng_fill(&rng, base, base_bytes);
+	base_path = test_write_file("lease-base.img", base, base_bytes);
 	CHECK_OK(workers_new(&cfg, &lr.ws));
-	/* two blank disks of 64 MiB in RAM, each exported over NBD */
+	/* two disks of 64 MiB in RAM, each exported over NBD: disk 0 over
+	 * the base, disk 1 blank */
 	for (i = 0; i < 2; i++) {
 		m = (struct wire_msg){ .op = WIRE_OPEN,
 				       .slot = i,
@@ -491,7 +511,18 @@ static void test_lease_race(void)
 		};
 		snprintf(m.u.plan.name, sizeof(m.u.plan.name), "%u/%u", LR_DOM,
 			 i);
-		lr_send(&m, NULL, 0);
+		if (i == 0) {
+			fd = store_base_fd_open(base_path, &bytes);
+			CHECK(fd >= 0 && bytes == base_bytes, "the base");
+			m.u.plan.kind = COW_KIND_COW;
+			m.u.plan.has_base = 1;
+			m.u.plan.base_bytes = bytes;
+			m.u.plan.size_sectors = 0;
+			lr_send(&m, &fd, 1);
+			close(fd);
+		} else {
+			lr_send(&m, NULL, 0);
+		}
 	}
 	for (i = 0; i < 2; i++) {
 		const char *why = "";
@@ -513,6 +544,16 @@ static void test_lease_race(void)
 	wa.fd = nbdc_open(path[0], (uint64_t)LR_DISK_MIB << 20, FLAGS_RW);
 	wb.fd = nbdc_open(path[1], (uint64_t)LR_DISK_MIB << 20, FLAGS_RW);
 	CHECK(lr_until(lr_clients, 10000), "the NBD clients were not seen");
+
+	/* disk 0's base, 4 MiB at a time, from the sandboxed worker */
+	for (i = 0; i < 4; i++) {
+		uint64_t off = (uint64_t)i * (15u << 20);
+
+		CHECK(nbdc_read(wa.fd, off, 4u << 20, got) == 0,
+		      "read of the base at %llu", (unsigned long long)off);
+		CHECK(!memcmp(got, base + off, 4u << 20),
+		      "the base read wrong at %llu", (unsigned long long)off);
+	}
 
 	/* disk 1 full: the worker holds 16384 blocks and some slack */
 	lr_write(&wb);
@@ -550,6 +591,10 @@ static void test_lease_race(void)
 	workers_free(lr.ws); /* the worker wipes its disk and ends */
 	unlink(path[0]);
 	unlink(path[1]);
+	unlink(base_path);
+	free(base_path);
+	free(base);
+	free(got);
 	printf("  a lease given back while a grant is on its way: the worker "
 	       "and the supervisor agree on what it holds: ok\n");
 }
