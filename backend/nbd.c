@@ -35,16 +35,17 @@
  * buffer. Requests bigger than the chunk go through it in pieces: a
  * WRITE's payload is read and written a chunk at a time (a write that fails
  * part way may have written some blocks, as cow_write() promises for any
- * write); a READ's first chunk is read from the view before the reply
- * header is sent, so an error there is an NBD error, but one in a later
- * chunk can only be a hang-up (proto.md: simple replies cannot report it).
+ * write).
+ *
  * READs up to NBD_OUT_BYTES are read whole into the output area first.
- * Bigger READs on the sockets the server accepted (non-blocking, so a
- * sendfile() on them cannot block) go out extent by extent
- * (cow_read_extents()): the blocks the base image still holds straight
- * from the base file with sendfile(), without a copy through the chunk
- * (they are the base's bytes, nothing the guest wrote), the rest through
- * the chunk as above; the header goes out with the first extent.
+ * Bigger ones on the sockets the server accepted (where sendfile() cannot
+ * block) go out extent by extent (cow_read_extents()): the blocks the base
+ * image still holds straight from the base file with sendfile(), without
+ * a copy through the chunk (they are the base's bytes, nothing the guest
+ * wrote), the rest through the chunk; on a caller's socket, a chunk at a
+ * time. The reply header goes out with the first extent (or chunk), after
+ * it was read, so an error there is an NBD error, but one later can only
+ * be a hang-up (proto.md: simple replies cannot report it).
  *
  * Stopping: idle connections close at once; a request already under way
  * completes (the view is never interrupted) and is answered, its transfers
