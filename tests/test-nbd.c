@@ -960,6 +960,70 @@ static void test_base_reads(void)
 	free(base);
 }
 
+/*
+ * A WRITE whose payload comes in dribbles, less than a block at a time,
+ * from an odd sector, is written whole and counted as one write; a client
+ * that stops in the middle of one holds no lock meanwhile: another client
+ * writes and reads the same blocks while the first is still connected,
+ * waiting.
+ */
+static void test_slow_writes(void)
+{
+	const uint64_t size = 4 * MiB;
+	static uint8_t data[1 * MiB], buf[1 * MiB];
+	struct cow *cow = blank(size, 0, NULL);
+	const char *path = sock_path("slow.sock");
+	struct nbd_server *s = serve(cow, path, false, false);
+	int a = nbdc_open(path, size, FLAGS_RW);
+	int b = nbdc_open(path, size, FLAGS_RW);
+	struct cow_stats st0, st1;
+	size_t off, n;
+
+	rng_fill(&rng, data, sizeof(data));
+	cow_get_stats(cow, &st0);
+	nbdc_req(a, 0, CMD_WRITE, 9, 512, 64 * KiB);
+	for (off = 0; off < 64 * KiB; off += n) {
+		n = 64 * KiB - off < 1000 ? 64 * KiB - off : 1000;
+		nbdc_send(a, data + off, n);
+		if (off % 8000 == 0)
+			poll(NULL, 0, 1);
+	}
+	CHECK(nbdc_reply(a, 9, NULL, 0) == 0, "a dribbled write");
+	cow_get_stats(cow, &st1);
+	CHECK(st1.wr_reqs == st0.wr_reqs + 1 &&
+		      st1.wr_sectors == st0.wr_sectors + 128,
+	      "a dribbled write counted as %llu writes of %llu sectors",
+	      (unsigned long long)(st1.wr_reqs - st0.wr_reqs),
+	      (unsigned long long)(st1.wr_sectors - st0.wr_sectors));
+	CHECK(nbdc_read(b, 512, 64 * KiB, buf) == 0 &&
+		      !memcmp(buf, data, 64 * KiB),
+	      "a dribbled write read back wrong");
+
+	/* a stops half way through 1 MiB */
+	nbdc_req(a, 0, CMD_WRITE, 10, 0, 1 * MiB);
+	nbdc_send(a, data, 512 * KiB);
+	poll(NULL, 0, 20); /* the server takes what is there */
+	CHECK(nbdc_write(b, 0, 256 * KiB, 4096, data + 8192) == 0 &&
+		      nbdc_read(b, 256 * KiB, 4096, buf) == 0 &&
+		      !memcmp(buf, data + 8192, 4096),
+	      "another client's write and read of the same blocks");
+	CHECK(nbd_server_clients(s) == 2,
+	      "the other client waited until the stalled one was dropped");
+	nbdc_send(a, data + 512 * KiB, 512 * KiB);
+	CHECK(nbdc_reply(a, 10, NULL, 0) == 0, "the stalled write");
+	/* The two overlapped: the block both wrote is either's, whole. */
+	CHECK(nbdc_read(b, 0, 1 * MiB, buf) == 0, "read back");
+	CHECK(!memcmp(buf, data, 256 * KiB) &&
+		      !memcmp(buf + 260 * KiB, data + 260 * KiB, 764 * KiB) &&
+		      (!memcmp(buf + 256 * KiB, data + 256 * KiB, 4096) ||
+		       !memcmp(buf + 256 * KiB, data + 8192, 4096)),
+	      "the stalled write read back wrong");
+	nbdc_disc(a);
+	nbdc_disc(b);
+	nbd_server_free(s);
+	cow_free(cow);
+}
+
 /* ---- hostile clients ---- */
 
 struct hostile {
@@ -1394,6 +1458,7 @@ int main(void)
 	full_case(true);
 	test_read_errors();
 	test_base_reads();
+	test_slow_writes();
 	test_hostile();
 	test_max_clients();
 	test_free_with_clients();
