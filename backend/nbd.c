@@ -682,20 +682,26 @@ static int send_extent(void *arg, const struct cow_extent *e)
 }
 
 /*
- * A READ bigger than the output area, on a socket of ours: base blocks
- * go out by sendfile(), the rest through the chunk. Its reply header goes
- * out with its first extent, so an error reading that one is an NBD error;
- * a later one can only be a hang-up.
+ * A READ bigger than the output area goes out extent by extent, as it is
+ * read: on a socket of ours base blocks by sendfile(), the rest (and all
+ * of it on a caller's socket) through the chunk. Its reply header goes out
+ * with its first extent, so an error reading that one is an NBD error; a
+ * later one can only be a hang-up.
  */
-static int do_read_extents(struct nbd_conn *c, const struct nbd_request *req)
+static int do_read(struct nbd_conn *c, const struct nbd_request *req)
 {
 	struct read_out ro = { .c = c, .cookie = req->cookie };
-	int rc = conn_flush(c);
+	int rc;
 
+	if (req->length <= NBD_OUT_BYTES)
+		return do_read_queued(c, req);
+	/* The queued replies go first. */
+	rc = conn_flush(c);
 	if (rc)
 		return rc;
 	rc = cow_read_extents(c->ctx->cow, req->offset / COW_SECTOR_BYTES,
-			      req->length / COW_SECTOR_BYTES, c->buf,
+			      req->length / COW_SECTOR_BYTES,
+			      c->nonblock ? COW_EXTENTS_BASE_FILE : 0, c->buf,
 			      NBD_CHUNK_BYTES, send_extent, &ro);
 	if (!rc || ro.send_rc)
 		return rc;
@@ -704,44 +710,6 @@ static int do_read_extents(struct nbd_conn *c, const struct nbd_request *req)
 	view_err(c, req, rc);
 	c->why = "a read failed after its reply had started";
 	return -EIO;
-}
-
-static int do_read(struct nbd_conn *c, const struct nbd_request *req)
-{
-	struct cow *cow = c->ctx->cow;
-	uint64_t sector = req->offset / COW_SECTOR_BYTES;
-	uint32_t left = req->length, n = chunk(left);
-	uint8_t rep[NBD_REPLY_BYTES];
-	struct iovec iov[2];
-	int rc;
-
-	if (left <= NBD_OUT_BYTES)
-		return do_read_queued(c, req);
-	if (c->nonblock)
-		return do_read_extents(c, req);
-	/* The queued replies go first: the chunk is sent as it is read. */
-	rc = conn_flush(c);
-	if (rc)
-		return rc;
-	rc = cow_read(cow, c->buf, sector, n / COW_SECTOR_BYTES);
-	if (rc)
-		return conn_reply(c, view_err(c, req, rc), req->cookie);
-	nbd_write_reply(rep, 0, req->cookie);
-	iov[0] = (struct iovec){ rep, sizeof(rep) };
-	iov[1] = (struct iovec){ c->buf, n };
-	rc = conn_sendv(c, iov, 2);
-	for (left -= n; !rc && left; left -= n) {
-		sector += n / COW_SECTOR_BYTES;
-		n = chunk(left);
-		rc = cow_read(cow, c->buf, sector, n / COW_SECTOR_BYTES);
-		if (rc) {
-			view_err(c, req, rc);
-			c->why = "a read failed after its reply had started";
-			return -EIO;
-		}
-		rc = conn_send(c, c->buf, n);
-	}
-	return rc;
 }
 
 /* Read (and throw away) the payload of a request we refused. */

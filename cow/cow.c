@@ -532,7 +532,8 @@ static bool from_base(const struct cow *cow, uint64_t blk)
 }
 
 int cow_read_extents(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
-		     unsigned char *scratch, size_t scratch_bytes,
+		     unsigned int flags, unsigned char *scratch,
+		     size_t scratch_bytes,
 		     int (*fn)(void *arg, const struct cow_extent *e),
 		     void *arg)
 {
@@ -541,7 +542,8 @@ int cow_read_extents(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
 
 	if (!rc && scratch_bytes < STORE_BLK_BYTES)
 		rc = -EINVAL;
-	if (!rc && cow->base && cow->base->ops->file)
+	if (!rc && (flags & COW_EXTENTS_BASE_FILE) && cow->base &&
+	    cow->base->ops->file)
 		fd = cow->base->ops->file(cow->base, &base_end);
 	view_rc = rc;
 	end = pos + (uint64_t)nr_sectors * COW_SECTOR_BYTES;

@@ -154,13 +154,17 @@ struct cow_extent {
 	uint64_t len;
 };
 
+/* cow_read_extents() flags: base blocks as the base file's ranges. */
+#define COW_EXTENTS_BASE_FILE 0x1u
+
 /*
  * Read nr_sectors at sector as extents, in order, calling fn once for
- * each; a non-zero return from fn ends the read and is returned. Bytes of
- * blocks that read from the base image, unchanged, come as the base file's
- * own range (where the base store offers its descriptor), so a caller can
- * send them on without copying them; every other byte is read into scratch
- * (scratch_bytes, at least 4 KiB), at most scratch_bytes an extent. Each
+ * each; a non-zero return from fn ends the read and is returned. With
+ * COW_EXTENTS_BASE_FILE, bytes of blocks that read from the base image,
+ * unchanged, come as the base file's own range (where the base store
+ * offers its descriptor), so a caller can send them on without copying
+ * them; every other byte is read into scratch (scratch_bytes, at least
+ * 4 KiB), at most scratch_bytes an extent. Each
  * block's state is read (atomically, without its lock) when its extent is
  * planned: a write that lands after that goes to the overlay, never to the
  * base, so the base still holds what the block was before it, as a read
@@ -169,7 +173,8 @@ struct cow_extent {
  * (fn's errors are the caller's, not counted).
  */
 int cow_read_extents(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
-		     unsigned char *scratch, size_t scratch_bytes,
+		     unsigned int flags, unsigned char *scratch,
+		     size_t scratch_bytes,
 		     int (*fn)(void *arg, const struct cow_extent *e),
 		     void *arg);
 

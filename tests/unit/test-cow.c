@@ -482,8 +482,9 @@ static void test_read_extents(struct rng *r)
 					   .in_base = in_base,
 					   .scratch_bytes = sizeof(scratch) };
 		cow_get_stats(cow, &st0);
-		CHECK_OK(cow_read_extents(cow, from, n, scratch,
-					  sizeof(scratch), extent_fn, &x));
+		CHECK_OK(cow_read_extents(cow, from, n, COW_EXTENTS_BASE_FILE,
+					  scratch, sizeof(scratch), extent_fn,
+					  &x));
 		cow_get_stats(cow, &st1);
 		CHECK(st1.rd_reqs == st0.rd_reqs + 1 &&
 			      st1.rd_sectors == st0.rd_sectors + n,
@@ -502,24 +503,31 @@ static void test_read_extents(struct rng *r)
 				   .scratch_bytes = sizeof(scratch),
 				   .fail_at = 3 };
 	cow_get_stats(cow, &st0);
-	CHECK_ERR(cow_read_extents(cow, 0, sectors, scratch, sizeof(scratch),
-				   extent_fn, &x),
+	CHECK_ERR(cow_read_extents(cow, 0, sectors, COW_EXTENTS_BASE_FILE,
+				   scratch, sizeof(scratch), extent_fn, &x),
 		  -EXDEV);
 	cow_get_stats(cow, &st1);
 	CHECK(x.calls == 3 && st1.errors == st0.errors, "after the error");
-	CHECK_ERR(cow_read_extents(cow, 0, sectors, scratch, 512, extent_fn,
-				   &x),
+	CHECK_ERR(cow_read_extents(cow, 0, sectors, COW_EXTENTS_BASE_FILE,
+				   scratch, 512, extent_fn, &x),
 		  -EINVAL);
-	CHECK_ERR(cow_read_extents(cow, sectors, 1, scratch, sizeof(scratch),
-				   extent_fn, &x),
+	CHECK_ERR(cow_read_extents(cow, sectors, 1, COW_EXTENTS_BASE_FILE,
+				   scratch, sizeof(scratch), extent_fn, &x),
 		  -ERANGE);
+
+	/* Without COW_EXTENTS_BASE_FILE: every byte as data. */
+	x = (struct extents_seen){ .out = got, .in_base = in_base,
+				   .scratch_bytes = sizeof(scratch) };
+	CHECK_OK(cow_read_extents(cow, 0, sectors, 0, scratch, sizeof(scratch),
+				  extent_fn, &x));
+	CHECK(x.base == 0 && !memcmp(got, want, len), "base files unasked");
 
 	/* A base under a fault hook: every byte as data, through its reads. */
 	store_file_set_fault(base, fault_none, NULL);
 	x = (struct extents_seen){ .out = got, .in_base = in_base,
 				   .scratch_bytes = sizeof(scratch) };
-	CHECK_OK(cow_read_extents(cow, 0, sectors, scratch, sizeof(scratch),
-				  extent_fn, &x));
+	CHECK_OK(cow_read_extents(cow, 0, sectors, COW_EXTENTS_BASE_FILE,
+				  scratch, sizeof(scratch), extent_fn, &x));
 	CHECK(x.base == 0 && !memcmp(got, want, len), "faulted base");
 	store_file_set_fault(base, NULL, NULL);
 	cow_free(cow);
