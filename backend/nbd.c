@@ -380,6 +380,12 @@ static ssize_t sendfile_nosig(int out, int in, off_t *off, size_t len)
 	return n;
 }
 
+/* The next piece through the chunk: at most NBD_CHUNK_BYTES of left. */
+static uint32_t chunk(uint64_t left)
+{
+	return left < NBD_CHUNK_BYTES ? (uint32_t)left : NBD_CHUNK_BYTES;
+}
+
 /*
  * Send len bytes of the base file fd from off (after everything queued),
  * the kernel copying them from the page cache to the socket; bytes from
@@ -396,7 +402,7 @@ static int conn_sendfile(struct nbd_conn *c, int fd, uint64_t off,
 		ssize_t r;
 
 		if (off >= end) { /* zeros: the chunk is not in use now */
-			n = n < NBD_CHUNK_BYTES ? n : NBD_CHUNK_BYTES;
+			n = chunk(n);
 			memset(c->buf, 0, n);
 			rc = conn_send(c, c->buf, n);
 			off += n;
@@ -628,11 +634,6 @@ static uint32_t view_err(struct nbd_conn *c, const struct nbd_request *req,
 	return nbd_error_of(rc, c->ctx->enospc_is_enospc);
 }
 
-static uint32_t chunk(uint64_t left)
-{
-	return left < NBD_CHUNK_BYTES ? (uint32_t)left : NBD_CHUNK_BYTES;
-}
-
 /* A READ that fits in the output area: read into it, queue the reply. */
 static int do_read_queued(struct nbd_conn *c, const struct nbd_request *req)
 {
@@ -655,7 +656,6 @@ struct read_out {
 	struct nbd_conn *c;
 	uint64_t cookie;
 	bool started; /* its reply header went out */
-	int send_rc;  /* the connection's error, not the view's */
 };
 
 static int send_extent(void *arg, const struct cow_extent *e)
@@ -677,7 +677,6 @@ static int send_extent(void *arg, const struct cow_extent *e)
 		rc = conn_sendv(c, iov, n);
 	if (!rc && !e->data)
 		rc = conn_sendfile(c, e->fd, e->off, e->len, e->end);
-	ro->send_rc = rc;
 	return rc;
 }
 
@@ -703,7 +702,7 @@ static int do_read(struct nbd_conn *c, const struct nbd_request *req)
 			      req->length / COW_SECTOR_BYTES,
 			      c->nonblock ? COW_EXTENTS_BASE_FILE : 0, c->buf,
 			      NBD_CHUNK_BYTES, send_extent, &ro);
-	if (!rc || ro.send_rc)
+	if (!rc || c->send_failed) /* done, or the connection's error */
 		return rc;
 	if (!ro.started)
 		return conn_reply(c, view_err(c, req, rc), req->cookie);
