@@ -9,7 +9,10 @@
 #                             blank: reads zeros at first, raw writes only
 #                             fill:X: a disk whose overlay holds X MiB:
 #                             writing past it must fail, what was written
-#                             must stay readable and overwritable
+#                             must stay readable and overwritable;
+#                             "XE-GUEST FULL", then a new block is tried
+#                             each second (up to 180 s) until dom0 raises
+#                             the limit
 #                             idle: present and readable, nothing written
 #                             loop: a marker stream written over and over
 #                             (O_DIRECT) until the domain is destroyed;
@@ -437,6 +440,19 @@ for spec in $(echo "$DISKS" | tr ',' ' '); do
 		rc=$?
 		check $D fill-past-limit-fails "$([ $rc != 0 ] && echo OK || echo FAIL)" "$(tail -n1 $T/dd.err | tr ' ' '_')"
 		rm -f $T/stream
+		# Full: dom0 reads the daemon's counters now, then raises the
+		# limit (xen-ephemeral set-limit); a new block must then go in.
+		echo "XE-GUEST FULL name=$NAME disk=$D uptime=$(up)"
+		i=0
+		until dd if=$T/blk-$D of=$DEV bs=64k seek=640 oflag=direct conv=notrunc,fsync 2>/dev/null; do
+			[ $i -lt 180 ] || break
+			sleep 1; i=$((i + 1))
+		done
+		check $D fill-room-after-set-limit "$([ $i -lt 180 ] && echo OK || echo FAIL)" "a new block at 40M went in after ${i} s of errors"
+		WROTE=$((WROTE + 128))
+		sync; drop_caches
+		got=$(dd if=$DEV bs=64k skip=640 count=1 iflag=direct 2>/dev/null | hsh)
+		check $D fill-room-readback "$(same "$got" "$(hsh $T/blk-$D)")"
 			sync; drop_caches
 		got=$(dd if=$DEV bs=1M count=2 iflag=direct 2>/dev/null | hsh)
 		check $D fill-old-data-readable "$(same "$got" "$(hsh $T/fit)")"
