@@ -454,13 +454,35 @@ static void do_set_limit(struct worker *w, const struct wire_msg *m)
 	reply(w, m, WIRE_LIMIT_SET, rc, 0, NULL);
 }
 
+/*
+ * What the disk did, said once as it goes: an admin reading the journal
+ * after a disposable guest sees whether it ran out of room, without having
+ * polled `xen-ephemeral status` at the right moment.
+ */
+static void log_closed(const struct slot *s)
+{
+	struct cow_stats st;
+
+	if (!s->cow) {
+		log_msg(LOG_INFO, "%s: disk closed, overlay and key wiped",
+			s->name);
+		return;
+	}
+	cow_get_stats(s->cow, &st);
+	log_msg(LOG_INFO,
+		"%s: disk closed, overlay and key wiped; it held at most %" PRIu64
+		" of %" PRIu64 " blocks, served %" PRIu64 " reads and %" PRIu64
+		" writes (%" PRIu64 " KiB), %" PRIu64 " refused for lack of "
+		"space, %" PRIu64 " other errors",
+		s->name, st.peak_blks, st.limit_blks, st.rd_reqs, st.wr_reqs,
+		st.wr_sectors / 2, st.enospc, st.errors);
+}
+
 static void do_close(struct worker *w, const struct wire_msg *m)
 {
 	if (m->slot < WIRE_MAX_SLOTS && w->slots[m->slot].used) {
 		if (!w->slots[m->slot].dead)
-			log_msg(LOG_INFO, "%s: disk closed, overlay and key "
-					  "wiped",
-				w->slots[m->slot].name);
+			log_closed(&w->slots[m->slot]);
 		slot_free(w, m->slot);
 	}
 	reply(w, m, WIRE_CLOSED, 0, 0, NULL);

@@ -17,6 +17,7 @@ xe_full_hold() { # NAME DOMID
 		echo "$1 never said it was full" > $XE_RUN/full-set-limit.log
 		return
 	fi
+	echo $2 > $XE_RUN/full-domid
 	xen-ephemeral status --json > $XE_RUN/full-status.json 2>&1
 	xen-ephemeral set-limit $2 xvdc $((XE_FULL_LIMIT_MIB * 2))M > $XE_RUN/full-set-limit.log 2>&1
 	echo "rc=$?" >> $XE_RUN/full-set-limit.log
@@ -26,7 +27,7 @@ scenario_eph_full() {
 	xe_have_binaries || { xe_result eph-full SKIP "no xen-ephemerald/xen-ephemeral in this build (XE_BUILD)"; return; }
 	xe_daemon_start || { xe_result eph-full FAIL "daemon did not come up"; return; }
 	local r=PASS st used enospc limit
-	rm -f $XE_RUN/full-status.json $XE_RUN/full-set-limit.log
+	rm -f $XE_RUN/full-status.json $XE_RUN/full-set-limit.log $XE_RUN/full-domid
 	# Set, then unset: ash may keep assignments made before a function.
 	XE_EPH_XVDC=fill:$XE_FULL_LIMIT_MIB
 	XE_EPH_XVDC_SPEC=limit=${XE_FULL_LIMIT_MIB}M
@@ -50,6 +51,22 @@ scenario_eph_full() {
 	else
 		xe_block full-set-limit cat $XE_RUN/full-set-limit.log
 		xe_result eph-full-set-limit FAIL "$(head -n1 $XE_RUN/full-set-limit.log 2>/dev/null)"
+		r=FAIL
+	fi
+	# Its closing line in the daemon's log says the same at the end: the
+	# most it held (the old limit and the block after set-limit) and the
+	# writes refused.
+	local id line held refused
+	id=$(cat $XE_RUN/full-domid 2>/dev/null)
+	xe_waitfor 10 grep -q " ${id:-none}/51744: disk closed" $XE_RUN/daemon.log
+	line=$(grep " ${id:-none}/51744: disk closed" $XE_RUN/daemon.log | tail -n1)
+	held=$(echo "$line" | sed -n 's/.*held at most \([0-9]*\) of.*/\1/p')
+	refused=$(echo "$line" | sed -n 's/.* \([0-9]*\) refused for lack of space.*/\1/p')
+	if [ "${held:-0}" -gt $((XE_FULL_LIMIT_MIB << 8)) ] && [ "${refused:-0}" -gt 0 ]; then
+		xe_result eph-full-closed PASS "${line#*info: }"
+	else
+		xe_block full-daemon-log cat $XE_RUN/daemon.log
+		xe_result eph-full-closed FAIL "no closing line with the disk's counters for ${id:-?}/51744: ${line:-none}"
 		r=FAIL
 	fi
 	# The daemon carries on: a second guest on the same daemon.
