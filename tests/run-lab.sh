@@ -74,6 +74,10 @@ for x in $labs; do
 	[ "$lrc" = 0 ] && [ "$f" = 0 ] || rc=1
 	P=$((P + p)) F=$((F + f)) S=$((S + s))
 	lines+=("  Xen $x lab: $p passed, $f failed, $s skipped, $((SECONDS - t0)) s (rc=$lrc)")
+	# The failures again, where the last lines of a long log show them.
+	while IFS= read -r l; do
+		lines+=("    $x: ${l#  }")
+	done < <(grep -a -E '^  [A-Za-z0-9._-]+ FAIL( |$)' "$log" | sort -u)
 done
 echo "==== both labs"
 printf '%s\n' "${lines[@]}"
