@@ -455,36 +455,36 @@ static void do_set_limit(struct worker *w, const struct wire_msg *m)
 }
 
 /*
- * What the disk did, said once as it goes: an admin reading the journal
- * after a disposable guest sees whether it ran out of room, without having
- * polled `xen-ephemeral status` at the right moment.
+ * What the disk did, said once as it goes (after the wipe it reports): an
+ * admin reading the journal after a disposable guest sees whether it ran
+ * out of room, without having polled `xen-ephemeral status` at the right
+ * moment. The counters are read just before the rings stop and the wipe.
  */
-static void log_closed(const struct slot *s)
-{
-	struct cow_stats st;
-
-	if (!s->cow) {
-		log_msg(LOG_INFO, "%s: disk closed, overlay and key wiped",
-			s->name);
-		return;
-	}
-	cow_get_stats(s->cow, &st);
-	log_msg(LOG_INFO,
-		"%s: disk closed, overlay and key wiped; it held at most %" PRIu64
-		" of %" PRIu64 " blocks, served %" PRIu64 " reads and %" PRIu64
-		" writes (%" PRIu64 " KiB), %" PRIu64 " refused for lack of "
-		"space, %" PRIu64 " other errors",
-		s->name, st.peak_blks, st.limit_blks, st.rd_reqs, st.wr_reqs,
-		st.wr_sectors / 2, st.enospc, st.errors);
-}
-
 static void do_close(struct worker *w, const struct wire_msg *m)
 {
-	if (m->slot < WIRE_MAX_SLOTS && w->slots[m->slot].used) {
-		if (!w->slots[m->slot].dead)
-			log_closed(&w->slots[m->slot]);
-		slot_free(w, m->slot);
+	char name[WIRE_NAME_BYTES];
+	struct cow_stats st = { 0 };
+	struct slot *s;
+	bool said;
+
+	if (m->slot >= WIRE_MAX_SLOTS || !w->slots[m->slot].used) {
+		reply(w, m, WIRE_CLOSED, 0, 0, NULL);
+		return;
 	}
+	s = &w->slots[m->slot];
+	said = !s->dead && s->cow;
+	snprintf(name, sizeof(name), "%s", s->name);
+	if (said)
+		cow_get_stats(s->cow, &st);
+	slot_free(w, m->slot);
+	if (said)
+		log_msg(LOG_INFO,
+			"%s: disk closed, overlay and key wiped; it held at "
+			"most %" PRIu64 " of %" PRIu64 " blocks, served %" PRIu64
+			" reads and %" PRIu64 " writes (%" PRIu64 " KiB), %" PRIu64
+			" refused for lack of space, %" PRIu64 " other errors",
+			name, st.peak_blks, st.limit_blks, st.rd_reqs,
+			st.wr_reqs, st.wr_sectors / 2, st.enospc, st.errors);
 	reply(w, m, WIRE_CLOSED, 0, 0, NULL);
 }
 
