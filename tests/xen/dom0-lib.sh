@@ -123,14 +123,17 @@ xe_guest_create() {
 	fi
 	return $rc
 }
+# xe_triple_fault DOMID: Xen logged a triple fault of the domain (an HVM or
+# PVH guest under TCG, now and then: see xl-pvh): it will never finish.
+xe_triple_fault() { xl dmesg 2>/dev/null | grep -q "d${1}v[0-9]* Triple fault"; }
 # xe_guest_wait NAME [SECS]: wait for XE-GUEST DONE (or for the domain to
-# vanish), then for the domain to go away (the guest powers itself off);
-# destroy it if it does not.
+# vanish, or to triple-fault), then for the domain to go away (the guest
+# powers itself off); destroy it if it does not.
 xe_guest_wait() {
 	local n=$1 t=${2:-$XE_GUEST_TIMEOUT} log id
 	log=$(xe_guest_log $n)
 	id=$(xe_domid $n)
-	if xe_waitfor $t sh -c "grep -q 'XE-GUEST DONE' $log || ! xenstore-exists /local/domain/${id:-none}"; then
+	if xe_waitfor $t sh -c "grep -q 'XE-GUEST DONE' $log || ! xenstore-exists /local/domain/${id:-none} || xl dmesg | grep -q 'd${id:-none}v[0-9]* Triple fault'"; then
 		xe_mark GUEST-DONE name=$n
 	else
 		xe_mark GUEST-TIMEOUT name=$n
@@ -473,9 +476,16 @@ xe_xl_vdevs() { echo "$1" | grep -o 'vdev=xvd[a-z]*' | cut -d= -f2 | tr '\n' ' '
 # it, libxl's teardown hit no timeout and ran the hook's remove, and its
 # markers are nowhere on dom0's storage. Returns 0 when all of that passed.
 xe_xl_guest() {
-	local n=$1 gd=$2 xd=$3 extra=${4:-} id vdevs st
+	local n=$1 gd=$2 xd=$3 extra=${4:-} id vdevs st mid d
 	vdevs=$(xe_xl_vdevs "$xd")
-	xe_guest_cfg $n "$gd" "$xd" "xe_mark_mib=2 $extra"
+	# The guest derives its markers from mid (xe_mark_id=): dom0 knows
+	# them even if the guest never gets as far as saying them.
+	mid=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	: > $XE_RUN/markers-$n.derived
+	for d in $(echo "$gd" | tr ',' '\n' | awk -F: '{ print $1; if ($2 == "pair") print $4 }'); do
+		echo "$d XEMARK-$(printf '%s' "$mid$d" | md5sum | cut -c1-32)-$d-" >> $XE_RUN/markers-$n.derived
+	done
+	xe_guest_cfg $n "$gd" "$xd" "xe_mark_mib=2 xe_mark_id=$mid $extra"
 	if ! xe_xl_create $n -p; then
 		xe_result $n FAIL "xl create -p failed: $(grep -E 'error|script:' $XE_RUN/xl-create-$n.log | grep -v 'xc: ' | tail -n3 | tr '\n' ' ')"
 		return 1
@@ -491,7 +501,8 @@ xe_xl_guest() {
 	xe_block status-initwait-$n xen-ephemeral status --json
 	xl unpause $n
 	xe_mark UNPAUSED name=$n
-	if xe_waitfor 300 sh -c ". /xe/lib.sh; xe_xl_all_fe $id 4 $vdevs"; then
+	if xe_waitfor 300 sh -c ". /xe/lib.sh; xe_xl_all_fe $id 4 $vdevs || xe_triple_fault $id" &&
+		! xe_triple_fault $id; then
 		xe_mark FRONTEND-CONNECTED name=$n
 		st=$(xe_xl_states $id $vdevs)
 		xe_xl_dump $n-connected $id
@@ -502,11 +513,20 @@ xe_xl_guest() {
 			xe_result $n-connected FAIL "$st (wanted 4/4/connected)"
 		fi
 		[ -n "${XE_XL_WHILE:-}" ] && $XE_XL_WHILE $n $id
+	elif xe_triple_fault $id; then
+		xe_result $n-connected FAIL "the guest triple-faulted before its frontends connected: $(xe_xl_states $id $vdevs)"
 	else
 		xe_result $n-connected FAIL "frontends not connected after 300 s: $(xe_xl_states $id $vdevs)"
 	fi
 	xe_guest_wait $n
 	xe_guest_verdict $n
+	# The scan looks for the markers derived from xe_mark_id as well as
+	# those the console says (an earlier attempt's under the same name
+	# too): a guest that died before its workload (a triple fault under
+	# TCG) said none, and its scan still looks for what it would have
+	# written.
+	cat $XE_RUN/markers-$n $XE_RUN/markers-$n.derived | sort -u > $XE_RUN/markers-$n.all
+	mv $XE_RUN/markers-$n.all $XE_RUN/markers-$n
 	xe_xl_gone $n $id
 	xe_xl_teardown $n $id $(echo $vdevs | wc -w) /var/log/xen/xl-$n.log
 	xe_xl_scan $n
