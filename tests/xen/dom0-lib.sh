@@ -133,7 +133,7 @@ xe_guest_wait() {
 	local n=$1 t=${2:-$XE_GUEST_TIMEOUT} log id
 	log=$(xe_guest_log $n)
 	id=$(xe_domid $n)
-	if xe_waitfor $t sh -c "grep -q 'XE-GUEST DONE' $log || ! xenstore-exists /local/domain/${id:-none} || xl dmesg | grep -q 'd${id:-none}v[0-9]* Triple fault'"; then
+	if xe_waitfor $t sh -c ". /xe/lib.sh; grep -q 'XE-GUEST DONE' $log || ! xenstore-exists /local/domain/${id:-none} || xe_triple_fault ${id:-none}"; then
 		xe_mark GUEST-DONE name=$n
 	else
 		xe_mark GUEST-TIMEOUT name=$n
@@ -501,8 +501,10 @@ xe_xl_guest() {
 	xe_block status-initwait-$n xen-ephemeral status --json
 	xl unpause $n
 	xe_mark UNPAUSED name=$n
-	if xe_waitfor 300 sh -c ". /xe/lib.sh; xe_xl_all_fe $id 4 $vdevs || xe_triple_fault $id" &&
-		! xe_triple_fault $id; then
+	xe_waitfor 300 sh -c ". /xe/lib.sh; xe_xl_all_fe $id 4 $vdevs || xe_triple_fault $id"
+	if xe_triple_fault $id; then
+		xe_result $n-connected FAIL "the guest triple-faulted before its frontends connected: $(xe_xl_states $id $vdevs)"
+	elif xe_xl_all_fe $id 4 $vdevs; then
 		xe_mark FRONTEND-CONNECTED name=$n
 		st=$(xe_xl_states $id $vdevs)
 		xe_xl_dump $n-connected $id
@@ -513,8 +515,6 @@ xe_xl_guest() {
 			xe_result $n-connected FAIL "$st (wanted 4/4/connected)"
 		fi
 		[ -n "${XE_XL_WHILE:-}" ] && $XE_XL_WHILE $n $id
-	elif xe_triple_fault $id; then
-		xe_result $n-connected FAIL "the guest triple-faulted before its frontends connected: $(xe_xl_states $id $vdevs)"
 	else
 		xe_result $n-connected FAIL "frontends not connected after 300 s: $(xe_xl_states $id $vdevs)"
 	fi

@@ -443,12 +443,12 @@ for spec in $(echo "$DISKS" | tr ',' ' '); do
 		# Full: dom0 reads the daemon's counters now, then raises the
 		# limit (xen-ephemeral set-limit); a new block must then go in.
 		echo "XE-GUEST FULL name=$NAME disk=$D uptime=$(up)"
-		i=0
-		until dd if=$T/blk-$D of=$DEV bs=64k seek=640 oflag=direct conv=notrunc,fsync 2>/dev/null; do
-			[ $i -lt 180 ] || break
+		i=0 room=FAIL
+		while [ $i -le 180 ]; do
+			dd if=$T/blk-$D of=$DEV bs=64k seek=640 oflag=direct conv=notrunc,fsync 2>/dev/null && { room=OK; break; }
 			sleep 1; i=$((i + 1))
 		done
-		check $D fill-room-after-set-limit "$([ $i -lt 180 ] && echo OK || echo FAIL)" "a new block at 40M went in after ${i} s of errors"
+		check $D fill-room-after-set-limit $room "a new block at 40M, tried for ${i} s"
 		WROTE=$((WROTE + 128))
 		sync; drop_caches
 		got=$(dd if=$DEV bs=64k skip=640 count=1 iflag=direct 2>/dev/null | hsh)
