@@ -3,11 +3,14 @@
  * The block map, the overlay slot allocator and space accounting of a view
  * (cow/map.h), and the process-wide budget (cow/cow.h).
  *
- * What it owns: the map's leaves (a page each, mapping 4 MiB of disk,
- * allocated on first write, so an untouched disk costs a pointer per 4 MiB
- * and a written one 4 bytes per 4 KiB block of the leaves it touched: 0.1%
- * of the overlay where writes cluster), the free-slot stack, and the view's
- * share of the budget.
+ * What it owns: the map's leaves (one per 4 MiB of disk, made on first
+ * write, so an untouched disk costs a pointer per 4 MiB), the free-slot
+ * stack, and the view's share of the budget. A leaf starts sparse, 6 bytes
+ * for each block set in it (and up to an eighth more of room to grow), and
+ * becomes a dense page of 4-byte entries once the sparse form would be
+ * larger: either way at most about 0.15% of the overlay bytes it maps,
+ * however the writes are spread, where a page per touched 4 MiB would be
+ * 100% for one block written in each.
  *
  * Invariants:
  * - used_blks counts slots handed out and not given back; it never exceeds
@@ -33,7 +36,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cow/map.h"
 
@@ -131,9 +137,199 @@ static void budget_give(struct cow_budget *b, uint64_t nr)
 
 /* ---- the map ---- */
 
+/*
+ * A sparse leaf: the entries set, by index in the leaf, ascending. The
+ * values come first (aligned), the indices after the last value's room.
+ * Only touched under the leaf's lock.
+ */
+struct map_sparse {
+	uint16_t n, cap;
+	uint32_t val[];
+	/* uint16_t idx[cap] follows val[cap] */
+};
+
+#define SPARSE_MAX MAP_SPARSE_MAX
+
+_Static_assert(offsetof(struct map_sparse, val) == 4 &&
+		       SPARSE_MAX * (sizeof(uint32_t) + sizeof(uint16_t)) +
+				       4 <= MAP_LEAF_BLKS * sizeof(uint32_t) &&
+		       SPARSE_MAX < MAP_LEAF_BLKS && SPARSE_MAX <= UINT16_MAX,
+	       "a full sparse leaf is no bigger than a dense one");
+
+static uint16_t *sparse_idx(struct map_sparse *s)
+{
+	return (uint16_t *)(s->val + s->cap);
+}
+
+/* What an allocation really takes from the heap, header included. */
+static uint64_t heap_bytes(void *p)
+{
+	return malloc_usable_size(p) + sizeof(size_t);
+}
+
+static pthread_mutex_t *leaf_lock(const struct cow_map *m, uint64_t blk)
+{
+	return (pthread_mutex_t *)&m->leaf_locks[(blk >> MAP_LEAF_SHIFT) %
+						 MAP_LEAF_LOCKS];
+}
+
+/* The first position in s whose index is >= i. */
+static unsigned int sparse_find(struct map_sparse *s, unsigned int i)
+{
+	const uint16_t *idx = sparse_idx(s);
+	unsigned int lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		unsigned int mid = (lo + hi) / 2;
+
+		if (idx[mid] < i)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* A sparse leaf with room for at least want entries, holding old's (if
+ * any). As much room as the allocation really has, up to SPARSE_MAX. */
+static struct map_sparse *sparse_new(struct cow_map *m, unsigned int want,
+				     struct map_sparse *old)
+{
+	size_t bytes = offsetof(struct map_sparse, val) +
+		       (size_t)want * (sizeof(uint32_t) + sizeof(uint16_t));
+	struct map_sparse *s = malloc(bytes);
+	size_t cap;
+
+	if (!s)
+		return NULL;
+	cap = (malloc_usable_size(s) - offsetof(struct map_sparse, val)) /
+	      (sizeof(uint32_t) + sizeof(uint16_t));
+	s->cap = (uint16_t)(cap < SPARSE_MAX ? cap : SPARSE_MAX);
+	s->n = 0;
+	if (old) {
+		s->n = old->n;
+		memcpy(s->val, old->val, old->n * sizeof(uint32_t));
+		memcpy(sparse_idx(s), sparse_idx(old),
+		       old->n * sizeof(uint16_t));
+	}
+	atomic_fetch_add_explicit(&m->map_bytes, heap_bytes(s),
+				  memory_order_relaxed);
+	return s;
+}
+
+static void leaf_free(struct cow_map *m, void *leaf)
+{
+	atomic_fetch_sub_explicit(&m->map_bytes, heap_bytes(leaf),
+				  memory_order_relaxed);
+	free(leaf);
+}
+
+uint32_t map_get_sparse(const struct cow_map *m, uint64_t blk)
+{
+	unsigned int i = blk & (MAP_LEAF_BLKS - 1), pos;
+	pthread_mutex_t *lock = leaf_lock(m, blk);
+	struct map_sparse *s;
+	uint32_t val = MAP_BASE;
+	uintptr_t leaf;
+
+	pthread_mutex_lock(lock);
+	/* Again, under the lock: it may have grown, or become dense. */
+	leaf = atomic_load_explicit(&m->leaves[blk >> MAP_LEAF_SHIFT],
+				    memory_order_acquire);
+	if (!(leaf & MAP_LEAF_SPARSE)) {
+		val = atomic_load_explicit(&((_Atomic uint32_t *)leaf)[i],
+					   memory_order_acquire);
+	} else {
+		s = (struct map_sparse *)(leaf & ~MAP_LEAF_SPARSE);
+		pos = sparse_find(s, i);
+		if (pos < s->n && sparse_idx(s)[pos] == i)
+			val = s->val[pos];
+	}
+	pthread_mutex_unlock(lock);
+	return val;
+}
+
+/* s, full, becomes a dense page with entry i set to val. Under the lock. */
+static int sparse_to_dense(struct cow_map *m, _Atomic uintptr_t *leafp,
+			   struct map_sparse *s, unsigned int i, uint32_t val)
+{
+	_Atomic uint32_t *dense = calloc(MAP_LEAF_BLKS, sizeof(*dense));
+	const uint16_t *idx = sparse_idx(s);
+	unsigned int k;
+
+	if (!dense)
+		return -ENOMEM;
+	for (k = 0; k < s->n; k++)
+		atomic_init(&dense[idx[k]], s->val[k]);
+	atomic_init(&dense[i], val);
+	atomic_fetch_add_explicit(&m->map_bytes, heap_bytes(dense),
+				  memory_order_relaxed);
+	/* Readers of a dense leaf take no lock: publish it whole. */
+	atomic_store_explicit(leafp, (uintptr_t)dense, memory_order_release);
+	leaf_free(m, s);
+	return 0;
+}
+
+/* map_set() on a leaf that is absent or sparse. Under the leaf's lock. */
+static int sparse_set(struct cow_map *m, _Atomic uintptr_t *leafp,
+		      unsigned int i, uint32_t val)
+{
+	uintptr_t leaf = atomic_load_explicit(leafp, memory_order_acquire);
+	struct map_sparse *s, *grown;
+	unsigned int pos, want;
+	uint16_t *idx;
+
+	if (leaf && !(leaf & MAP_LEAF_SPARSE)) { /* became dense meanwhile */
+		atomic_store_explicit(&((_Atomic uint32_t *)leaf)[i], val,
+				      memory_order_release);
+		return 0;
+	}
+	s = (struct map_sparse *)(leaf & ~MAP_LEAF_SPARSE);
+	if (!s) {
+		if (val == MAP_BASE)
+			return 0; /* an absent leaf already reads MAP_BASE */
+		s = sparse_new(m, 2, NULL);
+		if (!s)
+			return -ENOMEM;
+		atomic_store_explicit(leafp, (uintptr_t)s | MAP_LEAF_SPARSE,
+				      memory_order_release);
+	}
+	pos = sparse_find(s, i);
+	if (pos < s->n && sparse_idx(s)[pos] == i) {
+		s->val[pos] = val;
+		return 0;
+	}
+	if (val == MAP_BASE)
+		return 0; /* not there reads MAP_BASE */
+	if (s->n == s->cap) {
+		if (s->n >= SPARSE_MAX)
+			return sparse_to_dense(m, leafp, s, i, val);
+		want = s->n + (s->n / 8 > 2 ? s->n / 8 : 2);
+		grown = sparse_new(m, want < SPARSE_MAX ? want : SPARSE_MAX,
+				   s);
+		if (!grown)
+			return -ENOMEM;
+		atomic_store_explicit(leafp,
+				      (uintptr_t)grown | MAP_LEAF_SPARSE,
+				      memory_order_release);
+		leaf_free(m, s);
+		s = grown;
+	}
+	idx = sparse_idx(s);
+	memmove(s->val + pos + 1, s->val + pos,
+		(s->n - pos) * sizeof(uint32_t));
+	memmove(idx + pos + 1, idx + pos, (s->n - pos) * sizeof(uint16_t));
+	s->val[pos] = val;
+	idx[pos] = (uint16_t)i;
+	s->n++;
+	return 0;
+}
+
 int map_init(struct cow_map *m, uint64_t nr_blks, uint64_t limit_blks,
 	     struct cow_budget *budget)
 {
+	unsigned int i;
+
 	m->nr_blks = nr_blks;
 	m->nr_leaves = (nr_blks + MAP_LEAF_BLKS - 1) / MAP_LEAF_BLKS;
 	m->leaves = calloc(m->nr_leaves ? m->nr_leaves : 1,
@@ -152,6 +348,8 @@ int map_init(struct cow_map *m, uint64_t nr_blks, uint64_t limit_blks,
 	m->redirects = 0;
 	pthread_mutex_init(&m->alloc_lock, NULL);
 	pthread_cond_init(&m->redirect_done, NULL);
+	for (i = 0; i < MAP_LEAF_LOCKS; i++)
+		pthread_mutex_init(&m->leaf_locks[i], NULL);
 	return 0;
 }
 
@@ -168,42 +366,35 @@ void map_fini(struct cow_map *m)
 
 	budget_give(m->budget, atomic_load(&m->used_blks));
 	for (i = 0; i < m->nr_leaves; i++)
-		free(atomic_load(&m->leaves[i]));
+		free((void *)(atomic_load(&m->leaves[i]) & ~MAP_LEAF_SPARSE));
 	free(m->leaves);
 	free(m->free_slots);
+	for (i = 0; i < MAP_LEAF_LOCKS; i++)
+		pthread_mutex_destroy(&m->leaf_locks[i]);
 	pthread_cond_destroy(&m->redirect_done);
 	pthread_mutex_destroy(&m->alloc_lock);
 }
 
 int map_set(struct cow_map *m, uint64_t blk, uint32_t val)
 {
-	_Atomic(_Atomic uint32_t *) *leafp = &m->leaves[blk >> MAP_LEAF_SHIFT];
-	_Atomic uint32_t *leaf = atomic_load_explicit(leafp,
-						      memory_order_acquire);
+	_Atomic uintptr_t *leafp = &m->leaves[blk >> MAP_LEAF_SHIFT];
+	uintptr_t leaf = atomic_load_explicit(leafp, memory_order_acquire);
+	pthread_mutex_t *lock;
+	int rc;
 
-	if (!leaf) {
-		_Atomic uint32_t *fresh, *expected = NULL;
-
-		if (val == MAP_BASE)
-			return 0; /* an absent leaf already reads MAP_BASE */
-		fresh = calloc(MAP_LEAF_BLKS, sizeof(*fresh));
-		if (!fresh)
-			return -ENOMEM;
-		if (atomic_compare_exchange_strong_explicit(
-			    leafp, &expected, fresh, memory_order_acq_rel,
-			    memory_order_acquire)) {
-			leaf = fresh;
-			atomic_fetch_add_explicit(&m->map_bytes,
-						  MAP_LEAF_BLKS * sizeof(*fresh),
-						  memory_order_relaxed);
-		} else {
-			free(fresh); /* another block of this leaf won */
-			leaf = expected;
-		}
+	if (leaf && !(leaf & MAP_LEAF_SPARSE)) {
+		atomic_store_explicit(
+			&((_Atomic uint32_t *)leaf)[blk & (MAP_LEAF_BLKS - 1)],
+			val, memory_order_release);
+		return 0;
 	}
-	atomic_store_explicit(&leaf[blk & (MAP_LEAF_BLKS - 1)], val,
-			      memory_order_release);
-	return 0;
+	if (!leaf && val == MAP_BASE)
+		return 0; /* an absent leaf already reads MAP_BASE */
+	lock = leaf_lock(m, blk);
+	pthread_mutex_lock(lock);
+	rc = sparse_set(m, leafp, blk & (MAP_LEAF_BLKS - 1), val);
+	pthread_mutex_unlock(lock);
+	return rc;
 }
 
 /* ---- slots ---- */

@@ -9,10 +9,18 @@
  *   MAP_BASE     never written: read the base (or zeros for a blank disk);
  *   MAP_ZERO     discarded: reads zeros, holds no slot;
  *   MAP_SLOT0+n  in overlay slot n.
+ * The entries of each 4 MiB of the disk (a leaf) are kept, once one of
+ * them is not MAP_BASE, either sparse (the entries that are set, as sorted
+ * pairs of a 16-bit index and the entry: 6 bytes each) or, once that
+ * would take more than a page, dense (a page of 1024 entries). A leaf
+ * never goes back from dense to sparse.
  *
  * Locking: map_get() and map_set() are safe against each other for
  * different blocks; the caller serialises operations on one block (cow.c's
- * stripe locks). The allocator has its own mutex.
+ * stripe locks). A dense leaf is read and written without a lock; a
+ * sparse one under one of leaf_locks (an inner lock: nothing else is taken
+ * or called while it is held), which also covers its growth, its move to
+ * dense and freeing it. The allocator has its own mutex.
  */
 #ifndef XE_COW_MAP_H
 #define XE_COW_MAP_H
@@ -28,17 +36,25 @@
 #define MAP_ZERO 1u
 #define MAP_SLOT0 2u
 
-#define MAP_LEAF_SHIFT 10 /* 4 KiB leaves, each mapping 4 MiB */
+#define MAP_LEAF_SHIFT 10 /* a leaf maps 4 MiB; dense, it is a page */
 #define MAP_LEAF_BLKS (1u << MAP_LEAF_SHIFT)
+#define MAP_LEAF_SPARSE ((uintptr_t)1) /* the tag of a sparse leaf */
+/* The most entries a sparse leaf holds (4-byte header, 6 bytes each): one
+ * more and it would outgrow the page a dense leaf takes. */
+#define MAP_SPARSE_MAX ((MAP_LEAF_BLKS * 4u - 4u) / 6u)
+#define MAP_LEAF_LOCKS 32u
 
 _Static_assert(COW_MAX_OVERLAY_BLKS <= UINT32_MAX - MAP_SLOT0 + 1,
 	       "every overlay slot has a map value");
 
 struct cow_map {
 	uint64_t nr_blks;
-	/* Leaves of MAP_LEAF_BLKS entries, allocated on first write. */
-	_Atomic(_Atomic uint32_t *) *leaves;
+	/* Per leaf of MAP_LEAF_BLKS entries: 0 (all MAP_BASE), a dense leaf
+	 * (_Atomic uint32_t[MAP_LEAF_BLKS]), or a sparse one (tagged with
+	 * MAP_LEAF_SPARSE, map.c's struct map_sparse). */
+	_Atomic uintptr_t *leaves;
 	uint64_t nr_leaves;
+	pthread_mutex_t leaf_locks[MAP_LEAF_LOCKS]; /* sparse leaves */
 
 	/* Slots: a free stack plus a never-used high-water mark. */
 	pthread_mutex_t alloc_lock;
@@ -64,19 +80,29 @@ void map_set_limit(struct cow_map *m, uint64_t limit_blks);
 /* Free the map and give its slots back to the budget. */
 void map_fini(struct cow_map *m);
 
+/* The entry of blk in a sparse leaf (map_get's slow path). */
+uint32_t map_get_sparse(const struct cow_map *m, uint64_t blk);
+
 /* The entry of blk (< nr_blks). */
 static inline uint32_t map_get(const struct cow_map *m, uint64_t blk)
 {
-	_Atomic uint32_t *leaf = atomic_load_explicit(
+	uintptr_t leaf = atomic_load_explicit(
 		&m->leaves[blk >> MAP_LEAF_SHIFT], memory_order_acquire);
 
 	if (!leaf)
 		return MAP_BASE;
-	return atomic_load_explicit(&leaf[blk & (MAP_LEAF_BLKS - 1)],
-				    memory_order_acquire);
+	if (leaf & MAP_LEAF_SPARSE)
+		return map_get_sparse(m, blk);
+	return atomic_load_explicit(
+		&((_Atomic uint32_t *)leaf)[blk & (MAP_LEAF_BLKS - 1)],
+		memory_order_acquire);
 }
 
-/* Set blk's entry, allocating its leaf on first use. -ENOMEM. */
+/*
+ * Set blk's entry. A new entry in a sparse leaf (or its first) may need
+ * memory: -ENOMEM, and the entry is unchanged. Changing an entry already
+ * set never fails.
+ */
 int map_set(struct cow_map *m, uint64_t blk, uint32_t val);
 
 /*

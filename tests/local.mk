@@ -57,8 +57,9 @@ tests_unit_test_store_xts_leak_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_store_xts_leak_LDADD = $(STORE_TEST_LIBS)
 tests_unit_test_store_file_LDADD = $(STORE_TEST_LIBS)
 
-check_PROGRAMS += tests/unit/test-cow
-TESTS += tests/unit/test-cow
+check_PROGRAMS += tests/unit/test-map tests/unit/test-cow
+TESTS += tests/unit/test-map tests/unit/test-cow
+tests_unit_test_map_LDADD = $(COW_TEST_LIBS) -lpthread
 tests_unit_test_cow_LDADD = $(COW_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-req
