@@ -40,6 +40,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "cow/map.h"
 
@@ -245,24 +248,64 @@ static unsigned int slot_span(const uint32_t *slots, unsigned int i,
 }
 
 /* Copy whole blocks to or from a memory-backed store, slot by slot. */
+/*
+ * A whole block into a RAM overlay's slot (page aligned). On x86-64 with
+ * streaming stores: the overlay is written far more than it is read back
+ * soon, and a plain copy first reads each destination line into the cache
+ * (most of the cost of writing an overlay bigger than the cache). They are
+ * weakly ordered: block_stream_done() fences them before anything else
+ * (the map's publication, a lock's release) may be seen.
+ */
+static void block_stream(unsigned char *dst, const unsigned char *src)
+{
+#if defined(__x86_64__) && defined(__SSE2__)
+	__m128i *d = (__m128i *)(void *)dst;
+	const __m128i *s = (const __m128i *)(const void *)src;
+	unsigned int i;
+
+	for (i = 0; i < STORE_BLK_BYTES / sizeof(*d); i += 4) {
+		__m128i a = _mm_loadu_si128(s + i),
+			b = _mm_loadu_si128(s + i + 1),
+			c = _mm_loadu_si128(s + i + 2),
+			e = _mm_loadu_si128(s + i + 3);
+
+		_mm_stream_si128(d + i, a);
+		_mm_stream_si128(d + i + 1, b);
+		_mm_stream_si128(d + i + 2, c);
+		_mm_stream_si128(d + i + 3, e);
+	}
+#else
+	memcpy(dst, src, STORE_BLK_BYTES);
+#endif
+}
+
+static void block_stream_done(void)
+{
+#if defined(__x86_64__) && defined(__SSE2__)
+	_mm_sfence();
+#endif
+}
+
 static bool direct_copy(struct cow *cow, const uint32_t *slots,
 			unsigned int n, unsigned char *buf, bool write)
 {
+	bool ok = true;
 	unsigned int i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && ok; i++) {
 		unsigned char *mem = store_direct(cow->overlay, slots[i]);
 
 		if (!mem)
-			return false;
-		if (write)
-			memcpy(mem, buf + (size_t)i * STORE_BLK_BYTES,
-			       STORE_BLK_BYTES);
+			ok = false;
+		else if (write)
+			block_stream(mem, buf + (size_t)i * STORE_BLK_BYTES);
 		else
 			memcpy(buf + (size_t)i * STORE_BLK_BYTES, mem,
 			       STORE_BLK_BYTES);
 	}
-	return true;
+	if (write && i)
+		block_stream_done();
+	return ok;
 }
 
 /*
