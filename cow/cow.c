@@ -249,7 +249,7 @@ static unsigned int slot_span(const uint32_t *slots, unsigned int i,
 
 /* Copy whole blocks to or from a memory-backed store, slot by slot. */
 /*
- * A whole block into a RAM overlay's slot (page aligned). On x86-64 with
+ * A whole block into a RAM overlay's slot. On x86-64 with
  * streaming stores: the overlay is written far more than it is read back
  * soon, and a plain copy first reads each destination line into the cache
  * (most of the cost of writing an overlay bigger than the cache). They are
@@ -263,6 +263,10 @@ static void block_stream(unsigned char *dst, const unsigned char *src)
 	const __m128i *s = (const __m128i *)(const void *)src;
 	unsigned int i;
 
+	if ((uintptr_t)dst % sizeof(*d)) { /* streaming stores need it */
+		memcpy(dst, src, STORE_BLK_BYTES);
+		return;
+	}
 	for (i = 0; i < STORE_BLK_BYTES / sizeof(*d); i += 4) {
 		__m128i a = _mm_loadu_si128(s + i),
 			b = _mm_loadu_si128(s + i + 1),
