@@ -247,7 +247,6 @@ static unsigned int slot_span(const uint32_t *slots, unsigned int i,
 	return j - i;
 }
 
-/* Copy whole blocks to or from a memory-backed store, slot by slot. */
 /*
  * A whole block into a RAM overlay's slot. On x86-64 with
  * streaming stores: the overlay is written far more than it is read back
@@ -290,6 +289,7 @@ static void block_stream_done(void)
 #endif
 }
 
+/* Copy whole blocks to or from a memory-backed store, slot by slot. */
 static bool direct_copy(struct cow *cow, const uint32_t *slots,
 			unsigned int n, unsigned char *buf, bool write)
 {
@@ -307,7 +307,7 @@ static bool direct_copy(struct cow *cow, const uint32_t *slots,
 			memcpy(buf + (size_t)i * STORE_BLK_BYTES, mem,
 			       STORE_BLK_BYTES);
 	}
-	if (write && i)
+	if (write)
 		block_stream_done();
 	return ok;
 }

@@ -148,12 +148,11 @@ struct map_sparse {
 	/* uint16_t idx[cap] follows val[cap] */
 };
 
-#define SPARSE_MAX MAP_SPARSE_MAX
-
 _Static_assert(offsetof(struct map_sparse, val) == 4 &&
-		       SPARSE_MAX * (sizeof(uint32_t) + sizeof(uint16_t)) +
+		       MAP_SPARSE_MAX * (sizeof(uint32_t) + sizeof(uint16_t)) +
 				       4 <= MAP_LEAF_BLKS * sizeof(uint32_t) &&
-		       SPARSE_MAX < MAP_LEAF_BLKS && SPARSE_MAX <= UINT16_MAX,
+		       MAP_SPARSE_MAX < MAP_LEAF_BLKS &&
+		       MAP_SPARSE_MAX <= UINT16_MAX,
 	       "a full sparse leaf is no bigger than a dense one");
 
 static uint16_t *sparse_idx(struct map_sparse *s)
@@ -191,7 +190,7 @@ static unsigned int sparse_find(struct map_sparse *s, unsigned int i)
 }
 
 /* A sparse leaf with room for at least want entries, holding old's (if
- * any). As much room as the allocation really has, up to SPARSE_MAX. */
+ * any). As much room as the allocation really has, up to MAP_SPARSE_MAX. */
 static struct map_sparse *sparse_new(struct cow_map *m, unsigned int want,
 				     struct map_sparse *old)
 {
@@ -204,7 +203,7 @@ static struct map_sparse *sparse_new(struct cow_map *m, unsigned int want,
 		return NULL;
 	cap = (malloc_usable_size(s) - offsetof(struct map_sparse, val)) /
 	      (sizeof(uint32_t) + sizeof(uint16_t));
-	s->cap = (uint16_t)(cap < SPARSE_MAX ? cap : SPARSE_MAX);
+	s->cap = (uint16_t)(cap < MAP_SPARSE_MAX ? cap : MAP_SPARSE_MAX);
 	s->n = 0;
 	if (old) {
 		s->n = old->n;
@@ -237,7 +236,7 @@ uint32_t map_get_sparse(const struct cow_map *m, uint64_t blk)
 	leaf = atomic_load_explicit(&m->leaves[blk >> MAP_LEAF_SHIFT],
 				    memory_order_acquire);
 	if (!(leaf & MAP_LEAF_SPARSE)) {
-		val = atomic_load_explicit(&((_Atomic uint32_t *)leaf)[i],
+		val = atomic_load_explicit(map_dense_entry(leaf, i),
 					   memory_order_acquire);
 	} else {
 		s = (struct map_sparse *)(leaf & ~MAP_LEAF_SPARSE);
@@ -280,14 +279,12 @@ static int sparse_set(struct cow_map *m, _Atomic uintptr_t *leafp,
 	uint16_t *idx;
 
 	if (leaf && !(leaf & MAP_LEAF_SPARSE)) { /* became dense meanwhile */
-		atomic_store_explicit(&((_Atomic uint32_t *)leaf)[i], val,
+		atomic_store_explicit(map_dense_entry(leaf, i), val,
 				      memory_order_release);
 		return 0;
 	}
 	s = (struct map_sparse *)(leaf & ~MAP_LEAF_SPARSE);
-	if (!s) {
-		if (val == MAP_BASE)
-			return 0; /* an absent leaf already reads MAP_BASE */
+	if (!s) { /* still absent: map_set() let only val != MAP_BASE in */
 		s = sparse_new(m, 2, NULL);
 		if (!s)
 			return -ENOMEM;
@@ -302,11 +299,12 @@ static int sparse_set(struct cow_map *m, _Atomic uintptr_t *leafp,
 	if (val == MAP_BASE)
 		return 0; /* not there reads MAP_BASE */
 	if (s->n == s->cap) {
-		if (s->n >= SPARSE_MAX)
+		if (s->n >= MAP_SPARSE_MAX)
 			return sparse_to_dense(m, leafp, s, i, val);
 		want = s->n + (s->n / 8 > 2 ? s->n / 8 : 2);
-		grown = sparse_new(m, want < SPARSE_MAX ? want : SPARSE_MAX,
-				   s);
+		if (want > MAP_SPARSE_MAX)
+			want = MAP_SPARSE_MAX;
+		grown = sparse_new(m, want, s);
 		if (!grown)
 			return -ENOMEM;
 		atomic_store_explicit(leafp,
@@ -384,8 +382,8 @@ int map_set(struct cow_map *m, uint64_t blk, uint32_t val)
 
 	if (leaf && !(leaf & MAP_LEAF_SPARSE)) {
 		atomic_store_explicit(
-			&((_Atomic uint32_t *)leaf)[blk & (MAP_LEAF_BLKS - 1)],
-			val, memory_order_release);
+			map_dense_entry(leaf, blk & (MAP_LEAF_BLKS - 1)), val,
+			memory_order_release);
 		return 0;
 	}
 	if (!leaf && val == MAP_BASE)

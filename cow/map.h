@@ -80,6 +80,13 @@ void map_set_limit(struct cow_map *m, uint64_t limit_blks);
 /* Free the map and give its slots back to the budget. */
 void map_fini(struct cow_map *m);
 
+/* Entry i of a dense leaf (an untagged, non-zero leaves[] value). */
+static inline _Atomic uint32_t *map_dense_entry(uintptr_t leaf,
+						unsigned int i)
+{
+	return &((_Atomic uint32_t *)leaf)[i];
+}
+
 /* The entry of blk in a sparse leaf (map_get's slow path). */
 uint32_t map_get_sparse(const struct cow_map *m, uint64_t blk);
 
@@ -94,7 +101,7 @@ static inline uint32_t map_get(const struct cow_map *m, uint64_t blk)
 	if (leaf & MAP_LEAF_SPARSE)
 		return map_get_sparse(m, blk);
 	return atomic_load_explicit(
-		&((_Atomic uint32_t *)leaf)[blk & (MAP_LEAF_BLKS - 1)],
+		map_dense_entry(leaf, blk & (MAP_LEAF_BLKS - 1)),
 		memory_order_acquire);
 }
 
