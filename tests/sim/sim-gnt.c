@@ -392,6 +392,7 @@ int sim_gnt_copy(struct xp_gnt *gnt, uint32_t count, struct xp_gnt_copy *segs)
 		if (e && e->pins) {
 			e->pins--;
 			d->copy_pins--;
+			sim_dom_tidy_locked(d); /* a destroyed one's last */
 		}
 	}
 	pthread_mutex_unlock(&g->sim->lock);
@@ -404,6 +405,7 @@ int sim_gnt_resolve(struct xp_gnt *gnt, uint32_t count,
 {
 	struct sim_gnt *g = sgnt(gnt);
 	struct sim_grant_ent *e;
+	struct sim_dom *d;
 	uint32_t i;
 	int st;
 
@@ -416,12 +418,38 @@ int sim_gnt_resolve(struct xp_gnt *gnt, uint32_t count,
 			status[i] = SIM_GNTST_BAD_COPY_ARG;
 			continue;
 		}
-		st = access_locked(g, sim_dom_find_locked(g->sim, s->domid),
-				   s->ref, s->to_foreign, &e);
+		d = sim_dom_find_locked(g->sim, s->domid);
+		st = access_locked(g, d, s->ref, s->to_foreign, &e);
 		status[i] = (int16_t)st;
-		if (st == SIM_GNTST_OKAY)
-			page_off[i] = sim_arena_off(e->page);
+		if (st != SIM_GNTST_OKAY)
+			continue;
+		e->pins++;
+		d->copy_pins++;
+		page_off[i] = sim_arena_off(e->page);
 	}
 	pthread_mutex_unlock(&g->sim->lock);
 	return 0;
+}
+
+void sim_gnt_unpin(struct xp_gnt *gnt, uint32_t count,
+		   const struct xp_gnt_copy *segs, const int16_t *status)
+{
+	struct sim_gnt *g = sgnt(gnt);
+	struct sim_grant_ent *e;
+	struct sim_dom *d;
+	uint32_t i;
+
+	pthread_mutex_lock(&g->sim->lock);
+	for (i = 0; i < count; i++) {
+		if (status[i] != SIM_GNTST_OKAY)
+			continue;
+		d = sim_dom_find_locked(g->sim, segs[i].domid);
+		e = ent_of(d, segs[i].ref);
+		if (e && e->pins) {
+			e->pins--;
+			d->copy_pins--;
+			sim_dom_tidy_locked(d); /* a destroyed one's last */
+		}
+	}
+	pthread_mutex_unlock(&g->sim->lock);
 }

@@ -152,12 +152,16 @@ int sim_evt_hold(struct xp_evt *evt, uint16_t domid);
 int sim_evt_export(struct xp_evt *evt, uint16_t domid, int *fd_r);
 struct sim *sim_evt_sim(struct xp_evt *evt);
 
-/* sim-gnt.c, for a worker in another process: check each segment as
- * sim_gnt_copy does, but instead of copying give the guest page's offset
- * in the arena (status[i] 0) or its GNTST status. */
+/* sim-gnt.c, for a worker in another process: check and pin each segment
+ * as sim_gnt_copy does, but instead of copying give the guest page's offset
+ * in the arena (status[i] 0) or its GNTST status. The worker copies, then
+ * sim_gnt_unpin (same segs and status) ends the copy: until then the
+ * grant cannot be ended nor its domain's pages freed or its id reused. */
 int sim_gnt_resolve(struct xp_gnt *gnt, uint32_t count,
 		    const struct xp_gnt_copy *segs, int16_t *status,
 		    uint64_t *page_off);
+void sim_gnt_unpin(struct xp_gnt *gnt, uint32_t count,
+		   const struct xp_gnt_copy *segs, const int16_t *status);
 
 /* sim-remote.c: the arena all grantable pages come from */
 bool sim_arena_has(const void *p, size_t len);

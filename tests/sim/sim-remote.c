@@ -9,9 +9,11 @@
  *   copy in a worker reaches the frontend's very page (sim_page_alloc).
  * - Grants: a worker's grant ops are requests on its platform socket; a
  *   thread here runs them against the sim as dom0. A map answers with the
- *   arena offset of the (contiguous) pages; a copy is checked here exactly
- *   as sim_gnt_copy checks it, and the worker then copies between its own
- *   buffer and its arena mapping.
+ *   arena offset of the (contiguous) pages; a copy is checked and pinned
+ *   here exactly as sim_gnt_copy does it, the worker then copies between
+ *   its own buffer and its arena mapping and says so (RQ_GNT_UNPIN), and
+ *   only then may the frontend end those grants or its domain's pages be
+ *   freed and given to another (Xen's copy is one hypercall).
  * - Event channels: the daemon's evt_export gives a socket; a thread here
  *   serves that handle on it, and the worker's evt_import talks to it. The
  *   handle's readiness eventfd is passed along, so a ring polls it as it
@@ -244,6 +246,7 @@ enum rq_op {
 	RQ_GNT_MAP,
 	RQ_GNT_UNMAP,
 	RQ_GNT_COPY,
+	RQ_GNT_UNPIN,
 	RQ_EVT_BIND,
 	RQ_EVT_UNBIND,
 	RQ_EVT_NOTIFY,
@@ -349,7 +352,20 @@ struct gnt_server {
 	struct xp *xp; /* dom0's */
 	struct xp_gnt **h;
 	unsigned int nh;
+	/* The copy the worker is doing: its grants pinned until RQ_GNT_UNPIN
+	 * (or the worker's end), as Xen keeps them for a copy's duration. */
+	struct xp_gnt *pin_h;
+	struct xp_gnt_copy pin_segs[MAX_COPY];
+	int16_t pin_st[MAX_COPY];
+	uint32_t pin_n;
 };
+
+static void unpin(struct gnt_server *gs)
+{
+	if (gs->pin_n)
+		sim_gnt_unpin(gs->pin_h, gs->pin_n, gs->pin_segs, gs->pin_st);
+	gs->pin_n = 0;
+}
 
 static struct xp_gnt *handle_of(struct gnt_server *gs, uint32_t h)
 {
@@ -385,6 +401,8 @@ static size_t serve_one(struct gnt_server *gs, const uint8_t *in, size_t n,
 	}
 	case RQ_GNT_CLOSE:
 		g = handle_of(gs, q->h);
+		if (g && g == gs->pin_h)
+			unpin(gs);
 		xp_gnt_close(g);
 		if (g)
 			gs->h[q->h] = NULL;
@@ -414,42 +432,43 @@ static size_t serve_one(struct gnt_server *gs, const uint8_t *in, size_t n,
 	case RQ_GNT_COPY: {
 		const struct rq_seg *in_segs = (const void *)(q + 1);
 		struct rp_seg *out_segs = (void *)(p + 1);
-		struct xp_gnt_copy *segs;
-		int16_t *st;
 		uint64_t *off;
 		uint32_t i;
 
+		unpin(gs); /* a worker that never said it was done */
 		g = handle_of(gs, q->h);
 		if (!g || q->count > MAX_COPY ||
 		    n != sizeof(*q) + q->count * sizeof(*in_segs)) {
 			p->rc = -EINVAL;
 			break;
 		}
-		segs = calloc(q->count + 1, sizeof(*segs));
-		st = calloc(q->count + 1, sizeof(*st));
 		off = calloc(q->count + 1, sizeof(*off));
-		if (!segs || !st || !off) {
+		if (!off) {
 			p->rc = -ENOMEM;
-		} else {
-			for (i = 0; i < q->count; i++)
-				segs[i] = (struct xp_gnt_copy){
-					.to_foreign = in_segs[i].to_foreign,
-					.domid = in_segs[i].domid,
-					.ref = in_segs[i].ref,
-					.offset = in_segs[i].offset,
-					.len = in_segs[i].len,
-				};
-			p->rc = sim_gnt_resolve(g, q->count, segs, st, off);
-			for (i = 0; i < q->count; i++)
-				out_segs[i] = (struct rp_seg){ .status = st[i],
-							       .off = off[i] };
-			len += q->count * sizeof(*out_segs);
+			break;
 		}
-		free(segs);
-		free(st);
+		for (i = 0; i < q->count; i++)
+			gs->pin_segs[i] = (struct xp_gnt_copy){
+				.to_foreign = in_segs[i].to_foreign,
+				.domid = in_segs[i].domid,
+				.ref = in_segs[i].ref,
+				.offset = in_segs[i].offset,
+				.len = in_segs[i].len,
+			};
+		p->rc = sim_gnt_resolve(g, q->count, gs->pin_segs, gs->pin_st,
+					off);
+		gs->pin_h = g;
+		gs->pin_n = q->count;
+		for (i = 0; i < q->count; i++)
+			out_segs[i] = (struct rp_seg){ .status = gs->pin_st[i],
+						       .off = off[i] };
+		len += q->count * sizeof(*out_segs);
 		free(off);
 		break;
 	}
+	case RQ_GNT_UNPIN:
+		unpin(gs);
+		break;
 	default:
 		p->rc = -EINVAL;
 	}
@@ -476,6 +495,7 @@ static void *gnt_server_main(void *arg)
 				break;
 		}
 	}
+	unpin(gs); /* a worker that died copying */
 	for (i = 0; i < gs->nh; i++)
 		xp_gnt_close(gs->h[i]); /* as the kernel does at exit */
 	free(gs->h);
@@ -598,9 +618,41 @@ struct remote {
 	struct xp xp;
 	int sock;
 	pthread_mutex_t lock;
-	uint8_t *arena; /* this process's mapping */
+	uint8_t *arena; /* this process's mapping, for grant copies */
+	/* A second mapping for grant maps: PROT_NONE but where a map made
+	 * it readable (and writable); its unmap makes it PROT_NONE again,
+	 * so a worker touching a page it unmapped dies as under gntdev. */
+	uint8_t *view;
+	struct rmap {
+		uint64_t off;
+		uint32_t count;
+		bool writable;
+	} *maps;
+	unsigned int nmaps, maps_cap;
 	uint8_t *in, *out;
 };
+
+/* Pages [off, off + count) of the map view as the live maps leave them. */
+static void view_protect(struct remote *r, uint64_t off, uint32_t count)
+{
+	uint64_t pg, end = off + (uint64_t)count * XP_PAGE_BYTES;
+	unsigned int i;
+
+	for (pg = off; pg < end; pg += XP_PAGE_BYTES) {
+		int prot = PROT_NONE;
+
+		for (i = 0; i < r->nmaps; i++) {
+			const struct rmap *m = &r->maps[i];
+
+			if (pg >= m->off &&
+			    pg < m->off + (uint64_t)m->count * XP_PAGE_BYTES)
+				prot |= PROT_READ |
+					(m->writable ? PROT_WRITE : 0);
+		}
+		if (mprotect(r->view + pg, XP_PAGE_BYTES, prot))
+			abort(); /* cannot model the unmap: say so loudly */
+	}
+}
 
 struct rgnt {
 	struct xp_gnt base;
@@ -684,8 +736,27 @@ static int r_gnt_map(struct xp_gnt *gnt, uint16_t domid, uint32_t count,
 			  .count = count, .flag = writable };
 	memcpy(q + 1, refs, count * sizeof(*refs));
 	rc = call(r, sizeof(*q) + count * sizeof(*refs)) < 0 ? -EPIPE : p->rc;
-	if (!rc)
-		*addr_r = r->arena + p->off;
+	if (!rc && r->nmaps == r->maps_cap) {
+		unsigned int cap = r->maps_cap ? 2 * r->maps_cap : 16;
+		struct rmap *m = realloc(r->maps, cap * sizeof(*m));
+
+		if (m) {
+			r->maps = m;
+			r->maps_cap = cap;
+		} else {
+			*q = (struct rq){ .op = RQ_GNT_UNMAP, .h = g->h,
+					  .count = count, .off = p->off };
+			call(r, sizeof(*q));
+			rc = -ENOMEM;
+		}
+	}
+	if (!rc) {
+		r->maps[r->nmaps++] = (struct rmap){ .off = p->off,
+						     .count = count,
+						     .writable = writable };
+		view_protect(r, p->off, count);
+		*addr_r = r->view + p->off;
+	}
 	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
@@ -698,10 +769,22 @@ static int r_gnt_unmap(struct xp_gnt *gnt, void *addr, uint32_t count)
 	const struct rp *p = (const void *)r->in;
 	int rc;
 
+	uint64_t off = (uint64_t)((uint8_t *)addr - r->view);
+	unsigned int i;
+
 	pthread_mutex_lock(&r->lock);
 	*q = (struct rq){ .op = RQ_GNT_UNMAP, .h = g->h, .count = count,
-			  .off = (uint64_t)((uint8_t *)addr - r->arena) };
+			  .off = off };
 	rc = call(r, sizeof(*q)) < 0 ? -EPIPE : p->rc;
+	if (!rc) {
+		for (i = 0; i < r->nmaps; i++)
+			if (r->maps[i].off == off && r->maps[i].count == count)
+				break;
+		if (i < r->nmaps) {
+			r->maps[i] = r->maps[--r->nmaps];
+			view_protect(r, off, count);
+		}
+	}
 	pthread_mutex_unlock(&r->lock);
 	return rc;
 }
@@ -750,6 +833,10 @@ static int r_gnt_copy(struct xp_gnt *gnt, uint32_t count,
 			else
 				memmove(s->local, page, s->len);
 		}
+		/* Done: the grants may end now (the response comes after). */
+		*q = (struct rq){ .op = RQ_GNT_UNPIN, .h = g->h };
+		if (call(r, sizeof(*q)) < 0)
+			rc = -EPIPE;
 		done += n;
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -852,6 +939,8 @@ static void r_destroy(struct xp *xp)
 		return;
 	close(r->sock);
 	munmap(r->arena, ARENA_BYTES);
+	munmap(r->view, ARENA_BYTES);
+	free(r->maps);
 	pthread_mutex_destroy(&r->lock);
 	free(r->in);
 	free(r->out);
@@ -920,10 +1009,16 @@ int sim_remote_xp_new(int sock, struct xp **xp_r)
 	}
 	r->arena = mmap(NULL, ARENA_BYTES, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_NORESERVE, afd, 0);
+	r->view = mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_SHARED | MAP_NORESERVE,
+		       afd, 0);
 	close(afd);
-	if (r->arena == MAP_FAILED) {
+	if (r->arena == MAP_FAILED || r->view == MAP_FAILED) {
 		int rc = -errno;
 
+		if (r->arena != MAP_FAILED)
+			munmap(r->arena, ARENA_BYTES);
+		if (r->view != MAP_FAILED)
+			munmap(r->view, ARENA_BYTES);
 		close(sock);
 		free(r->in);
 		free(r->out);

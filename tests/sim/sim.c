@@ -199,9 +199,11 @@ out:
 	return rc;
 }
 
+/* Mappings of d's grants, and copies of them in progress: either keeps a
+ * destroyed domain's table (and so its pages and id) until it ends. */
 unsigned int sim_domain_maps_locked(struct sim_dom *d)
 {
-	unsigned int n = 0;
+	unsigned int n = d->copy_pins;
 	uint32_t i;
 
 	for (i = 0; i < d->ngrants; i++)

@@ -52,8 +52,9 @@ int sim_domain_shutdown(struct sim *sim, uint16_t domid, int reason);
 int sim_domain_set_hvm(struct sim *sim, uint16_t domid, bool hvm);
 /* domid's pause count (what dom_pause/dom_unpause leave), or -ENOENT. */
 int sim_domain_paused(struct sim *sim, uint16_t domid);
-/* Number of mappings of domid's grants still held (0 once all unmapped),
- * alive or destroyed; -ENOENT if the domain never existed. */
+/* Number of mappings of domid's grants still held, and of grant copies
+ * still in progress (0 once all unmapped and copied), alive or destroyed;
+ * -ENOENT if the domain never existed. */
 int sim_domain_maps(struct sim *sim, uint16_t domid);
 
 /* A platform instance acting as domid (0 for the backend). Release it with

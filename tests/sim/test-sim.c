@@ -12,10 +12,15 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/check.h"
 #include "tests/sim/sim.h"
+#include "tests/sim/sim-priv.h"
 #include "platform/platform.h"
 
 #define GUEST 1
@@ -901,6 +906,80 @@ static void test_xen_links(void)
 	CHECK(xp == NULL, "xp set on failure");
 }
 
+/* The sim reached from a worker process (sim-remote.c), here over a
+ * socketpair in one process: a copy lands and leaves nothing pinned; while
+ * a copy is in progress (resolved, not yet unpinned) its grant cannot be
+ * ended nor its destroyed domain's id reused, as under Xen, whose copy is
+ * one hypercall; a page the worker unmapped is out of its reach. */
+static void test_remote(void)
+{
+	struct xp *be, *wk;
+	struct sim *sim = sim_with_guest(&be);
+	char *pg = page_new(1, 'g'), *ring = page_new(1, 0);
+	char buf[16] = "from the worker";
+	struct xp_gnt *gnt, *lg;
+	struct xp_gnt_copy seg;
+	uint32_t ref, rref;
+	uint64_t off;
+	int16_t st;
+	void *addr;
+	int sv[2], ws;
+	pid_t pid;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv));
+	CHECK_OK(sim_remote_serve(sim, sv[0]));
+	CHECK_OK(sim_remote_xp_new(sv[1], &wk));
+	CHECK_OK(xp_gnt_open(wk, &gnt));
+	CHECK_OK(sim_grant(sim, GUEST, pg, false, &ref));
+	seg = (struct xp_gnt_copy){ .to_foreign = true, .domid = GUEST,
+				    .ref = ref, .offset = 8,
+				    .len = sizeof(buf), .local = buf };
+	CHECK_OK(xp_gnt_copy(gnt, 1, &seg));
+	CHECK(seg.status == 0 && !memcmp(pg + 8, buf, sizeof(buf)),
+	      "remote copy: status %d", seg.status);
+	CHECK(sim_domain_maps(sim, GUEST) == 0, "remote copy left %d pins",
+	      sim_domain_maps(sim, GUEST));
+
+	CHECK_OK(xp_gnt_open(be, &lg));
+	CHECK_OK(sim_gnt_resolve(lg, 1, &seg, &st, &off));
+	CHECK(st == 0 && off == sim_arena_off(pg), "resolve: %d", st);
+	CHECK_ERR(sim_ungrant(sim, GUEST, ref), -EBUSY);
+	CHECK_OK(sim_domain_destroy(sim, GUEST));
+	CHECK(sim_domain_maps(sim, GUEST) == 1, "a copying domain: %d",
+	      sim_domain_maps(sim, GUEST));
+	CHECK_ERR(sim_domain_create(sim, GUEST), -EEXIST);
+	sim_gnt_unpin(lg, 1, &seg, &st);
+	CHECK(sim_domain_maps(sim, GUEST) == 0, "unpinned: %d",
+	      sim_domain_maps(sim, GUEST));
+	CHECK_OK(sim_domain_create(sim, GUEST));
+	xp_gnt_close(lg);
+
+	CHECK_OK(sim_grant(sim, GUEST, ring, false, &rref));
+	CHECK_OK(xp_gnt_map(gnt, GUEST, 1, &rref, true, &addr));
+	((volatile char *)addr)[5] = 'w';
+	CHECK(ring[5] == 'w', "the map view is not the guest's page");
+	CHECK_OK(xp_gnt_unmap(gnt, addr, 1));
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		((volatile char *)addr)[5] = 'x'; /* must fault */
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &ws, 0) == pid, "waitpid");
+	CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGSEGV,
+	      "a write to an unmapped page did not fault (status %#x)", ws);
+	CHECK(ring[5] == 'w', "the unmapped page changed");
+	CHECK_OK(sim_ungrant(sim, GUEST, rref));
+
+	xp_gnt_close(gnt);
+	xp_destroy(wk);
+	xp_destroy(be);
+	sim_free(sim);
+	sim_page_free(pg);
+	sim_page_free(ring);
+}
+
 int main(void)
 {
 	test_grant_copy();
@@ -912,6 +991,7 @@ int main(void)
 	test_domain_destroy();
 	test_threads();
 	test_xen_links();
-	printf("test-sim: 9 groups passed\n");
+	test_remote();
+	printf("test-sim: 10 groups passed\n");
 	return 0;
 }
