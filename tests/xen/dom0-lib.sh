@@ -135,9 +135,12 @@ xe_guest_wait() {
 	id=$(xe_domid $n)
 	if xe_waitfor $t sh -c ". /xe/lib.sh; grep -q 'XE-GUEST DONE' $log || ! xenstore-exists /local/domain/${id:-none} || xe_triple_fault ${id:-none}"; then
 		xe_mark GUEST-DONE name=$n
+		echo ended > $XE_RUN/$n.wait
 	else
 		xe_mark GUEST-TIMEOUT name=$n
+		echo "still running after $t s" > $XE_RUN/$n.wait
 	fi
+	echo "${id:-none}" > $XE_RUN/$n.domid
 	if xe_waitfor 60 sh -c "! xl domid $n"; then
 		xe_mark GUEST-GONE name=$n
 	else
@@ -157,9 +160,27 @@ xe_guest_verdict() {
 	r=$(grep 'XE-GUEST RESULT' $XE_RUN/guest-$n.txt | tail -n1)
 	case "$r" in
 	*" PASS "*) xe_result $n-guest PASS "${r#*PASS }" ;;
-	"") xe_result $n-guest FAIL "no XE-GUEST RESULT line" ;;
+	"") xe_result $n-guest FAIL "no XE-GUEST RESULT line: $(xe_guest_why $n $log)" ;;
 	*) xe_result $n-guest FAIL "${r#*RESULT }: $(grep 'XE-GUEST CHECK.* FAIL' $XE_RUN/guest-$n.txt | sed 's/.*disk=//' | tr '\n' ';')" ;;
 	esac
+}
+# xe_guest_why NAME LOG: how a guest that gave no result ended, in one
+# line for the result (CI shows the FAIL lines, not the console): how far
+# its workload got, the console's first kernel trouble, how the domain
+# ended (libxl's shutdown reason: 0 poweroff, 1 reboot (a triple fault),
+# 3 crash (a panic)) or that it was still running.
+xe_guest_why() {
+	local n=$1 log=$2 last trouble how id
+	last=$(tr -d '\r' < $log | grep -o "XE-GUEST [A-Z-]* name=$n .*" | tail -n1 | cut -c1-120)
+	trouble=$(tr -d '\r' < $log | grep -m1 -E 'Kernel panic|Oops|BUG:|general protection|segfault|invalid opcode|I/O error|EXT4-fs error|blocked for more than|Attempted to kill init' | cut -c1-120)
+	id=$(cat $XE_RUN/$n.domid 2>/dev/null)
+	how=$(cat $XE_RUN/$n.wait 2>/dev/null)
+	if [ "$how" = ended ]; then
+		how=$(grep -o 'has shut down, reason code [0-9]*' /var/log/xen/xl-$n.log 2>/dev/null | tail -n1)
+		how=${how:-vanished, no shutdown reason in xl-$n.log}
+		xe_triple_fault ${id:-none} && how="$how, Xen logged a triple fault"
+	fi
+	echo "last: ${last:-no XE-GUEST line}; console: ${trouble:-no kernel trouble}; domain ${id:-?}: ${how:-?}"
 }
 # xe_declare_markers NAME present|absent: tell the host scan what to expect
 xe_declare_markers() {
