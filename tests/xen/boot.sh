@@ -37,6 +37,10 @@ esac
 # XE_CPU_EXTRA: more CPU flags for the outer QEMU (make bench-xen gives the
 # lab AES-NI this way, as every host it stands for has)
 CPU=$CPU${XE_CPU_EXTRA:+,$XE_CPU_EXTRA}
+# XE_TCG_THREAD: multi (default: a host thread per vCPU) or single. Neither
+# asid=0 on Xen's command line nor thread=single makes a PVH guest die
+# less often under TCG (tests/xen/scenarios/xl-pvh.sh).
+TCG_THREAD=${XE_TCG_THREAD:-multi}
 OUT=${1:?usage: boot.sh OUTDIR [SCENARIOS] [TIMEOUT_S]}
 SCEN=${2:-blank-boot,phy}
 TMO=${3:-3000}
@@ -81,12 +85,12 @@ boot_qemu() {
 		done
 	}
 
-	echo "[boot] Xen $XE_XEN, QEMU TCG -cpu $CPU, scenarios=$SCEN, timeout ${TMO}s, log $OUT/serial.log"
+	echo "[boot] Xen $XE_XEN, QEMU TCG (thread=$TCG_THREAD) -cpu $CPU, scenarios=$SCEN, timeout ${TMO}s, log $OUT/serial.log"
 	T0=${EPOCHREALTIME/./}
 	# QEMU splits -initrd at commas: a comma inside a module's arguments is ",,".
 	# pipefail: the status is QEMU's (or timeout's 124), stamp returns 0
 	RC=0
-	timeout -k 10 "$TMO" qemu-system-x86_64 -accel tcg,thread=multi -cpu $CPU -M pc -smp 2 -m 3072 \
+	timeout -k 10 "$TMO" qemu-system-x86_64 -accel tcg,thread=$TCG_THREAD -cpu $CPU -M pc -smp 2 -m 3072 \
 		-display none -vga none -monitor none -serial stdio -no-reboot -nic none \
 		"${DRIVES[@]}" \
 		-kernel "$W/xen" -append "$XEN_ARGS" \
