@@ -182,6 +182,20 @@ xe_guest_why() {
 	fi
 	echo "last: ${last:-no XE-GUEST line}; console: ${trouble:-no kernel trouble}; domain ${id:-?}: ${how:-?}"
 }
+# xe_tcg_death NAME DOMID: an HVM or PVH guest that gave no result died
+# as QEMU's TCG makes such guests die (xl-pvh.sh says how often), not of
+# its disks: its domain ended on its own (no timeout) by a triple fault
+# or with libxl's shutdown reason 1 (a triple fault's reboot) or 3 (a
+# crash), and its console shows no block I/O trouble (an I/O error, an
+# ext4 error, a hung task: those are ours, never retried)
+xe_tcg_death() {
+	local log
+	log=$(xe_guest_log $1)
+	[ "$(cat $XE_RUN/$1.wait 2>/dev/null)" = ended ] || return 1
+	! tr -d '\r' < $log | grep -q -E 'I/O error|EXT4-fs error|blocked for more than|xvd[a-z]: .*(error|timeout)' || return 1
+	xe_triple_fault $2 && return 0
+	grep -q -E 'has shut down, reason code (1|3)' /var/log/xen/xl-$1.log 2>/dev/null
+}
 # xe_declare_markers NAME present|absent: tell the host scan what to expect
 xe_declare_markers() {
 	local n=$1 e=$2 d m

@@ -23,16 +23,6 @@
 # ended) are kept in the xl-pvh-tryK-results block; its teardown checks
 # (daemon state, nodes, libxl's teardown, the scan) must pass all the
 # same, and are reported as xl-pvh-tryK-*.
-# xe_pvh_tcg_death NAME DOMID: the guest died as TCG makes it die, not of
-# its disks (see above)
-xe_pvh_tcg_death() {
-	local log
-	log=$(xe_guest_log $1)
-	[ "$(cat $XE_RUN/$1.wait 2>/dev/null)" = ended ] || return 1
-	! tr -d '\r' < $log | grep -q -E 'I/O error|EXT4-fs error|blocked for more than|xvd[a-z]: .*(error|timeout)' || return 1
-	xe_triple_fault $2 && return 0
-	grep -q -E 'has shut down, reason code (1|3)' /var/log/xen/xl-$1.log 2>/dev/null
-}
 xe_pvh_while() { # NAME DOMID
 	xl list -l $2 | grep -m1 '"type"' | tr -d ' ,' > $XE_RUN/$1.domtype
 	xe_block xl-list-type-$1 cat $XE_RUN/$1.domtype
@@ -48,7 +38,7 @@ scenario_xl_pvh() {
 		xe_xl_guest $n xvda:fs:a,xvdb:fs:b,xvdc:blank "$(xe_xl_disks3 store=ram)"
 		unset XE_RESULT_HOLD XE_GUEST_TYPE XE_XL_WHILE
 		if [ $try -lt 4 ] && ! grep -q "^$n-guest PASS" $hold &&
-			xe_pvh_tcg_death $n $XE_ID; then
+			xe_tcg_death $n $XE_ID; then
 			xe_block $n-try$try-results cat $hold
 			xe_block $n-try$try-xl-dmesg sh -c "xl dmesg | grep -A3 'd${XE_ID}v[0-9]* Triple fault'; grep 'shut down' /var/log/xen/xl-$n.log"
 			while read -r nm res det; do
