@@ -187,7 +187,9 @@ xe_guest_why() {
 # its disks: its domain ended on its own (no timeout) by a triple fault
 # or with libxl's shutdown reason 1 (a triple fault's reboot) or 3 (a
 # crash), and its console shows no block I/O trouble (an I/O error, an
-# ext4 error, a hung task: those are ours, never retried)
+# ext4 error, a hung task: those are ours, never retried). A scenario
+# retries such a guest up to XE_TCG_RETRIES times.
+XE_TCG_RETRIES=${XE_TCG_RETRIES:-7}
 xe_tcg_death() {
 	local log
 	log=$(xe_guest_log $1)

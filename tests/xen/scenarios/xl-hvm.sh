@@ -18,8 +18,8 @@
 # vanishes first, or whose device model did not start, is retried once;
 # a guest that started and then died as TCG kills HVM and PVH guests
 # (xe_tcg_death: a triple fault or a crash, once in CI in the workload,
-# and no block I/O trouble) is retried as xl-pvh is, up to four times in
-# all (retried=N in the result). A failed attempt's results are kept in
+# and no block I/O trouble) is retried as xl-pvh is, up to XE_TCG_RETRIES
+# (7) times in all (retried=N in the result). A failed attempt's results are kept in
 # the xl-hvm-tryK-results block; its teardown checks (daemon state, nodes,
 # libxl's teardown, the NBD socket, the scan) must pass all the same and
 # are reported as xl-hvm-tryK-*.
@@ -140,7 +140,7 @@ scenario_xl_hvm() {
 		rc=$?
 		if [ $rc = 2 ]; then
 			# never started: once, and only for the causes known
-			if [ $starts = 0 ] && [ $try -lt 4 ] && [ -e $XE_RUN/$n.retry-start ]; then
+			if [ $starts = 0 ] && [ $try -lt $XE_TCG_RETRIES ] && [ -e $XE_RUN/$n.retry-start ]; then
 				xe_mark HVM-RETRY name=$n why="$(tr ' ' _ < $XE_RUN/$n.why)"
 				xe_block $n-try$try-results cat $hold
 				xe_hvm_try_results $n $try $hold
@@ -158,7 +158,7 @@ scenario_xl_hvm() {
 			xe_daemon_stop
 			return
 		fi
-		if [ $try -lt 4 ] && ! grep -q "^$n-guest PASS" $hold &&
+		if [ $try -lt $XE_TCG_RETRIES ] && ! grep -q "^$n-guest PASS" $hold &&
 			xe_tcg_death $n $XE_ID; then
 			xe_block $n-try$try-results cat $hold
 			xe_block $n-try$try-xl-dmesg sh -c "xl dmesg | grep -A3 'd${XE_ID}v[0-9]* Triple fault'; grep 'shut down' /var/log/xen/xl-$n.log"

@@ -17,10 +17,11 @@
 # its own (no timeout) by a triple fault or a crash (libxl's shutdown
 # reason 1 or 3), with no block I/O trouble on its console (an I/O error,
 # an ext4 error, a hung task: those are ours and fail at once), the guest
-# is created again, at most four times (retried=N in the result: at one
-# death in two boots, all five die once in 32 labs; a death costs 20 to
-# 60 s, since the waits end when the domain does). A failed attempt's results (its guest line says how it
-# ended) are kept in the xl-pvh-tryK-results block; its teardown checks
+# is created again, at most seven times (XE_TCG_RETRIES; retried=N in
+# the result: a clean-clone CI run here needed 3; at one death in two
+# boots all eight die once in 256 labs; a death costs 20 to 60 s, since
+# the waits end when the domain does). A failed attempt's results (its
+# guest line says how it ended) are kept in the xl-pvh-tryK-results block; its teardown checks
 # (daemon state, nodes, libxl's teardown, the scan) must pass all the
 # same, and are reported as xl-pvh-tryK-*.
 xe_pvh_while() { # NAME DOMID
@@ -37,7 +38,7 @@ scenario_xl_pvh() {
 		XE_RESULT_HOLD=$hold XE_GUEST_TYPE=pvh XE_XL_WHILE=xe_pvh_while
 		xe_xl_guest $n xvda:fs:a,xvdb:fs:b,xvdc:blank "$(xe_xl_disks3 store=ram)"
 		unset XE_RESULT_HOLD XE_GUEST_TYPE XE_XL_WHILE
-		if [ $try -lt 4 ] && ! grep -q "^$n-guest PASS" $hold &&
+		if [ $try -lt $XE_TCG_RETRIES ] && ! grep -q "^$n-guest PASS" $hold &&
 			xe_tcg_death $n $XE_ID; then
 			xe_block $n-try$try-results cat $hold
 			xe_block $n-try$try-xl-dmesg sh -c "xl dmesg | grep -A3 'd${XE_ID}v[0-9]* Triple fault'; grep 'shut down' /var/log/xen/xl-$n.log"
