@@ -328,6 +328,20 @@ int sim_gnt_unmap(struct xp_gnt *gnt, void *addr, uint32_t count)
 	return rc;
 }
 
+/* End one segment's copy: its pin goes, and with a destroyed domain's last
+ * pin (or map) its table. */
+static void unpin_locked(struct sim *sim, const struct xp_gnt_copy *s)
+{
+	struct sim_dom *d = sim_dom_find_locked(sim, s->domid);
+	struct sim_grant_ent *e = ent_of(d, s->ref);
+
+	if (e && e->pins) {
+		e->pins--;
+		d->copy_pins--;
+		sim_dom_tidy_locked(d);
+	}
+}
+
 int sim_gnt_copy(struct xp_gnt *gnt, uint32_t count, struct xp_gnt_copy *segs)
 {
 	struct sim_gnt *g = sgnt(gnt);
@@ -384,17 +398,9 @@ int sim_gnt_copy(struct xp_gnt *gnt, uint32_t count, struct xp_gnt_copy *segs)
 	}
 
 	pthread_mutex_lock(&g->sim->lock);
-	for (i = 0; i < count; i++) {
-		if (!g->pages[i])
-			continue;
-		d = sim_dom_find_locked(g->sim, segs[i].domid);
-		e = ent_of(d, segs[i].ref);
-		if (e && e->pins) {
-			e->pins--;
-			d->copy_pins--;
-			sim_dom_tidy_locked(d); /* a destroyed one's last */
-		}
-	}
+	for (i = 0; i < count; i++)
+		if (g->pages[i])
+			unpin_locked(g->sim, &segs[i]);
 	pthread_mutex_unlock(&g->sim->lock);
 	return 0;
 }
@@ -435,21 +441,11 @@ void sim_gnt_unpin(struct xp_gnt *gnt, uint32_t count,
 		   const struct xp_gnt_copy *segs, const int16_t *status)
 {
 	struct sim_gnt *g = sgnt(gnt);
-	struct sim_grant_ent *e;
-	struct sim_dom *d;
 	uint32_t i;
 
 	pthread_mutex_lock(&g->sim->lock);
-	for (i = 0; i < count; i++) {
-		if (status[i] != SIM_GNTST_OKAY)
-			continue;
-		d = sim_dom_find_locked(g->sim, segs[i].domid);
-		e = ent_of(d, segs[i].ref);
-		if (e && e->pins) {
-			e->pins--;
-			d->copy_pins--;
-			sim_dom_tidy_locked(d); /* a destroyed one's last */
-		}
-	}
+	for (i = 0; i < count; i++)
+		if (status[i] == SIM_GNTST_OKAY)
+			unpin_locked(g->sim, &segs[i]);
 	pthread_mutex_unlock(&g->sim->lock);
 }
