@@ -198,6 +198,26 @@ xe_tcg_death() {
 	xe_triple_fault $2 && return 0
 	grep -q -E 'has shut down, reason code (1|3)' /var/log/xen/xl-$1.log 2>/dev/null
 }
+# xe_try_results NAME TRY HOLD: a failed attempt's teardown checks (held
+# in HOLD), which must pass all the same, as NAME-tryTRY-*
+xe_try_results() {
+	local nm res det
+	while read -r nm res det; do
+		case $nm in
+		*-domain-gone | *-daemon-state-gone | *-xenstore-gone | *-teardown | *-nbd-socket-gone | *-scan-absent)
+			xe_result $1-try$2-${nm#$1-} $res "$det" ;;
+		esac
+	done < $3
+}
+# xe_tcg_retry NAME TRY HOLD DOMID MARK: the attempt TRY of NAME's guest
+# died as xe_tcg_death says: into the log its results and Xen's and
+# libxl's word on its end, its teardown checks reported, MARK-RETRY marked
+xe_tcg_retry() {
+	xe_block $1-try$2-results cat $3
+	xe_block $1-try$2-xl-dmesg sh -c "xl dmesg | grep -A3 'd${4}v[0-9]* Triple fault'; grep 'shut down' /var/log/xen/xl-$1.log"
+	xe_try_results $1 $2 $3
+	xe_mark $5-RETRY name=$1 domid=$4 why=$(xe_triple_fault $4 && echo triple-fault || echo crash) try=$2
+}
 # xe_declare_markers NAME present|absent: tell the host scan what to expect
 xe_declare_markers() {
 	local n=$1 e=$2 d m

@@ -114,18 +114,6 @@ xe_hvm_attempt() {
 	return 0
 }
 
-# xe_hvm_try_results NAME TRY HOLD: a failed attempt's teardown checks,
-# which must pass all the same, as NAME-tryTRY-*
-xe_hvm_try_results() {
-	local nm res det
-	while read -r nm res det; do
-		case $nm in
-		*-domain-gone | *-daemon-state-gone | *-xenstore-gone | *-teardown | *-nbd-socket-gone | *-scan-absent)
-			xe_result $1-try$2-${nm#$1-} $res "$det" ;;
-		esac
-	done < $3
-}
-
 scenario_xl_hvm() {
 	xe_xl_ready xl-hvm || return
 	local n=xl-hvm r=PASS try=0 starts=0 hold nm res det rc also
@@ -143,7 +131,7 @@ scenario_xl_hvm() {
 			if [ $starts = 0 ] && [ $try -lt $XE_TCG_RETRIES ] && [ -e $XE_RUN/$n.retry-start ]; then
 				xe_mark HVM-RETRY name=$n why="$(tr ' ' _ < $XE_RUN/$n.why)"
 				xe_block $n-try$try-results cat $hold
-				xe_hvm_try_results $n $try $hold
+				xe_try_results $n $try $hold
 				rm -f $XE_RUN/$n.retry-start
 				starts=1
 				try=$((try + 1))
@@ -160,10 +148,7 @@ scenario_xl_hvm() {
 		fi
 		if [ $try -lt $XE_TCG_RETRIES ] && ! grep -q "^$n-guest PASS" $hold &&
 			xe_tcg_death $n $XE_ID; then
-			xe_block $n-try$try-results cat $hold
-			xe_block $n-try$try-xl-dmesg sh -c "xl dmesg | grep -A3 'd${XE_ID}v[0-9]* Triple fault'; grep 'shut down' /var/log/xen/xl-$n.log"
-			xe_hvm_try_results $n $try $hold
-			xe_mark HVM-RETRY name=$n domid=$XE_ID why=$(xe_triple_fault $XE_ID && echo triple-fault || echo crash) try=$try
+			xe_tcg_retry $n $try $hold $XE_ID HVM
 			try=$((try + 1))
 			continue
 		fi

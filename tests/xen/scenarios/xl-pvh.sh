@@ -40,15 +40,7 @@ scenario_xl_pvh() {
 		unset XE_RESULT_HOLD XE_GUEST_TYPE XE_XL_WHILE
 		if [ $try -lt $XE_TCG_RETRIES ] && ! grep -q "^$n-guest PASS" $hold &&
 			xe_tcg_death $n $XE_ID; then
-			xe_block $n-try$try-results cat $hold
-			xe_block $n-try$try-xl-dmesg sh -c "xl dmesg | grep -A3 'd${XE_ID}v[0-9]* Triple fault'; grep 'shut down' /var/log/xen/xl-$n.log"
-			while read -r nm res det; do
-				case $nm in
-				*-daemon-state-gone | *-xenstore-gone | *-teardown | *-scan-absent)
-					xe_result $n-try$try-${nm#$n-} $res "$det" ;;
-				esac
-			done < $hold
-			xe_mark PVH-RETRY name=$n domid=$XE_ID why=$(xe_triple_fault $XE_ID && echo triple-fault || echo crash) try=$try
+			xe_tcg_retry $n $try $hold $XE_ID PVH
 			try=$((try + 1))
 			continue
 		fi
