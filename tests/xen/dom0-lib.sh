@@ -218,6 +218,22 @@ xe_tcg_retry() {
 	xe_try_results $1 $2 $3
 	xe_mark $5-RETRY name=$1 domid=$4 why=$(xe_triple_fault $4 && echo triple-fault || echo crash) try=$2
 }
+# xe_tcg_next NAME TRY HOLD DOMID MARK: after attempt TRY of NAME's guest,
+# whose results are held in HOLD: if it died as xe_tcg_death says and
+# retries are left, report it (xe_tcg_retry) and return 0 (try again);
+# else report its results as they are and return 1
+xe_tcg_next() {
+	local nm res det
+	if [ $2 -lt $XE_TCG_RETRIES ] && ! grep -q "^$1-guest PASS" $3 &&
+		xe_tcg_death $1 $4; then
+		xe_tcg_retry $1 $2 $3 $4 $5
+		return 0
+	fi
+	while read -r nm res det; do
+		xe_result $nm $res "$det"
+	done < $3
+	return 1
+}
 # xe_declare_markers NAME present|absent: tell the host scan what to expect
 xe_declare_markers() {
 	local n=$1 e=$2 d m

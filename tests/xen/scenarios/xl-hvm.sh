@@ -146,15 +146,10 @@ scenario_xl_hvm() {
 			xe_daemon_stop
 			return
 		fi
-		if [ $try -lt $XE_TCG_RETRIES ] && ! grep -q "^$n-guest PASS" $hold &&
-			xe_tcg_death $n $XE_ID; then
-			xe_tcg_retry $n $try $hold $XE_ID HVM
+		if xe_tcg_next $n $try $hold $XE_ID HVM; then
 			try=$((try + 1))
 			continue
 		fi
-		while read -r nm res det; do
-			xe_result $nm $res "$det"
-		done < $hold
 		break
 	done
 	grep -q -E "^$n-[^ ]* FAIL" $XE_RUN/results && r=FAIL

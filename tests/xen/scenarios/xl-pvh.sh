@@ -31,22 +31,17 @@ xe_pvh_while() { # NAME DOMID
 
 scenario_xl_pvh() {
 	xe_xl_ready xl-pvh || return
-	local n=xl-pvh r=PASS t try=0 hold nm res det
+	local n=xl-pvh r=PASS t try=0 hold
 	while :; do
 		hold=$XE_RUN/$n-try$try.results
 		: > $hold
 		XE_RESULT_HOLD=$hold XE_GUEST_TYPE=pvh XE_XL_WHILE=xe_pvh_while
 		xe_xl_guest $n xvda:fs:a,xvdb:fs:b,xvdc:blank "$(xe_xl_disks3 store=ram)"
 		unset XE_RESULT_HOLD XE_GUEST_TYPE XE_XL_WHILE
-		if [ $try -lt $XE_TCG_RETRIES ] && ! grep -q "^$n-guest PASS" $hold &&
-			xe_tcg_death $n $XE_ID; then
-			xe_tcg_retry $n $try $hold $XE_ID PVH
+		if xe_tcg_next $n $try $hold $XE_ID PVH; then
 			try=$((try + 1))
 			continue
 		fi
-		while read -r nm res det; do
-			xe_result $nm $res "$det"
-		done < $hold
 		break
 	done
 	grep -q -E "^$n-[^ ]* FAIL" $XE_RUN/results && r=FAIL
