@@ -24,12 +24,13 @@
  * lying: the ring halts (no more requests, no unmask) until it is torn down.
  * Other rings and devices are unaffected.
  *
- * Plain writes that reach the ring together (up to RING_BATCH, as long as
- * their data fits the bounce buffer) have their data brought in by one
+ * Plain writes that reach the ring together (up to a ring's worth, as long
+ * as their data fits the bounce buffer) have their data brought in by one
  * grant-copy call (one hypercall, or one trip to the simulated Xen, for
  * all of them), then are written in ring order; a write with a failed
- * segment is refused and writes nothing, the others go on. A write that
- * comes alone takes the one-copy path (cow_write_apply()).
+ * segment is refused and writes nothing, the others go on. Plain reads
+ * likewise are read in ring order, then one call takes all their data out.
+ * A write that comes alone takes the one-copy path (cow_write_apply()).
  *
  * What it does not do: reorder, merge or parallelise requests of one ring
  * (multi-queue gives parallelism), or keep grant mappings beyond the ring.
@@ -55,9 +56,6 @@
 #define RING_MAX_PAGES (1u << XE_BLKIF_MAX_RING_ORDER)
 /* Responses between two kicks of the frontend inside one round. */
 #define RING_NOTIFY_BATCH 32u
-/* Plain writes whose data one grant-copy call brings in at once, or plain
- * reads whose data one call takes out. */
-#define RING_BATCH 32u
 
 /* A request of a batch: its data sits at page of the bounce buffer. */
 struct batched {
@@ -109,7 +107,8 @@ struct ring {
 	unsigned char *bounce;    /* (max segments + 1) x 4 KiB */
 	unsigned char *ind_pages; /* XE_BLKIF_MAX_INDIRECT_PAGES x 4 KiB */
 	struct req_seg *segs;     /* max segments */
-	struct batched *batch;    /* RING_BATCH requests of a round */
+	struct batched *batch;    /* batch_max requests of a round */
+	unsigned int batch_max;
 	struct xp_gnt_copy *copies; /* nr_copies: a segment may be 2 pieces */
 	unsigned int nr_copies;
 	unsigned int max_segs;
@@ -185,6 +184,7 @@ static int copy_grants(struct ring *r, unsigned int n)
 	unsigned int i;
 	int rc;
 
+	INC(r, gnt_calls);
 	rc = xp_gnt_copy(r->gnt, n, r->copies);
 	if (rc)
 		return rc;
@@ -668,6 +668,7 @@ static void serve_read_batch(struct ring *r, uint32_t nb, uint32_t nc,
 			b->status = XE_BLKIF_RSP_OKAY;
 		}
 	}
+	INC(r, gnt_calls);
 	rc = xp_gnt_copy(r->gnt, nc, r->copies);
 	for (i = 0; i < nb; i++) {
 		struct batched *b = &r->batch[i];
@@ -695,9 +696,11 @@ static void serve_read_batch(struct ring *r, uint32_t nb, uint32_t nc,
 static void serve_batch(struct ring *r, uint32_t nb, uint32_t nc,
 			uint32_t *served)
 {
-	int rc = xp_gnt_copy(r->gnt, nc, r->copies);
+	int rc;
 	uint32_t i;
 
+	INC(r, gnt_calls);
+	rc = xp_gnt_copy(r->gnt, nc, r->copies);
 	for (i = 0; i < nb; i++) {
 		struct batched *b = &r->batch[i];
 		int16_t status;
@@ -748,7 +751,7 @@ static bool ring_work(struct ring *r)
 		/* Take the plain writes (or the plain reads) that come first,
 		 * as many as one grant-copy call can carry; the first other
 		 * request is decoded (once) and served after them. */
-		while (r->req_cons != rp && nb < want && nb < RING_BATCH) {
+		while (r->req_cons != rp && nb < want && nb < r->batch_max) {
 			struct batched *b = &r->batch[nb];
 
 			req_decode(slot_at(r, r->req_cons), r->abi, &b->req);
@@ -897,7 +900,12 @@ static int ring_alloc_buffers(struct ring *r)
 	r->bounce = r->mem;
 	r->ind_pages = r->mem + bounce;
 	r->segs = calloc(r->max_segs, sizeof(*r->segs));
-	r->batch = calloc(RING_BATCH, sizeof(*r->batch));
+	/* As many plain requests as the ring holds and the bounce buffer
+	 * carries (each takes a page at least): one grant-copy call for a
+	 * whole round of them. */
+	r->batch_max = r->nr_ents < r->max_segs + 1 ? r->nr_ents :
+						      r->max_segs + 1;
+	r->batch = calloc(r->batch_max, sizeof(*r->batch));
 	/* A read segment may straddle two blocks: two copies. */
 	r->nr_copies = 2 * r->max_segs;
 	r->copies = calloc(r->nr_copies, sizeof(*r->copies));

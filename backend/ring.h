@@ -63,7 +63,8 @@ struct ring_params {
 	X(enospc)                                                              \
 	X(grant_err)   /* a grant copy failed */                               \
 	X(wakeups)                                                             \
-	X(notifies)
+	X(notifies)                                                            \
+	X(gnt_calls)   /* grant-copy calls (hypercalls) made */
 
 /* Counters, summed per device by the caller. */
 struct ring_stats {

@@ -26,7 +26,7 @@
 #include "backend/vbd.h"
 #include "cow/cow.h"
 
-#define WIRE_VERSION 1u
+#define WIRE_VERSION 2u /* 2: ring stats carry gnt_calls */
 #define WIRE_MAGIC 0x78657772u /* "xewr" */
 #define WIRE_MAX_SLOTS 64u     /* disks of one guest */
 #define WIRE_MAX_ATT 2u        /* blkif attachments of one disk */

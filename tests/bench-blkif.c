@@ -206,7 +206,7 @@ static void on_done(struct fe_req *r, void *arg)
 struct run_result {
 	double per_s; /* requests per second */
 	double fe_us, be_us, elapsed_us; /* per request */
-	double kicks, notifies; /* per request */
+	double kicks, notifies, gnt_calls; /* per request */
 };
 
 /*
@@ -247,13 +247,15 @@ static double worker_cpu(struct bu_env *e, const struct bu_disk *disk)
 }
 
 static void dev_counters(struct bu_env *e, const struct bu_disk *disk,
-			 uint64_t *wakeups_r, uint64_t *notifies_r)
+			 uint64_t *wakeups_r, uint64_t *notifies_r,
+			 uint64_t *gnt_calls_r)
 {
 	struct xenbus_dev_info info;
 
 	CHECK_OK(fe_daemon_dev(e->d, disk->domid, disk->devid, &info));
 	*wakeups_r = info.ring.wakeups;
 	*notifies_r = info.ring.notifies;
+	*gnt_calls_r = info.ring.gnt_calls;
 }
 
 /*
@@ -269,7 +271,7 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 	struct fe *fe = disk->fe;
 	struct pool p[MAX_Q] = { 0 };
 	struct fe_seg *segs[MAX_Q];
-	uint64_t seq[MAX_Q], submitted = 0, done, wk0, nt0, wk1, nt1;
+	uint64_t seq[MAX_Q], submitted = 0, done, wk0, nt0, gc0, wk1, nt1, gc1;
 	uint64_t slice = DISK_SECTORS / nq;
 	double t0, t, fe_cpu0, all_cpu0, wk_cpu0;
 	struct run_result res;
@@ -300,7 +302,7 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 			p[q].free_idx[p[q].nr_free++] = depth - 1 - i;
 		}
 	}
-	dev_counters(e, disk, &wk0, &nt0);
+	dev_counters(e, disk, &wk0, &nt0, &gc0);
 	fe_cpu0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
 	all_cpu0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
 	wk_cpu0 = worker_cpu(e, disk);
@@ -381,9 +383,10 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 			    1e6 / (double)done -
 		    res.fe_us;
 	res.elapsed_us = t * 1e6 / (double)done;
-	dev_counters(e, disk, &wk1, &nt1);
+	dev_counters(e, disk, &wk1, &nt1, &gc1);
 	res.kicks = (double)(wk1 - wk0) / (double)done;
 	res.notifies = (double)(nt1 - nt0) / (double)done;
+	res.gnt_calls = (double)(gc1 - gc0) / (double)done;
 	for (q = 0; q < nq; q++) {
 		for (i = 0; i < depth * nsegs; i++)
 			sim_page_free(segs[q][i].page);
@@ -410,9 +413,10 @@ static void cpu_row(const struct run_result *r, double engine_us)
 {
 	printf("      per request: frontend %.2f us, backend %.2f us cpu "
 	       "(engine %.2f us: engine/backend cpu %.2fx), %.2f us "
-	       "elapsed; %.3f wake-ups, %.3f notifies\n",
+	       "elapsed; %.3f wake-ups, %.3f notifies, %.3f grant-copy "
+	       "calls\n",
 	       r->fe_us, r->be_us, engine_us, engine_us / r->be_us,
-	       r->elapsed_us, r->kicks, r->notifies);
+	       r->elapsed_us, r->kicks, r->notifies, r->gnt_calls);
 }
 
 struct disks {
