@@ -3,14 +3,14 @@
  * The block map, the overlay slot allocator and space accounting of a view
  * (cow/map.h), and the process-wide budget (cow/cow.h).
  *
- * What it owns: the map's leaves (one per 4 MiB of disk, made on first
- * write, so an untouched disk costs a pointer per 4 MiB), the free-slot
- * stack, and the view's share of the budget. A leaf starts sparse, 6 bytes
- * for each block set in it (and up to an eighth more of room to grow), and
- * becomes a dense page of 4-byte entries once the sparse form would be
- * larger: either way at most about 0.15% of the overlay bytes it maps,
- * however the writes are spread, where a page per touched 4 MiB would be
- * 100% for one block written in each.
+ * What it owns: the map (a pointer per 256 MiB group of the disk; a
+ * group's entries, once one is set, sparse: 6 bytes for each block set in
+ * it, and up to an eighth more of room to grow; past 2048 of them, a
+ * directory of 4 MiB leaves, each sparse the same way until that would be
+ * larger than a dense page of 4-byte entries), the free-slot stack, and
+ * the view's share of the budget. Either way the map takes at most about
+ * 0.15% of the overlay bytes it maps, however the writes are spread, and
+ * an untouched disk 32 bytes per GiB.
  *
  * Invariants:
  * - used_blks counts slots handed out and not given back; it never exceeds
@@ -138,9 +138,10 @@ static void budget_give(struct cow_budget *b, uint64_t nr)
 /* ---- the map ---- */
 
 /*
- * A sparse leaf: the entries set, by index in the leaf, ascending. The
- * values come first (aligned), the indices after the last value's room.
- * Only touched under the leaf's lock.
+ * A sparse group or leaf: the entries set, by index in it (a group's
+ * 65536 blocks and a leaf's 1024 both fit 16 bits), ascending. The values
+ * come first (aligned), the indices after the last value's room. Only
+ * touched under its lock.
  */
 struct map_sparse {
 	uint16_t n, cap;
@@ -152,12 +153,20 @@ _Static_assert(offsetof(struct map_sparse, val) == 4 &&
 		       MAP_SPARSE_MAX * (sizeof(uint32_t) + sizeof(uint16_t)) +
 				       4 <= MAP_LEAF_BLKS * sizeof(uint32_t) &&
 		       MAP_SPARSE_MAX < MAP_LEAF_BLKS &&
-		       MAP_SPARSE_MAX <= UINT16_MAX,
-	       "a full sparse leaf is no bigger than a dense one");
+		       MAP_SPARSE_MAX < MAP_GROUP_SPARSE_MAX &&
+		       MAP_GROUP_SPARSE_MAX <= UINT16_MAX &&
+		       MAP_GROUP_BLKS - 1 <= UINT16_MAX,
+	       "a full sparse leaf is no bigger than a dense one, and a "
+	       "sparse group's counts and indices fit 16 bits");
 
 static uint16_t *sparse_idx(struct map_sparse *s)
 {
 	return (uint16_t *)(s->val + s->cap);
+}
+
+static struct map_sparse *untag(uintptr_t w)
+{
+	return (struct map_sparse *)(w & ~MAP_SPARSE);
 }
 
 /* What an allocation really takes from the heap, header included. */
@@ -166,10 +175,27 @@ static uint64_t heap_bytes(void *p)
 	return malloc_usable_size(p) + sizeof(size_t);
 }
 
+/* The lock of blk's group while it is sparse, and of its leaf after. */
+static pthread_mutex_t *group_lock(const struct cow_map *m, uint64_t blk)
+{
+	return (pthread_mutex_t *)&m->leaf_locks[(blk >> MAP_GROUP_SHIFT) %
+						 MAP_LEAF_LOCKS];
+}
+
 static pthread_mutex_t *leaf_lock(const struct cow_map *m, uint64_t blk)
 {
 	return (pthread_mutex_t *)&m->leaf_locks[(blk >> MAP_LEAF_SHIFT) %
 						 MAP_LEAF_LOCKS];
+}
+
+/* How many leaves group g has (the last may have fewer than 64). */
+static unsigned int group_leaves(const struct cow_map *m, uint64_t g)
+{
+	uint64_t blks = m->nr_blks - g * MAP_GROUP_BLKS;
+
+	if (blks > MAP_GROUP_BLKS)
+		blks = MAP_GROUP_BLKS;
+	return (unsigned int)((blks + MAP_LEAF_BLKS - 1) / MAP_LEAF_BLKS);
 }
 
 /* The first position in s whose index is >= i. */
@@ -189,10 +215,17 @@ static unsigned int sparse_find(struct map_sparse *s, unsigned int i)
 	return lo;
 }
 
-/* A sparse leaf with room for at least want entries, holding old's (if
- * any). As much room as the allocation really has, up to MAP_SPARSE_MAX. */
+static uint32_t sparse_lookup(struct map_sparse *s, unsigned int i)
+{
+	unsigned int pos = sparse_find(s, i);
+
+	return pos < s->n && sparse_idx(s)[pos] == i ? s->val[pos] : MAP_BASE;
+}
+
+/* A sparse form with room for at least want entries, holding old's (if
+ * any). As much room as the allocation really has, up to max. */
 static struct map_sparse *sparse_new(struct cow_map *m, unsigned int want,
-				     struct map_sparse *old)
+				     unsigned int max, struct map_sparse *old)
 {
 	size_t bytes = offsetof(struct map_sparse, val) +
 		       (size_t)want * (sizeof(uint32_t) + sizeof(uint16_t));
@@ -203,7 +236,7 @@ static struct map_sparse *sparse_new(struct cow_map *m, unsigned int want,
 		return NULL;
 	cap = (malloc_usable_size(s) - offsetof(struct map_sparse, val)) /
 	      (sizeof(uint32_t) + sizeof(uint16_t));
-	s->cap = (uint16_t)(cap < MAP_SPARSE_MAX ? cap : MAP_SPARSE_MAX);
+	s->cap = (uint16_t)(cap < max ? cap : max);
 	s->n = 0;
 	if (old) {
 		s->n = old->n;
@@ -216,79 +249,75 @@ static struct map_sparse *sparse_new(struct cow_map *m, unsigned int want,
 	return s;
 }
 
-static void leaf_free(struct cow_map *m, void *leaf)
+static void heap_free(struct cow_map *m, void *p)
 {
-	atomic_fetch_sub_explicit(&m->map_bytes, heap_bytes(leaf),
+	if (!p)
+		return;
+	atomic_fetch_sub_explicit(&m->map_bytes, heap_bytes(p),
 				  memory_order_relaxed);
-	free(leaf);
+	free(p);
 }
 
 uint32_t map_get_sparse(const struct cow_map *m, uint64_t blk)
 {
-	unsigned int i = blk & (MAP_LEAF_BLKS - 1), pos;
-	pthread_mutex_t *lock = leaf_lock(m, blk);
-	struct map_sparse *s;
+	_Atomic uintptr_t *gp = &m->groups[blk >> MAP_GROUP_SHIFT], *lp;
+	pthread_mutex_t *lock;
 	uint32_t val = MAP_BASE;
-	uintptr_t leaf;
+	uintptr_t w;
 
-	pthread_mutex_lock(lock);
-	/* Again, under the lock: it may have grown, or become dense. */
-	leaf = atomic_load_explicit(&m->leaves[blk >> MAP_LEAF_SHIFT],
-				    memory_order_acquire);
-	if (!(leaf & MAP_LEAF_SPARSE)) {
-		val = atomic_load_explicit(map_dense_entry(leaf, i),
-					   memory_order_acquire);
-	} else {
-		s = (struct map_sparse *)(leaf & ~MAP_LEAF_SPARSE);
-		pos = sparse_find(s, i);
-		if (pos < s->n && sparse_idx(s)[pos] == i)
-			val = s->val[pos];
+	w = atomic_load_explicit(gp, memory_order_acquire);
+	if (w & MAP_SPARSE) {
+		lock = group_lock(m, blk);
+		pthread_mutex_lock(lock);
+		/* Again, under the lock: it may have grown, or become a
+		 * directory. */
+		w = atomic_load_explicit(gp, memory_order_acquire);
+		if (w & MAP_SPARSE)
+			val = sparse_lookup(untag(w),
+					    blk & (MAP_GROUP_BLKS - 1));
+		pthread_mutex_unlock(lock);
+		if (w & MAP_SPARSE)
+			return val;
 	}
+	if (!w) /* groups are never freed: not reached */
+		return MAP_BASE;
+	/* A directory, for good: its leaf under the leaf's lock. */
+	lp = map_dir_leaf(w, blk);
+	lock = leaf_lock(m, blk);
+	pthread_mutex_lock(lock);
+	w = atomic_load_explicit(lp, memory_order_acquire);
+	if (w & MAP_SPARSE)
+		val = sparse_lookup(untag(w), blk & (MAP_LEAF_BLKS - 1));
+	else if (w)
+		val = atomic_load_explicit(
+			map_dense_entry(w, blk & (MAP_LEAF_BLKS - 1)),
+			memory_order_acquire);
 	pthread_mutex_unlock(lock);
 	return val;
 }
 
-/* s, full, becomes a dense page with entry i set to val. Under the lock. */
-static int sparse_to_dense(struct cow_map *m, _Atomic uintptr_t *leafp,
-			   struct map_sparse *s, unsigned int i, uint32_t val)
+/*
+ * Set entry i of the sparse form at *p (0: none yet) to val, under its
+ * lock, or on a form nobody else sees yet. max: the most entries it holds.
+ * 0 if done, 1 if it is full and i is not in it (the caller changes its
+ * form; nothing changed), -ENOMEM (nothing changed).
+ */
+static int sparse_put(struct cow_map *m, _Atomic uintptr_t *p,
+		      unsigned int max, unsigned int i, uint32_t val)
 {
-	_Atomic uint32_t *dense = calloc(MAP_LEAF_BLKS, sizeof(*dense));
-	const uint16_t *idx = sparse_idx(s);
-	unsigned int k;
-
-	if (!dense)
-		return -ENOMEM;
-	for (k = 0; k < s->n; k++)
-		atomic_init(&dense[idx[k]], s->val[k]);
-	atomic_init(&dense[i], val);
-	atomic_fetch_add_explicit(&m->map_bytes, heap_bytes(dense),
-				  memory_order_relaxed);
-	/* Readers of a dense leaf take no lock: publish it whole. */
-	atomic_store_explicit(leafp, (uintptr_t)dense, memory_order_release);
-	leaf_free(m, s);
-	return 0;
-}
-
-/* map_set() on a leaf that is absent or sparse. Under the leaf's lock. */
-static int sparse_set(struct cow_map *m, _Atomic uintptr_t *leafp,
-		      unsigned int i, uint32_t val)
-{
-	uintptr_t leaf = atomic_load_explicit(leafp, memory_order_acquire);
-	struct map_sparse *s, *grown;
+	struct map_sparse *s = untag(atomic_load_explicit(p,
+						memory_order_acquire));
+	struct map_sparse *grown;
 	unsigned int pos, want;
 	uint16_t *idx;
 
-	if (leaf && !(leaf & MAP_LEAF_SPARSE)) { /* became dense meanwhile */
-		atomic_store_explicit(map_dense_entry(leaf, i), val,
-				      memory_order_release);
-		return 0;
-	}
-	s = (struct map_sparse *)(leaf & ~MAP_LEAF_SPARSE);
-	if (!s) { /* still absent: map_set() let only val != MAP_BASE in */
-		s = sparse_new(m, 2, NULL);
+	if (!s) {
+		if (val == MAP_BASE)
+			return 0; /* not there reads MAP_BASE */
+		s = sparse_new(m, 2, max, NULL);
 		if (!s)
 			return -ENOMEM;
-		atomic_store_explicit(leafp, (uintptr_t)s | MAP_LEAF_SPARSE,
+		atomic_store_explicit(p, (uintptr_t)s | MAP_SPARSE,
 				      memory_order_release);
 	}
 	pos = sparse_find(s, i);
@@ -297,20 +326,19 @@ static int sparse_set(struct cow_map *m, _Atomic uintptr_t *leafp,
 		return 0;
 	}
 	if (val == MAP_BASE)
-		return 0; /* not there reads MAP_BASE */
+		return 0;
 	if (s->n == s->cap) {
-		if (s->n >= MAP_SPARSE_MAX)
-			return sparse_to_dense(m, leafp, s, i, val);
+		if (s->n >= max)
+			return 1;
 		want = s->n + (s->n / 8 > 2 ? s->n / 8 : 2);
-		if (want > MAP_SPARSE_MAX)
-			want = MAP_SPARSE_MAX;
-		grown = sparse_new(m, want, s);
+		if (want > max)
+			want = max;
+		grown = sparse_new(m, want, max, s);
 		if (!grown)
 			return -ENOMEM;
-		atomic_store_explicit(leafp,
-				      (uintptr_t)grown | MAP_LEAF_SPARSE,
+		atomic_store_explicit(p, (uintptr_t)grown | MAP_SPARSE,
 				      memory_order_release);
-		leaf_free(m, s);
+		heap_free(m, s);
 		s = grown;
 	}
 	idx = sparse_idx(s);
@@ -323,16 +351,137 @@ static int sparse_set(struct cow_map *m, _Atomic uintptr_t *leafp,
 	return 0;
 }
 
+/* The sparse leaf at *lp, full, becomes a dense page with entry i set to
+ * val. Under the leaf's lock (or unseen). */
+static int sparse_to_dense(struct cow_map *m, _Atomic uintptr_t *lp,
+			   unsigned int i, uint32_t val)
+{
+	struct map_sparse *s = untag(atomic_load_explicit(lp,
+						memory_order_acquire));
+	_Atomic uint32_t *dense = calloc(MAP_LEAF_BLKS, sizeof(*dense));
+	const uint16_t *idx = sparse_idx(s);
+	unsigned int k;
+
+	if (!dense)
+		return -ENOMEM;
+	for (k = 0; k < s->n; k++)
+		atomic_init(&dense[idx[k]], s->val[k]);
+	atomic_init(&dense[i], val);
+	atomic_fetch_add_explicit(&m->map_bytes, heap_bytes(dense),
+				  memory_order_relaxed);
+	/* Readers of a dense leaf take no lock: publish it whole. */
+	atomic_store_explicit(lp, (uintptr_t)dense, memory_order_release);
+	heap_free(m, s);
+	return 0;
+}
+
+/* map_set() on the leaf at *lp. Under the leaf's lock (or unseen). */
+static int leaf_set(struct cow_map *m, _Atomic uintptr_t *lp, uint64_t blk,
+		    uint32_t val)
+{
+	uintptr_t leaf = atomic_load_explicit(lp, memory_order_acquire);
+	unsigned int i = blk & (MAP_LEAF_BLKS - 1);
+	int rc;
+
+	if (leaf && !(leaf & MAP_SPARSE)) { /* became dense meanwhile */
+		atomic_store_explicit(map_dense_entry(leaf, i), val,
+				      memory_order_release);
+		return 0;
+	}
+	rc = sparse_put(m, lp, MAP_SPARSE_MAX, i, val);
+	if (rc == 1)
+		rc = sparse_to_dense(m, lp, i, val);
+	return rc;
+}
+
+/* A directory's leaves (of group g) and the directory itself. */
+static void dir_free(struct cow_map *m, _Atomic uintptr_t *dir, uint64_t g)
+{
+	unsigned int l, nl = group_leaves(m, g);
+
+	for (l = 0; l < nl; l++)
+		heap_free(m, untag(atomic_load(&dir[l])));
+	heap_free(m, dir);
+}
+
+/*
+ * The sparse group at *gp, full, becomes a directory holding its entries
+ * and blk's set to val (a new one). Under the group's lock. Everything is
+ * built before the directory is published, so a reader walking it without
+ * a lock sees it whole; on -ENOMEM nothing changed.
+ */
+static int group_to_dir(struct cow_map *m, _Atomic uintptr_t *gp,
+			uint64_t blk, uint32_t val)
+{
+	struct map_sparse *s = untag(atomic_load_explicit(gp,
+						memory_order_acquire));
+	uint64_t g = blk >> MAP_GROUP_SHIFT;
+	unsigned int nl = group_leaves(m, g), k, e, l, n;
+	const uint16_t *idx = sparse_idx(s);
+	_Atomic uintptr_t *dir = calloc(nl, sizeof(*dir));
+	struct map_sparse *leaf;
+	_Atomic uint32_t *dense;
+
+	if (!dir)
+		return -ENOMEM;
+	atomic_fetch_add_explicit(&m->map_bytes, heap_bytes(dir),
+				  memory_order_relaxed);
+	for (k = 0; k < s->n; k = e) {
+		l = idx[k] >> MAP_LEAF_SHIFT;
+		for (e = k, n = 0; e < s->n && idx[e] >> MAP_LEAF_SHIFT == l;
+		     e++)
+			n += s->val[e] != MAP_BASE;
+		if (!n)
+			continue;
+		if (n > MAP_SPARSE_MAX) {
+			dense = calloc(MAP_LEAF_BLKS, sizeof(*dense));
+			if (!dense)
+				goto nomem;
+			for (; k < e; k++)
+				atomic_init(&dense[idx[k] &
+						   (MAP_LEAF_BLKS - 1)],
+					    s->val[k]);
+			atomic_fetch_add_explicit(&m->map_bytes,
+						  heap_bytes(dense),
+						  memory_order_relaxed);
+			atomic_init(&dir[l], (uintptr_t)dense);
+			continue;
+		}
+		/* Room for an eighth more, as a growing leaf would have. */
+		n += n / 8 > 2 ? n / 8 : 2;
+		leaf = sparse_new(m, n < MAP_SPARSE_MAX ? n : MAP_SPARSE_MAX,
+				  MAP_SPARSE_MAX, NULL);
+		if (!leaf)
+			goto nomem;
+		for (; k < e; k++) {
+			if (s->val[k] == MAP_BASE)
+				continue;
+			leaf->val[leaf->n] = s->val[k];
+			sparse_idx(leaf)[leaf->n++] =
+				idx[k] & (MAP_LEAF_BLKS - 1);
+		}
+		atomic_init(&dir[l], (uintptr_t)leaf | MAP_SPARSE);
+	}
+	if (leaf_set(m, map_dir_leaf((uintptr_t)dir, blk), blk, val) < 0)
+		goto nomem;
+	atomic_store_explicit(gp, (uintptr_t)dir, memory_order_release);
+	heap_free(m, s);
+	return 0;
+nomem:
+	dir_free(m, dir, g);
+	return -ENOMEM;
+}
+
 int map_init(struct cow_map *m, uint64_t nr_blks, uint64_t limit_blks,
 	     struct cow_budget *budget)
 {
 	unsigned int i;
 
 	m->nr_blks = nr_blks;
-	m->nr_leaves = (nr_blks + MAP_LEAF_BLKS - 1) / MAP_LEAF_BLKS;
-	m->leaves = calloc(m->nr_leaves ? m->nr_leaves : 1,
-			   sizeof(*m->leaves));
-	if (!m->leaves)
+	m->nr_groups = (nr_blks + MAP_GROUP_BLKS - 1) / MAP_GROUP_BLKS;
+	m->groups = calloc(m->nr_groups ? m->nr_groups : 1,
+			   sizeof(*m->groups));
+	if (!m->groups)
 		return -ENOMEM;
 	m->free_slots = NULL;
 	m->nr_free = m->free_cap = 0;
@@ -340,8 +489,8 @@ int map_init(struct cow_map *m, uint64_t nr_blks, uint64_t limit_blks,
 	m->limit_blks = limit_blks;
 	atomic_init(&m->used_blks, 0);
 	atomic_init(&m->peak_blks, 0);
-	atomic_init(&m->map_bytes, (m->nr_leaves ? m->nr_leaves : 1) *
-					   sizeof(*m->leaves));
+	atomic_init(&m->map_bytes, (m->nr_groups ? m->nr_groups : 1) *
+					   sizeof(*m->groups));
 	m->budget = budget;
 	m->redirects = 0;
 	pthread_mutex_init(&m->alloc_lock, NULL);
@@ -363,9 +512,15 @@ void map_fini(struct cow_map *m)
 	uint64_t i;
 
 	budget_give(m->budget, atomic_load(&m->used_blks));
-	for (i = 0; i < m->nr_leaves; i++)
-		free((void *)(atomic_load(&m->leaves[i]) & ~MAP_LEAF_SPARSE));
-	free(m->leaves);
+	for (i = 0; i < m->nr_groups; i++) {
+		uintptr_t w = atomic_load(&m->groups[i]);
+
+		if (w & MAP_SPARSE)
+			free(untag(w));
+		else if (w)
+			dir_free(m, (_Atomic uintptr_t *)w, i);
+	}
+	free(m->groups);
 	free(m->free_slots);
 	for (i = 0; i < MAP_LEAF_LOCKS; i++)
 		pthread_mutex_destroy(&m->leaf_locks[i]);
@@ -375,22 +530,42 @@ void map_fini(struct cow_map *m)
 
 int map_set(struct cow_map *m, uint64_t blk, uint32_t val)
 {
-	_Atomic uintptr_t *leafp = &m->leaves[blk >> MAP_LEAF_SHIFT];
-	uintptr_t leaf = atomic_load_explicit(leafp, memory_order_acquire);
+	_Atomic uintptr_t *gp = &m->groups[blk >> MAP_GROUP_SHIFT], *lp;
+	uintptr_t w = atomic_load_explicit(gp, memory_order_acquire);
 	pthread_mutex_t *lock;
-	int rc;
+	int rc = 0;
 
-	if (leaf && !(leaf & MAP_LEAF_SPARSE)) {
+	if (!w && val == MAP_BASE)
+		return 0; /* an absent group already reads MAP_BASE */
+	if (!w || (w & MAP_SPARSE)) {
+		lock = group_lock(m, blk);
+		pthread_mutex_lock(lock);
+		w = atomic_load_explicit(gp, memory_order_acquire);
+		if (!w || (w & MAP_SPARSE)) {
+			rc = sparse_put(m, gp, MAP_GROUP_SPARSE_MAX,
+					blk & (MAP_GROUP_BLKS - 1), val);
+			if (rc == 1)
+				rc = group_to_dir(m, gp, blk, val);
+			w = 0; /* done */
+		}
+		pthread_mutex_unlock(lock);
+		if (!w)
+			return rc;
+		/* It became a directory meanwhile. */
+	}
+	lp = map_dir_leaf(w, blk);
+	w = atomic_load_explicit(lp, memory_order_acquire);
+	if (w && !(w & MAP_SPARSE)) {
 		atomic_store_explicit(
-			map_dense_entry(leaf, blk & (MAP_LEAF_BLKS - 1)), val,
+			map_dense_entry(w, blk & (MAP_LEAF_BLKS - 1)), val,
 			memory_order_release);
 		return 0;
 	}
-	if (!leaf && val == MAP_BASE)
-		return 0; /* an absent leaf already reads MAP_BASE */
+	if (!w && val == MAP_BASE)
+		return 0;
 	lock = leaf_lock(m, blk);
 	pthread_mutex_lock(lock);
-	rc = sparse_set(m, leafp, blk & (MAP_LEAF_BLKS - 1), val);
+	rc = leaf_set(m, lp, blk, val);
 	pthread_mutex_unlock(lock);
 	return rc;
 }

@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The block map (cow/map.h) against a plain array:
- * - every entry reads back what was last set, through each leaf's life
- *   (absent, sparse and growing from either end or the middle, dense);
- *   setting MAP_BASE where nothing is set makes no leaf;
- * - a leaf is sparse until the sparse form would outgrow a page, then
- *   dense, and the map's memory stays within its promise: at most 6 bytes
- *   an entry and an eighth of room while sparse (plus the heap's header
- *   and rounding), a page when dense;
+ * - every entry reads back what was last set, through each group's and
+ *   leaf's life (absent; a sparse group; a directory whose leaves are
+ *   absent, sparse and growing from either end or the middle, or dense,
+ *   one of them dense as the directory is made); setting MAP_BASE where
+ *   nothing is set makes nothing;
+ * - a group is sparse until it holds MAP_GROUP_SPARSE_MAX entries and one
+ *   more makes it a directory; a leaf is sparse until the sparse form
+ *   would outgrow a page, then dense; the map's memory stays within its
+ *   promise: at most 6 bytes an entry and an eighth of room while sparse
+ *   (plus the heap's header and rounding), a page when dense, a pointer a
+ *   leaf for a directory;
  * - readers without a lock, and writers of other blocks of the same
- *   leaves, in four threads, while leaves grow and turn dense: each
- *   reader sees for each block only values its writer set, never older
- *   than one it saw before.
+ *   groups and leaves, in four threads, while groups become directories
+ *   and leaves grow and turn dense: each reader sees for each block only
+ *   values its writer set, never older than one it saw before.
  */
 #include "config.h"
 
@@ -24,14 +28,30 @@
 #include "tests/check.h"
 #include "tests/testlib.h"
 
-#define LEAVES 6u
-#define NBLKS (LEAVES * MAP_LEAF_BLKS - 100) /* the last leaf partial */
+/* Group 0 whole (64 leaves), group 1 six leaves, the last partial. */
+#define LEAVES (MAP_GROUP_LEAVES + 6u)
+#define NBLKS (LEAVES * MAP_LEAF_BLKS - 100)
+#define G1 ((uint64_t)MAP_GROUP_BLKS) /* group 1's first block */
 
 static uint32_t model[NBLKS];
 
+static uintptr_t group_of(struct cow_map *m, uint64_t blk)
+{
+	return atomic_load(&m->groups[blk >> MAP_GROUP_SHIFT]);
+}
+
+static bool is_dir(struct cow_map *m, uint64_t blk)
+{
+	uintptr_t w = group_of(m, blk);
+
+	return w && !(w & MAP_SPARSE);
+}
+
+/* blk's leaf in its group's directory (0 if the group is not one). */
 static uintptr_t leaf_of(struct cow_map *m, uint64_t blk)
 {
-	return atomic_load(&m->leaves[blk >> MAP_LEAF_SHIFT]);
+	return is_dir(m, blk) ? atomic_load(map_dir_leaf(group_of(m, blk), blk))
+			      : 0;
 }
 
 static void set_both(struct cow_map *m, uint64_t blk, uint32_t val)
@@ -51,14 +71,54 @@ static void check_all(struct cow_map *m, const char *when)
 		      when, (unsigned long long)b, map_get(m, b), model[b]);
 }
 
-/* Entries set (not MAP_BASE) in leaf l of the model. */
+/* Entries set (not MAP_BASE) in the model's blocks [first, first + n). */
+static unsigned int model_range(uint64_t first, uint64_t n)
+{
+	unsigned int c = 0;
+	uint64_t b;
+
+	for (b = first; b < first + n && b < NBLKS; b++)
+		c += model[b] != MAP_BASE;
+	return c;
+}
+
 static unsigned int model_count(unsigned int l)
 {
-	unsigned int i, n = 0;
+	return model_range((uint64_t)l * MAP_LEAF_BLKS, MAP_LEAF_BLKS);
+}
 
-	for (i = 0; i < MAP_LEAF_BLKS && l * MAP_LEAF_BLKS + i < NBLKS; i++)
-		n += model[l * MAP_LEAF_BLKS + i] != MAP_BASE;
-	return n;
+/* The promise: 6 bytes an entry and an eighth more room (at least 2) in
+ * each sparse form, which costs the heap's header and rounding (32 bytes)
+ * and its own 4; a page a dense leaf; a pointer a leaf of a directory. */
+static void check_bytes(struct cow_map *m, uint64_t ptrs, const char *when)
+{
+	uint64_t bound = ptrs, g, l, n;
+	uintptr_t w;
+
+	for (g = 0; g * MAP_GROUP_BLKS < NBLKS; g++) {
+		w = group_of(m, g * MAP_GROUP_BLKS);
+		if (w & MAP_SPARSE) {
+			n = model_range(g * MAP_GROUP_BLKS, MAP_GROUP_BLKS);
+			bound += n * 6 * 9 / 8 + 12 + 4 + 32;
+			continue;
+		}
+		if (!w)
+			continue;
+		bound += MAP_GROUP_LEAVES * sizeof(uintptr_t) + 32;
+		for (l = g * MAP_GROUP_LEAVES;
+		     l < (g + 1) * MAP_GROUP_LEAVES && l < LEAVES; l++) {
+			w = leaf_of(m, l * MAP_LEAF_BLKS);
+			if (w & MAP_SPARSE)
+				bound += model_count((unsigned int)l) * 6 * 9 /
+						 8 + 12 + 4 + 32;
+			else if (w)
+				bound += MAP_LEAF_BLKS * 4 + 32;
+		}
+	}
+	CHECK(atomic_load(&m->map_bytes) <= bound,
+	      "%s: the map takes %llu bytes, more than %llu", when,
+	      (unsigned long long)atomic_load(&m->map_bytes),
+	      (unsigned long long)bound);
 }
 
 static uint32_t some_val(struct rng *r)
@@ -82,14 +142,61 @@ static void test_against_model(struct rng *r)
 	memset(model, 0, sizeof(model));
 	CHECK_OK(map_init(&m, NBLKS, 0, NULL));
 	ptrs = atomic_load(&m.map_bytes);
+	CHECK(ptrs == 2 * sizeof(uintptr_t), "an empty map of two groups "
+	      "takes %llu bytes", (unsigned long long)ptrs);
 
-	/* Nothing set: no leaf, and setting MAP_BASE makes none. */
+	/* Nothing set: nothing made, and setting MAP_BASE makes nothing. */
 	for (b = 0; b < NBLKS; b += 97)
 		set_both(&m, b, MAP_BASE);
-	for (l = 0; l < LEAVES; l++)
-		CHECK(!leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS),
-		      "leaf %u made by MAP_BASE", l);
+	CHECK(!group_of(&m, 0) && !group_of(&m, G1), "a group made by "
+	      "MAP_BASE");
 	CHECK(atomic_load(&m.map_bytes) == ptrs, "map grew for MAP_BASE");
+
+	/* Group 1: five entries a leaf. Group 0: entries at random in its
+	 * leaves 8 to 63, up to as many as a sparse group holds. */
+	for (l = MAP_GROUP_LEAVES; l < LEAVES; l++)
+		for (i = 0; i < 5; i++)
+			set_both(&m, (uint64_t)l * MAP_LEAF_BLKS +
+					     rng_below(r, l == LEAVES - 1 ?
+							  MAP_LEAF_BLKS - 100 :
+							  MAP_LEAF_BLKS),
+				 some_val(r));
+	while (model_range(0, MAP_GROUP_BLKS) < MAP_GROUP_SPARSE_MAX)
+		set_both(&m, 8 * MAP_LEAF_BLKS +
+				     rng_below(r, MAP_GROUP_BLKS -
+							  8 * MAP_LEAF_BLKS),
+			 some_val(r));
+	check_all(&m, "sparse groups");
+	CHECK((group_of(&m, 0) & MAP_SPARSE) && (group_of(&m, G1) & MAP_SPARSE),
+	      "a group with %u entries is not sparse",
+	      model_range(0, MAP_GROUP_BLKS));
+	check_bytes(&m, ptrs, "sparse groups");
+
+	/* Changing a set entry of a full sparse group keeps it sparse. */
+	for (b = 0; b < MAP_GROUP_BLKS; b++)
+		if (model[b] != MAP_BASE)
+			set_both(&m, b, model[b] == MAP_ZERO ? MAP_SLOT0 + 7 :
+							       MAP_ZERO);
+	CHECK(group_of(&m, 0) & MAP_SPARSE,
+	      "group 0 a directory without a new entry");
+
+	/* One more: a directory of sparse leaves, the first 8 absent. */
+	do
+		b = 8 * MAP_LEAF_BLKS +
+		    rng_below(r, MAP_GROUP_BLKS - 8 * MAP_LEAF_BLKS);
+	while (model[b] != MAP_BASE);
+	set_both(&m, b, MAP_SLOT0 + 9);
+	CHECK(is_dir(&m, 0), "group 0 with %u entries is not a directory",
+	      model_range(0, MAP_GROUP_BLKS));
+	for (l = 0; l < MAP_GROUP_LEAVES; l++)
+		CHECK(model_count(l) ?
+			      (leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS) &
+			       MAP_SPARSE) :
+			      !leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS),
+		      "leaf %u with %u entries: %#lx", l, model_count(l),
+		      (unsigned long)leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS));
+	check_all(&m, "directory");
+	check_bytes(&m, ptrs, "directory");
 
 	/* Leaf 0 ascending, leaf 1 descending, leaf 2 from the middle out,
 	 * leaf 3 at random, each to one entry short of dense and then one
@@ -107,40 +214,23 @@ static void test_against_model(struct rng *r)
 	for (i = 0; i < 5; i++) {
 		set_both(&m, 4 * MAP_LEAF_BLKS + rng_below(r, MAP_LEAF_BLKS),
 			 some_val(r));
-		set_both(&m, 5 * MAP_LEAF_BLKS +
-				     rng_below(r, NBLKS - 5 * MAP_LEAF_BLKS),
+		set_both(&m, 5 * MAP_LEAF_BLKS + rng_below(r, MAP_LEAF_BLKS),
 			 some_val(r));
 	}
-	check_all(&m, "sparse");
-	for (l = 0; l < LEAVES; l++)
-		CHECK(leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS) &
-			      MAP_LEAF_SPARSE,
+	check_all(&m, "sparse leaves");
+	for (l = 0; l < 6; l++)
+		CHECK(leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS) & MAP_SPARSE,
 		      "leaf %u with %u entries is not sparse", l,
 		      model_count(l));
-	/* The promise while sparse: 6 bytes an entry, an eighth more room,
-	 * and per leaf the heap's header and rounding (32 bytes). */
-	{
-		uint64_t entries = 0, bound;
-
-		for (l = 0; l < LEAVES; l++)
-			entries += model_count(l);
-		bound = ptrs + entries * 6 * 9 / 8 + LEAVES * (4 + 32);
-		CHECK(atomic_load(&m.map_bytes) <= bound,
-		      "%llu entries in sparse leaves take %llu bytes, more "
-		      "than %llu",
-		      (unsigned long long)entries,
-		      (unsigned long long)atomic_load(&m.map_bytes),
-		      (unsigned long long)bound);
-	}
+	check_bytes(&m, ptrs, "sparse leaves");
 
 	/* Changing a set entry of a full sparse leaf keeps it sparse. */
-	for (i = 0; i < 3 * MAP_LEAF_BLKS; i++)
-		if (model[i] != MAP_BASE)
-			set_both(&m, i, model[i] == MAP_ZERO ? MAP_SLOT0 + 7 :
+	for (b = 0; b < 4 * MAP_LEAF_BLKS; b++)
+		if (model[b] != MAP_BASE)
+			set_both(&m, b, model[b] == MAP_ZERO ? MAP_SLOT0 + 7 :
 							       MAP_ZERO);
 	for (l = 0; l < 4; l++)
-		CHECK(leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS) &
-			      MAP_LEAF_SPARSE,
+		CHECK(leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS) & MAP_SPARSE,
 		      "leaf %u turned dense without a new entry", l);
 
 	/* One more entry each: leaves 0 to 3 become pages. */
@@ -148,15 +238,45 @@ static void test_against_model(struct rng *r)
 		for (i = 0; model[l * MAP_LEAF_BLKS + i] != MAP_BASE; i++)
 			;
 		set_both(&m, l * MAP_LEAF_BLKS + i, MAP_ZERO);
-		CHECK(!(leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS) &
-			MAP_LEAF_SPARSE),
+		b = leaf_of(&m, (uint64_t)l * MAP_LEAF_BLKS);
+		CHECK(b && !(b & MAP_SPARSE),
 		      "leaf %u with %u entries is still sparse", l,
 		      model_count(l));
 	}
-	check_all(&m, "dense");
+	check_all(&m, "dense leaves");
+	check_bytes(&m, ptrs, "dense leaves");
+
+	/* Group 1: its first leaf whole, a few entries set back to
+	 * MAP_BASE, then more until the group is full and one more: a
+	 * directory whose first leaf is dense from the start and whose
+	 * MAP_BASE entries are gone. */
+	for (b = G1; b < G1 + MAP_LEAF_BLKS; b++)
+		set_both(&m, b, some_val(r));
+	for (i = 0; i < 10; i++)
+		set_both(&m, G1 + MAP_LEAF_BLKS + 17 * i, MAP_SLOT0 + i);
+	for (i = 0; i < 10; i++)
+		set_both(&m, G1 + MAP_LEAF_BLKS + 17 * i, MAP_BASE);
+	while (model_range(G1, MAP_GROUP_BLKS) < MAP_GROUP_SPARSE_MAX - 10)
+		set_both(&m, G1 + MAP_LEAF_BLKS + rng_below(r, NBLKS - G1 -
+							      MAP_LEAF_BLKS),
+			 some_val(r));
+	CHECK(group_of(&m, G1) & MAP_SPARSE,
+	      "group 1 with %u entries (and 10 set back) is not sparse",
+	      model_range(G1, MAP_GROUP_BLKS));
+	while (!is_dir(&m, G1))
+		set_both(&m, G1 + MAP_LEAF_BLKS + rng_below(r, NBLKS - G1 -
+							      MAP_LEAF_BLKS),
+			 some_val(r));
+	CHECK(model_range(G1, MAP_GROUP_BLKS) > MAP_GROUP_SPARSE_MAX - 10,
+	      "group 1 a directory at %u entries",
+	      model_range(G1, MAP_GROUP_BLKS));
+	b = leaf_of(&m, G1);
+	CHECK(b && !(b & MAP_SPARSE), "group 1's full first leaf is not dense");
+	check_all(&m, "group 1 a directory");
+	check_bytes(&m, ptrs, "group 1 a directory");
 
 	/* Random churn over everything, MAP_BASE included. */
-	for (round = 0; round < 20000; round++) {
+	for (round = 0; round < 40000; round++) {
 		b = rng_below(r, NBLKS);
 		set_both(&m, b, rng_below(r, 3) ? some_val(r) : MAP_BASE);
 	}
@@ -261,10 +381,13 @@ static void test_concurrent(struct rng *r)
 		pthread_join(w[i], NULL);
 	for (i = 0; i < 2; i++)
 		pthread_join(rd[i], NULL);
-	for (l = 0; l < LEAVES; l++)
-		CHECK(!(leaf_of(&sh.m, l * MAP_LEAF_BLKS) & MAP_LEAF_SPARSE),
-		      "leaf %llu full and still sparse",
+	for (l = 0; l < LEAVES; l++) {
+		uintptr_t lw = leaf_of(&sh.m, l * MAP_LEAF_BLKS);
+
+		CHECK(lw && !(lw & MAP_SPARSE),
+		      "leaf %llu full and not a dense leaf of a directory",
 		      (unsigned long long)l);
+	}
 	map_fini(&sh.m);
 }
 
