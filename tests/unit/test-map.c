@@ -12,6 +12,9 @@
  *   promise: at most 6 bytes an entry and an eighth of room while sparse
  *   (plus the heap's header and rounding), a page when dense, a pointer a
  *   leaf for a directory;
+ * - an allocation that fails while a group becomes a directory, or a leaf
+ *   dense, changes nothing (each allocation of it in turn; not in a
+ *   sanitizer's build, whose allocator this test cannot stand in for);
  * - readers without a lock, and writers of other blocks of the same
  *   groups and leaves, in four threads, while groups become directories
  *   and leaves grow and turn dense: each reader sees for each block only
@@ -19,6 +22,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -34,6 +38,45 @@
 #define G1 ((uint64_t)MAP_GROUP_BLKS) /* group 1's first block */
 
 static uint32_t model[NBLKS];
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FAIL_INJECT 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define FAIL_INJECT 0
+#endif
+#endif
+#ifndef FAIL_INJECT
+#define FAIL_INJECT 1
+#endif
+
+#if FAIL_INJECT
+/* The map's allocations (malloc, calloc) fail at the fail_at'th from now
+ * (0: never). Only this test's one thread allocates while it is set. */
+static int fail_at;
+
+void *__libc_malloc(size_t n);
+void *__libc_calloc(size_t n, size_t size);
+
+static bool fail_now(void)
+{
+	if (fail_at > 0 && --fail_at == 0) {
+		errno = ENOMEM;
+		return true;
+	}
+	return false;
+}
+
+void *malloc(size_t n)
+{
+	return fail_now() ? NULL : __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t size)
+{
+	return fail_now() ? NULL : __libc_calloc(n, size);
+}
+#endif
 
 static uintptr_t group_of(struct cow_map *m, uint64_t blk)
 {
@@ -284,6 +327,77 @@ static void test_against_model(struct rng *r)
 	map_fini(&m);
 }
 
+#if FAIL_INJECT
+/* map_set(blk, val), blk new, with the k'th allocation failing for k = 1,
+ * 2, ... until it needs fewer: each failure -ENOMEM and the map exactly as
+ * before (its entries and its bytes). How many allocations it took. */
+static int set_failing(struct cow_map *m, uint64_t blk, uint32_t val)
+{
+	uint64_t bytes = atomic_load(&m->map_bytes);
+	int k, rc;
+
+	for (k = 1;; k++) {
+		fail_at = k;
+		rc = map_set(m, blk, val);
+		fail_at = 0;
+		if (!rc)
+			break;
+		CHECK(rc == -ENOMEM, "map_set: %d", rc);
+		CHECK(atomic_load(&m->map_bytes) == bytes,
+		      "allocation %d failed: %llu bytes, %llu before", k,
+		      (unsigned long long)atomic_load(&m->map_bytes),
+		      (unsigned long long)bytes);
+		check_all(m, "after a failed allocation");
+	}
+	model[blk] = val;
+	check_all(m, "after the allocations went through");
+	return k - 1;
+}
+
+static void test_nomem(void)
+{
+	struct cow_map m;
+	unsigned int l;
+	uint64_t b;
+	int n;
+
+	memset(model, 0, sizeof(model));
+	CHECK_OK(map_init(&m, NBLKS, 0, NULL));
+	/* Group 0 full: its leaf 0 whole (dense once a directory), the rest
+	 * spread over leaves 8 to 63. */
+	for (b = 0; b < MAP_LEAF_BLKS; b++)
+		set_both(&m, b, MAP_SLOT0 + (uint32_t)b);
+	for (b = 8 * MAP_LEAF_BLKS;
+	     model_range(0, MAP_GROUP_BLKS) < MAP_GROUP_SPARSE_MAX; b += 29)
+		set_both(&m, b, MAP_SLOT0 + (uint32_t)b);
+	CHECK(group_of(&m, 0) & MAP_SPARSE, "group 0 is not sparse");
+	n = set_failing(&m, 5 * MAP_LEAF_BLKS + 3, MAP_ZERO);
+	/* One each: the directory, and every leaf with entries. */
+	for (b = 0, l = 0; l < MAP_GROUP_LEAVES; l++)
+		b += model_count(l) > 0;
+	CHECK(is_dir(&m, 0) && n == (int)b + 1,
+	      "group 0 a directory of %llu leaves after %d allocations",
+	      (unsigned long long)b, n);
+	/* A sparse leaf one entry short of dense, then one more. */
+	for (b = 5 * MAP_LEAF_BLKS; model_count(5) < MAP_SPARSE_MAX; b++)
+		if (model[b] == MAP_BASE)
+			set_both(&m, b, MAP_SLOT0 + (uint32_t)b);
+	n = set_failing(&m, b, MAP_ZERO);
+	b = leaf_of(&m, 5 * MAP_LEAF_BLKS);
+	CHECK(b && !(b & MAP_SPARSE) && n == 1,
+	      "leaf 5 dense after %d allocations", n);
+	/* A sparse group's first entry, and one that grows it. */
+	n = set_failing(&m, G1 + 5, MAP_ZERO);
+	CHECK((group_of(&m, G1) & MAP_SPARSE) && n == 1,
+	      "group 1 sparse after %d allocations", n);
+	for (b = G1 + 6; model_range(G1, MAP_GROUP_BLKS) < 3; b++)
+		set_both(&m, b, MAP_ZERO);
+	n = set_failing(&m, b, MAP_ZERO);
+	CHECK(n == 1, "group 1 grew with %d allocations", n);
+	map_fini(&m);
+}
+#endif
+
 /* ---- concurrency ---- */
 
 #define WRITERS 4u
@@ -396,6 +510,12 @@ int main(void)
 	struct rng r = { test_seed("test-map") };
 
 	test_against_model(&r);
+#if FAIL_INJECT
+	test_nomem();
+#else
+	printf("test-map: allocation failures not tried (a sanitizer's "
+	       "allocator)\n");
+#endif
 	test_concurrent(&r);
 	printf("test-map: ok\n");
 	return 0;
