@@ -116,6 +116,9 @@ tests_test_workers_LDADD = $(BLKIF_TEST_LIBS) platform/libsandbox.a \
 check_PROGRAMS += tests/test-scratch-full
 TESTS += tests/test-scratch-full
 tests_test_scratch_full_LDADD = $(BLKIF_TEST_LIBS)
+check_PROGRAMS += tests/test-idle
+TESTS += tests/test-idle
+tests_test_idle_LDADD = $(BLKIF_TEST_LIBS)
 # A scratch device that returns EIO for real (root: a loop device over a
 # small tmpfs).
 check_PROGRAMS += tests/test-scratch-eio

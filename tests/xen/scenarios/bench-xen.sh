@@ -23,6 +23,32 @@
 # round was measured.
 xe_bench_arg() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" /proc/cmdline | head -n1; }
 
+# bench_xen_cpu OUT [S]: every S (30) s until killed, the five processes
+# of dom0 that took the most CPU since the last look (in clock ticks, 100
+# a second a CPU), and each domain's CPU seconds so far (xl list): which
+# backend or domain took the machine's CPU when figures fall (a backend
+# left spinning once its guest went quiet shows here, in the rounds after
+# its own).
+bench_xen_cpu() {
+	local out=$1 prev=$XE_RUN/cpu-prev.txt cur=$XE_RUN/cpu-cur.txt up
+	: > $prev
+	while :; do
+		up=$(cut -d' ' -f1 /proc/uptime)
+		for f in /proc/[0-9]*/stat; do
+			read -r line < $f 2>/dev/null && echo "$line"
+		done | awk '{ c = $0; sub(/^[0-9]+ \(/, "", c); sub(/\) .*/, "", c)
+			      r = $0; sub(/^.*\) /, "", r); split(r, f, " ")
+			      gsub(/ /, "_", c); print $1, c, f[12] + f[13] }' > $cur
+		awk 'NR == FNR { p[$1] = $3; next }
+		     { d = $3 - ($1 in p ? p[$1] : 0); if (d > 0) print d, $1, $2 }' $prev $cur |
+			sort -rn | head -n 5 |
+			awk -v up=$up '{ printf "[dom0 %s s] %s ticks pid %s %s\n", up, $1, $2, $3 }' >> $out
+		xl list 2>/dev/null | awk -v up=$up 'NR > 1 { printf "[dom0 %s s] domain %s cpu %s s\n", up, $1, $6 }' >> $out
+		mv $cur $prev
+		sleep ${2:-30}
+	done
+}
+
 bench_xen_cleanup() {
 	local b=/bench
 	dmsetup remove xe-bench-snapc 2>/dev/null
@@ -35,7 +61,7 @@ bench_xen_cleanup() {
 }
 
 scenario_bench_xen() {
-	local n=bench-xen b=/bench base=/root/base-a.img secs rounds sectors lo lcc lpc key disks kinds id
+	local n=bench-xen b=/bench base=/root/base-a.img secs rounds sectors lo lcc lpc key disks kinds id cpu
 	xe_xl_ready $n || return
 	secs=$(xe_bench_arg xe_bench_secs); secs=${secs:-8}
 	rounds=$(xe_bench_arg xe_bench_rounds); rounds=${rounds:-2}
@@ -86,7 +112,12 @@ scenario_bench_xen() {
 		xe_block status-$n xen-ephemeral status --json
 		xe_xs_dump $n $id
 	fi
+	bench_xen_cpu $XE_RUN/bench-cpu.txt &
+	cpu=$!
 	xe_guest_wait $n $((rounds * 5 * 6 * (secs + 8) + 300))
+	kill $cpu 2>/dev/null
+	wait $cpu 2>/dev/null
+	xe_block bench-xen-cpu cat $XE_RUN/bench-cpu.txt
 	xe_guest_verdict $n
 	bench_xen_cleanup
 	xe_daemon_stop
