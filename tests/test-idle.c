@@ -109,9 +109,9 @@ int main(void)
 	t1 = cpu_ticks(pid);
 	used = t1 - t0;
 	limit = (unsigned long long)hz * IDLE_S * MAX_CPU_PCT / 100;
-	printf("test-idle: the worker used %llu of %ld ticks a second over "
-	       "%d s idle (at most %llu)\n",
-	       used, hz, IDLE_S, limit);
+	printf("test-idle: the worker used %llu ticks over %d s idle (%ld a "
+	       "second is a whole CPU; at most %llu)\n",
+	       used, IDLE_S, hz, limit);
 	CHECK(used <= limit,
 	      "an idle guest's worker used %llu ticks (%.0f%% of a CPU) over "
 	      "%d s",
