@@ -40,7 +40,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <poll.h>
@@ -209,43 +208,6 @@ struct run_result {
 	double kicks, notifies, gnt_calls; /* per request */
 };
 
-/*
- * CPU seconds the guest's worker process (where its rings run, when the
- * daemon has workers) has used: the sum over its threads' schedstat. 0 if
- * there is no worker.
- */
-static double worker_cpu(struct bu_env *e, const struct bu_disk *disk)
-{
-	pid_t pid = fe_daemon_worker_pid(e->d, disk->domid);
-	char path[64];
-	double sum = 0;
-	DIR *dir;
-	struct dirent *de;
-
-	if (pid <= 0)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	dir = opendir(path);
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir))) {
-		char p2[sizeof(path) + 300];
-		unsigned long long ns;
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(p2, sizeof(p2), "%s/%s/schedstat", path, de->d_name);
-		f = fopen(p2, "r");
-		if (f && fscanf(f, "%llu", &ns) == 1)
-			sum += (double)ns / 1e9;
-		if (f)
-			fclose(f);
-	}
-	closedir(dir);
-	return sum;
-}
-
 static void dev_counters(struct bu_env *e, const struct bu_disk *disk,
 			 uint64_t *wakeups_r, uint64_t *notifies_r,
 			 uint64_t *gnt_calls_r)
@@ -305,7 +267,7 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 	dev_counters(e, disk, &wk0, &nt0, &gc0);
 	fe_cpu0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
 	all_cpu0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
-	wk_cpu0 = worker_cpu(e, disk);
+	wk_cpu0 = bu_worker_cpu(e, disk->domid);
 	t0 = now();
 	for (;;) {
 		struct pollfd pf[MAX_Q];
@@ -379,7 +341,7 @@ static struct run_result ring_run(struct bu_env *e, struct bu_disk *disk,
 	/* The backend: the worker's rings, and here the simulated Xen's
 	 * side of its grant copies and kicks (and the daemon thread). */
 	res.be_us = (cpu_now(CLOCK_PROCESS_CPUTIME_ID) - all_cpu0 +
-		     worker_cpu(e, disk) - wk_cpu0) *
+		     bu_worker_cpu(e, disk->domid) - wk_cpu0) *
 			    1e6 / (double)done -
 		    res.fe_us;
 	res.elapsed_us = t * 1e6 / (double)done;

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,43 @@ struct xenbus_config bu_config(void)
 				       .close_timeout_ms = 2000,
 				       .publish_interval_ms = 50,
 				       .nbd_dir = bu_nbd_dir() };
+}
+
+/*
+ * CPU seconds domid's worker process (where its rings run, when the
+ * daemon has workers) has used: the sum over its threads' schedstat. 0 if
+ * there is no worker.
+ */
+double bu_worker_cpu(struct bu_env *e, uint16_t domid)
+{
+	pid_t pid = fe_daemon_worker_pid(e->d, domid);
+	char path[64];
+	double sum = 0;
+	DIR *dir;
+	struct dirent *de;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir))) {
+		char p2[sizeof(path) + 300];
+		unsigned long long ns;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p2, sizeof(p2), "%s/%s/schedstat", path, de->d_name);
+		f = fopen(p2, "r");
+		if (f && fscanf(f, "%llu", &ns) == 1)
+			sum += (double)ns / 1e9;
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return sum;
 }
 
 void bu_env_init_cfg(struct bu_env *e, const struct xenbus_config *cfg)

@@ -37,6 +37,10 @@ void bu_env_fini(struct bu_env *e);
 /* Create domid unless it exists. */
 void bu_domain(struct bu_env *e, uint16_t domid);
 
+/* CPU seconds domid's worker process has used so far (the sum over its
+ * threads); 0 if it has none. */
+double bu_worker_cpu(struct bu_env *e, uint16_t domid);
+
 /* A disk and what the guest should read from it. */
 struct bu_disk {
 	struct fe *fe;

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "tests/blkif-util.h"
 #include "tests/check.h"
@@ -31,29 +30,6 @@
 #define MIB_SECTORS 2048u
 #define IDLE_S 2
 #define MAX_CPU_PCT 10
-
-/* User and system CPU of process pid so far, in clock ticks. */
-static unsigned long long cpu_ticks(pid_t pid)
-{
-	unsigned long long ut = 0, st = 0;
-	char path[64], buf[1024], *p;
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	CHECK(f, "%s", path);
-	CHECK(fgets(buf, sizeof(buf), f), "%s: empty", path);
-	fclose(f);
-	/* Past the command (in parentheses, may hold anything): fields
-	 * 3 on, of which utime and stime are 14 and 15. */
-	p = strrchr(buf, ')');
-	CHECK(p, "%s: no command", path);
-	n = sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-		   &ut, &st);
-	CHECK(n == 2, "%s: cannot read utime and stime", path);
-	return ut + st;
-}
 
 static void exercise(struct bu_disk *d, struct rng *rng)
 {
@@ -80,12 +56,10 @@ int main(void)
 	struct fe_opts o = { .order = 2, .queues = 2,
 			     .abi = XE_BLKIF_ABI_NATIVE, .max_indirect = 256 };
 	struct timespec idle = { .tv_sec = IDLE_S };
-	unsigned long long t0, t1, used, limit;
+	double t0, used, limit = IDLE_S * MAX_CPU_PCT / 100.0;
 	struct bu_disk r, x;
 	struct bu_env e;
 	char spec[400];
-	long hz = sysconf(_SC_CLK_TCK);
-	pid_t pid;
 
 	bu_env_init(&e);
 	bu_domain(&e, GUEST);
@@ -94,8 +68,8 @@ int main(void)
 	snprintf(spec, sizeof(spec), "blank:size=64M,store=xts,scratch=%s",
 		 test_tmpdir());
 	bu_disk_open(&e, &x, GUEST, XVDB, spec, false, &o, NULL, 0);
-	pid = fe_daemon_worker_pid(e.d, GUEST);
-	CHECK(pid > 0, "guest %d has no worker", GUEST);
+	CHECK(fe_daemon_worker_pid(e.d, GUEST) > 0, "guest %d has no worker",
+	      GUEST);
 
 	exercise(&r, &rng);
 	exercise(&x, &rng);
@@ -103,19 +77,17 @@ int main(void)
 	/* Let what the last requests started settle (a helper's spin of
 	 * 50 us, a flush's I/O), then count. */
 	nanosleep(&(struct timespec){ .tv_nsec = 200 * 1000 * 1000 }, NULL);
-	t0 = cpu_ticks(pid);
+	t0 = bu_worker_cpu(&e, GUEST);
 	while (nanosleep(&idle, &idle))
 		;
-	t1 = cpu_ticks(pid);
-	used = t1 - t0;
-	limit = (unsigned long long)hz * IDLE_S * MAX_CPU_PCT / 100;
-	printf("test-idle: the worker used %llu ticks over %d s idle (%ld a "
-	       "second is a whole CPU; at most %llu)\n",
-	       used, IDLE_S, hz, limit);
+	used = bu_worker_cpu(&e, GUEST) - t0;
+	printf("test-idle: the worker used %.3f s of CPU over %d s idle (at "
+	       "most %.1f)\n",
+	       used, IDLE_S, limit);
 	CHECK(used <= limit,
-	      "an idle guest's worker used %llu ticks (%.0f%% of a CPU) over "
+	      "an idle guest's worker used %.3f s of CPU (%.0f%% of one) over "
 	      "%d s",
-	      used, 100.0 * (double)used / (double)(hz * IDLE_S), IDLE_S);
+	      used, 100.0 * used / IDLE_S, IDLE_S);
 
 	/* And it still serves. */
 	bu_verify_all(&r);
