@@ -351,6 +351,17 @@ static int sparse_put(struct cow_map *m, _Atomic uintptr_t *p,
 	return 0;
 }
 
+/* A dense leaf, all MAP_BASE, counted in the map's bytes. */
+static _Atomic uint32_t *dense_new(struct cow_map *m)
+{
+	_Atomic uint32_t *dense = calloc(MAP_LEAF_BLKS, sizeof(*dense));
+
+	if (dense)
+		atomic_fetch_add_explicit(&m->map_bytes, heap_bytes(dense),
+					  memory_order_relaxed);
+	return dense;
+}
+
 /* The sparse leaf at *lp, full, becomes a dense page with entry i set to
  * val. Under the leaf's lock (or unseen). */
 static int sparse_to_dense(struct cow_map *m, _Atomic uintptr_t *lp,
@@ -358,7 +369,7 @@ static int sparse_to_dense(struct cow_map *m, _Atomic uintptr_t *lp,
 {
 	struct map_sparse *s = untag(atomic_load_explicit(lp,
 						memory_order_acquire));
-	_Atomic uint32_t *dense = calloc(MAP_LEAF_BLKS, sizeof(*dense));
+	_Atomic uint32_t *dense = dense_new(m);
 	const uint16_t *idx = sparse_idx(s);
 	unsigned int k;
 
@@ -367,8 +378,6 @@ static int sparse_to_dense(struct cow_map *m, _Atomic uintptr_t *lp,
 	for (k = 0; k < s->n; k++)
 		atomic_init(&dense[idx[k]], s->val[k]);
 	atomic_init(&dense[i], val);
-	atomic_fetch_add_explicit(&m->map_bytes, heap_bytes(dense),
-				  memory_order_relaxed);
 	/* Readers of a dense leaf take no lock: publish it whole. */
 	atomic_store_explicit(lp, (uintptr_t)dense, memory_order_release);
 	heap_free(m, s);
@@ -434,16 +443,13 @@ static int group_to_dir(struct cow_map *m, _Atomic uintptr_t *gp,
 		if (!n)
 			continue;
 		if (n > MAP_SPARSE_MAX) {
-			dense = calloc(MAP_LEAF_BLKS, sizeof(*dense));
+			dense = dense_new(m);
 			if (!dense)
 				goto nomem;
 			for (; k < e; k++)
 				atomic_init(&dense[idx[k] &
 						   (MAP_LEAF_BLKS - 1)],
 					    s->val[k]);
-			atomic_fetch_add_explicit(&m->map_bytes,
-						  heap_bytes(dense),
-						  memory_order_relaxed);
 			atomic_init(&dir[l], (uintptr_t)dense);
 			continue;
 		}
