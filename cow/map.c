@@ -175,7 +175,7 @@ static uint64_t heap_bytes(void *p)
 	return malloc_usable_size(p) + sizeof(size_t);
 }
 
-/* The lock of blk's group while it is sparse, and of its leaf after. */
+/* The lock of blk's group while the group is sparse (leaf_lock after). */
 static pthread_mutex_t *group_lock(const struct cow_map *m, uint64_t blk)
 {
 	return (pthread_mutex_t *)&m->leaf_locks[(blk >> MAP_GROUP_SHIFT) %
@@ -213,6 +213,15 @@ static unsigned int sparse_find(struct map_sparse *s, unsigned int i)
 			hi = mid;
 	}
 	return lo;
+}
+
+/* Room for n entries and an eighth more (at least 2), up to max: what a
+ * sparse form grows to, and what a leaf starts with when its group becomes
+ * a directory. */
+static unsigned int sparse_room(unsigned int n, unsigned int max)
+{
+	n += n / 8 > 2 ? n / 8 : 2;
+	return n < max ? n : max;
 }
 
 static uint32_t sparse_lookup(struct map_sparse *s, unsigned int i)
@@ -308,7 +317,7 @@ static int sparse_put(struct cow_map *m, _Atomic uintptr_t *p,
 	struct map_sparse *s = untag(atomic_load_explicit(p,
 						memory_order_acquire));
 	struct map_sparse *grown;
-	unsigned int pos, want;
+	unsigned int pos;
 	uint16_t *idx;
 
 	if (!s) {
@@ -330,10 +339,7 @@ static int sparse_put(struct cow_map *m, _Atomic uintptr_t *p,
 	if (s->n == s->cap) {
 		if (s->n >= max)
 			return 1;
-		want = s->n + (s->n / 8 > 2 ? s->n / 8 : 2);
-		if (want > max)
-			want = max;
-		grown = sparse_new(m, want, max, s);
+		grown = sparse_new(m, sparse_room(s->n, max), max, s);
 		if (!grown)
 			return -ENOMEM;
 		atomic_store_explicit(p, (uintptr_t)grown | MAP_SPARSE,
@@ -453,9 +459,7 @@ static int group_to_dir(struct cow_map *m, _Atomic uintptr_t *gp,
 			atomic_init(&dir[l], (uintptr_t)dense);
 			continue;
 		}
-		/* Room for an eighth more, as a growing leaf would have. */
-		n += n / 8 > 2 ? n / 8 : 2;
-		leaf = sparse_new(m, n < MAP_SPARSE_MAX ? n : MAP_SPARSE_MAX,
+		leaf = sparse_new(m, sparse_room(n, MAP_SPARSE_MAX),
 				  MAP_SPARSE_MAX, NULL);
 		if (!leaf)
 			goto nomem;
