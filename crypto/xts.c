@@ -272,7 +272,17 @@ static void *helper_main(void *arg)
 	sigset_t all;
 
 	(void)arg;
+	/*
+	 * No signals for a helper, except the ones its own faults raise: a
+	 * SIGBUS taken while blocked is not delivered but kills the process
+	 * (the kernel resets it to the default), and a piece may be written
+	 * into a mapped scratch whose page was lost (cow/store-map.c).
+	 */
 	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	/* its own name (prctl), not its creator's ring's */
 	pthread_setname_np(pthread_self(), "xts helper");
