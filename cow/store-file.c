@@ -22,6 +22,17 @@
  * flight. O_DIRECT needs aligned memory: a caller's unaligned buffer is
  * bounced (rare: the view's buffers are aligned).
  *
+ * A scratch file on tmpfs, whose page cache is all the storage it has, is
+ * also mapped shared (unless STORE_FILE_NO_MAP): write_fill hands the
+ * filler (the xts store's cipher) the file's own pages for the whole call,
+ * and read_in_place shows them to decrypt from, so neither pwrite nor
+ * pread copies. Every 256 KiB region is reserved with fallocate() before
+ * it is first written through the mapping, so a full tmpfs is that
+ * write's -ENOSPC; a discard that punches into a region un-reserves it.
+ * A page lost anyway (a swap read error) raises SIGBUS, which
+ * cow/store-map.c turns into a lost store: EIO from then on, as for a
+ * failed write-back. read, write and discard stay file I/O.
+ *
  * Scratch: a directory gets an anonymous O_TMPFILE file (mode 0600) that
  * never has a name, so nothing can open it and it vanishes with the fd even
  * if the daemon is killed; a regular file is created if missing and sized
@@ -59,9 +70,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #ifdef HAVE_LIBURING
@@ -80,6 +94,7 @@
 #define FILE_QD 8u          /* chunks in flight per call */
 #define FILE_NR_RINGS 4u    /* calls in flight per store */
 #define FILE_ALIGN 4096u    /* O_DIRECT memory and offsets */
+#define MAP_REGION_BLKS 64u /* a mapped scratch is reserved 256 KiB at a time */
 
 /* One io_uring and its write_fill buffers, used by one call at a time. */
 struct file_ring {
@@ -103,6 +118,16 @@ struct file_store {
 	store_file_fault_fn fault;
 	void *fault_arg;
 	_Atomic uint64_t submitted; /* I/Os handed to io_uring (for tests) */
+	/*
+	 * A scratch on tmpfs, whose page cache is the storage: the file
+	 * mapped shared, which write_fill hands the filler to write into
+	 * (no copy by pwrite), and a bit per MAP_REGION_BLKS slots that is
+	 * set once the region has been reserved with fallocate() and cleared
+	 * when a discard punches into it. NULL where not mapped.
+	 */
+	unsigned char *map;
+	_Atomic uint64_t *reserved;
+	int map_entry; /* in the SIGBUS table (cow/store-map.c) */
 	atomic_uint next_ring;
 	struct file_ring rings[FILE_NR_RINGS];
 };
@@ -561,6 +586,61 @@ static int file_write(struct store *s, const void *buf, uint64_t slot,
 	return nr ? job_run(to_file(s), &job) : 0;
 }
 
+/*
+ * Reserve the regions of slots [slot, slot + nr) of a mapped scratch: after
+ * this no store through the mapping there needs a page the filesystem does
+ * not have (a full tmpfs is this call's -ENOSPC, not a SIGBUS later). A
+ * region already reserved costs one load.
+ */
+static int map_reserve(struct file_store *f, uint64_t slot, uint32_t nr)
+{
+	uint64_t r = slot / MAP_REGION_BLKS,
+		 last = (slot + nr - 1) / MAP_REGION_BLKS;
+	const uint64_t region = (uint64_t)MAP_REGION_BLKS * STORE_BLK_BYTES;
+
+	for (; r <= last; r++) {
+		_Atomic uint64_t *word = &f->reserved[r / 64];
+		uint64_t bit = 1ull << (r % 64), off = r * region,
+			 len = f->bytes - off < region ? f->bytes - off : region;
+
+		if (atomic_load_explicit(word, memory_order_acquire) & bit)
+			continue;
+		if (fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)off,
+			      (off_t)len) < 0)
+			return -errno;
+		/* Page tables in one call, not a fault per page (5.14+). */
+#ifdef MADV_POPULATE_WRITE
+		(void)madvise(f->map + off, len, MADV_POPULATE_WRITE);
+#endif
+		atomic_fetch_or_explicit(word, bit, memory_order_release);
+	}
+	return 0;
+}
+
+/*
+ * write_fill on a mapped scratch: the filler writes straight into the
+ * file's pages, all nr slots in one call (the cipher splits a large one
+ * over its helpers). A page lost under it (SIGBUS, see cow/store-map.c)
+ * leaves the store lost, and this call fails.
+ */
+static int map_fill(struct file_store *f, uint64_t slot, uint32_t nr,
+		    int (*fill)(void *arg, void *buf, uint64_t slot,
+				uint32_t n),
+		    void *arg)
+{
+	int rc;
+
+	if (atomic_load(&f->lost))
+		return -EIO;
+	rc = map_reserve(f, slot, nr);
+	if (rc)
+		return rc;
+	rc = fill(arg, f->map + slot * STORE_BLK_BYTES, slot, nr);
+	if (atomic_load(&f->lost))
+		return -EIO;
+	return rc;
+}
+
 /* write_fill: chunk i is filled into the ring's buffer for its I/O slot. */
 static int fill_prep(struct chunk_job *job, unsigned int i, unsigned int qslot,
 		     unsigned char **buf_r)
@@ -593,10 +673,15 @@ static int file_write_fill(struct store *s, uint64_t slot, uint32_t nr,
 				 .prep = fill_prep,
 				 .fill = fill,
 				 .arg = arg };
+	struct file_store *f = to_file(s);
 
 	if (!store_range_ok(s, slot, nr))
 		return -EINVAL;
-	return nr ? job_run(to_file(s), &job) : 0;
+	if (!nr)
+		return 0;
+	if (f->map && !f->fault)
+		return map_fill(f, slot, nr, fill, arg);
+	return job_run(f, &job);
 }
 
 static int each_done(struct chunk_job *job, unsigned int i, unsigned char *p)
@@ -640,11 +725,49 @@ static int file_read_each(struct store *s, void *buf, uint64_t slot,
 	return job_run(f, &job);
 }
 
+/*
+ * A mapped scratch shows its slots in place: the xts store decrypts
+ * straight out of the file's pages (no copy by pread). Only regions that
+ * are reserved, i.e. were written through the mapping and not punched
+ * since: a hole elsewhere would have tmpfs allocate a page on the read.
+ */
+static int file_read_in_place(struct store *s, uint64_t slot, uint32_t nr,
+			      int (*use)(void *arg, const void *p,
+					 uint64_t slot, uint32_t n),
+			      void *arg)
+{
+	struct file_store *f = to_file(s);
+	uint64_t r;
+	int rc;
+
+	if (!store_range_ok(s, slot, nr))
+		return -EINVAL;
+	if (!f->map || f->fault || !nr)
+		return -EAGAIN;
+	if (atomic_load(&f->lost))
+		return -EIO;
+	for (r = slot / MAP_REGION_BLKS; r <= (slot + nr - 1) / MAP_REGION_BLKS;
+	     r++)
+		if (!(atomic_load_explicit(&f->reserved[r / 64],
+					   memory_order_acquire) &
+		      (1ull << (r % 64))))
+			return -EAGAIN;
+	rc = use(arg, f->map + slot * STORE_BLK_BYTES, slot, nr);
+	if (atomic_load(&f->lost))
+		return -EIO;
+	return rc;
+}
+
 static const char *file_io_mode(struct store *s)
 {
 	struct file_store *f = to_file(s);
 	bool uring = f->uring && !atomic_load(&f->uring_failed);
 
+	if (f->map)
+		return f->direct ? (uring ? "tmpfs mapped, io_uring, O_DIRECT" :
+					    "tmpfs mapped, pread/pwrite, O_DIRECT") :
+				   (uring ? "tmpfs mapped, io_uring, page cache" :
+					    "tmpfs mapped, pread/pwrite, page cache");
 	if (f->direct)
 		return uring ? "io_uring, O_DIRECT" : "pread/pwrite, O_DIRECT";
 	return uring ? "io_uring, page cache" : "pread/pwrite, page cache";
@@ -687,6 +810,16 @@ static int file_discard(struct store *s, uint64_t slot, uint32_t nr)
 	}
 	if (rc < 0 && errno != EOPNOTSUPP && errno != ENOTTY)
 		return -errno;
+	if (f->map) {
+		/* After the punch: a region reserved again in between only
+		 * loses its bit, and the next write there reserves anew. */
+		uint64_t r;
+
+		for (r = slot / MAP_REGION_BLKS;
+		     r <= (slot + nr - 1) / MAP_REGION_BLKS; r++)
+			atomic_fetch_and(&f->reserved[r / 64],
+					 ~(1ull << (r % 64)));
+	}
 	return 0;
 }
 
@@ -727,6 +860,11 @@ static void file_destroy(struct store *s)
 		free(fr->bufs); /* ciphertext, or what the caller wrote */
 		pthread_mutex_destroy(&fr->lock);
 	}
+	if (f->map) {
+		store_map_unregister(f->map_entry);
+		munmap(f->map, f->bytes);
+		free(f->reserved);
+	}
 	close(f->fd);
 	free(f);
 }
@@ -741,6 +879,7 @@ static const struct store_ops file_ops = {
 	.destroy = file_destroy,
 	.write_fill = file_write_fill,
 	.read_each = file_read_each,
+	.read_in_place = file_read_in_place,
 	.io_mode = file_io_mode,
 };
 
@@ -811,6 +950,43 @@ static bool try_direct(int fd)
 	return ok;
 }
 
+/*
+ * Map a scratch file that lives on tmpfs (where its page cache is all the
+ * storage there is, and fallocate() reserves pages), for write_fill to
+ * write into. Anything in the way (another filesystem, no address space,
+ * a full SIGBUS table) leaves the store unmapped, doing its I/O as before.
+ */
+static void try_map(struct file_store *f)
+{
+	struct statfs fs;
+	uint64_t regions = (f->s.nr_blks + MAP_REGION_BLKS - 1) /
+			   MAP_REGION_BLKS;
+	void *map;
+
+	if (fstatfs(f->fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC ||
+	    f->bytes > SIZE_MAX)
+		return;
+	f->reserved = calloc((size_t)((regions + 63) / 64), sizeof(uint64_t));
+	if (!f->reserved)
+		return;
+	map = mmap(NULL, (size_t)f->bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   f->fd, 0);
+	if (map == MAP_FAILED)
+		goto fail;
+	/* Ciphertext, but no business in a core dump either. */
+	(void)madvise(map, (size_t)f->bytes, MADV_DONTDUMP);
+	f->map_entry = store_map_register(map, (size_t)f->bytes, &f->lost);
+	if (f->map_entry < 0) {
+		munmap(map, (size_t)f->bytes);
+		goto fail;
+	}
+	f->map = map;
+	return;
+fail:
+	free(f->reserved);
+	f->reserved = NULL;
+}
+
 /* Start the first ring now, so that io_mode tells the truth at once. */
 static void uring_start(struct file_store *f)
 {
@@ -858,6 +1034,8 @@ static int file_new_fd(int fd, uint64_t nr_blks, unsigned int flags,
 	if (S_ISBLK(st.st_mode))
 		flags |= STORE_FILE_DIRECT;
 	f->direct = (flags & STORE_FILE_DIRECT) && try_direct(fd);
+	if (S_ISREG(st.st_mode) && !(flags & STORE_FILE_NO_MAP))
+		try_map(f);
 	if (!(flags & STORE_FILE_NO_URING))
 		uring_start(f);
 	*store_r = s;

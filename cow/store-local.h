@@ -3,7 +3,9 @@
 #ifndef XE_COW_STORE_LOCAL_H
 #define XE_COW_STORE_LOCAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cow/store.h"
@@ -17,6 +19,18 @@ static inline bool store_range_ok(const struct store *s, uint64_t slot,
 {
 	return slot <= s->nr_blks && nr <= s->nr_blks - slot;
 }
+
+/*
+ * A file store's shared mapping of its scratch (cow/store-map.c): while
+ * registered, a SIGBUS on an address in [start, start + len) sets *lost
+ * and is survived (an anonymous page goes over the lost one). Returns an
+ * entry for store_map_unregister() (call it before the munmap), or
+ * -errno: no handler, or the table is full (then do not map).
+ */
+int store_map_register(void *start, size_t len, atomic_bool *lost);
+void store_map_unregister(int entry);
+/* Tests: how many such faults the process has survived. */
+uint64_t store_map_faults(void);
 
 #ifdef HAVE_LIBURING
 #include <liburing.h>

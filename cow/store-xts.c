@@ -22,6 +22,10 @@
  *   are written, and decrypted as soon as it has been read while the next
  *   ones are still coming: the cipher and the device work at once. Those
  *   buffers, like the bounce buffers, only ever hold ciphertext.
+ * - Over a lower store that keeps its slots in memory it can show (the file
+ *   store on tmpfs, which maps its scratch), write_fill hands us the
+ *   file's own pages to encrypt into and read_in_place shows them to
+ *   decrypt from: no copy on either side, the cipher is the only pass.
  * - A lower block that is all zeros is a hole (never written, or discarded
  *   and punched) and reads as zeros. A real ciphertext block is all zeros
  *   with probability 2^-32768, and the test costs one compare of its first
@@ -207,6 +211,41 @@ static int decrypt_blks(void *arg, void *buf, uint64_t slot, uint32_t n)
 	return rc;
 }
 
+/* read_in_place's reader: decrypt from where lower keeps the ciphertext
+ * into the caller's buffer; holes read as zeros. */
+struct xts_from {
+	struct xts_store *x;
+	unsigned char *dst; /* slot first's plaintext goes here */
+	uint64_t first;
+};
+
+static int decrypt_from(void *arg, const void *src, uint64_t slot, uint32_t n)
+{
+	struct xts_from *d = arg;
+	const unsigned char *p = src;
+	unsigned char *out = d->dst + (size_t)(slot - d->first) *
+					      STORE_BLK_BYTES;
+	uint32_t i, k;
+	int rc = 0;
+
+	for (i = 0; i < n && !rc; i += k) {
+		size_t at = (size_t)i * STORE_BLK_BYTES;
+
+		for (k = 0; i + k < n &&
+			    !blk_is_zero(p + at + (size_t)k * STORE_BLK_BYTES);
+		     k++)
+			;
+		if (k) {
+			rc = xts_decrypt_units(d->x->xts, slot + i, p + at,
+					       out + at, STORE_BLK_BYTES, k);
+		} else {
+			memset(out + at, 0, STORE_BLK_BYTES); /* a hole */
+			k = 1;
+		}
+	}
+	return rc;
+}
+
 static int xts_store_read(struct store *s, void *buf, uint64_t slot,
 			  uint32_t nr)
 {
@@ -215,6 +254,16 @@ static int xts_store_read(struct store *s, void *buf, uint64_t slot,
 
 	if (!store_range_ok(s, slot, nr))
 		return -EINVAL;
+	/* Where lower can show the ciphertext in place (a mapped tmpfs
+	 * scratch), decrypt straight out of it: no copy into buf first. */
+	if (x->lower->ops->read_in_place) {
+		struct xts_from d = { x, buf, slot };
+
+		rc = x->lower->ops->read_in_place(x->lower, slot, nr,
+						  decrypt_from, &d);
+		if (rc != -EAGAIN)
+			return rc;
+	}
 	/* Decrypt each chunk as it arrives, while the rest are read. */
 	if (x->lower->ops->read_each)
 		return x->lower->ops->read_each(x->lower, buf, slot, nr,

@@ -67,6 +67,18 @@ struct store_ops {
 			 int (*done)(void *arg, void *p, uint64_t slot,
 				     uint32_t n),
 			 void *arg);
+	/*
+	 * Optional (NULL: not offered), for a store whose slots sit in memory
+	 * it can show (a scratch file on tmpfs, mapped): use(arg, p, slot, n)
+	 * reads slots [slot, slot + nr) at p, valid during the call only, once
+	 * for the whole range. Returns use's result; -EIO if they were lost
+	 * while use read them (what it saw must be thrown away); -EAGAIN if
+	 * the store cannot show them now: read them the usual way.
+	 */
+	int (*read_in_place)(struct store *s, uint64_t slot, uint32_t nr,
+			     int (*use)(void *arg, const void *p,
+					uint64_t slot, uint32_t n),
+			     void *arg);
 	/* Optional: how the store does its I/O, for logs ("io_uring,
 	 * O_DIRECT"); a static string. Stores over another pass it on. */
 	const char *(*io_mode)(struct store *s);
@@ -158,6 +170,16 @@ int store_file_new_fd(int fd, uint64_t nr_blks, struct store **store_r);
  */
 #define STORE_FILE_DIRECT 0x1u
 #define STORE_FILE_NO_URING 0x2u /* never io_uring: pread/pwrite */
+/*
+ * A scratch file on tmpfs is mapped shared: write_fill has the filler
+ * (the xts store's cipher) write straight into the file's pages, each
+ * range reserved with fallocate() first, and read_in_place shows them:
+ * no copy by pwrite or pread. read, write and discard stay file I/O. A
+ * page lost under the mapping (a swap read error) fails the store with
+ * EIO, as a failed write-back does. STORE_FILE_NO_MAP keeps such a file
+ * unmapped (tests of the I/O paths).
+ */
+#define STORE_FILE_NO_MAP 0x4u
 
 int store_file_new_flags(const char *path, uint64_t nr_blks,
 			 unsigned int flags, struct store **store_r);

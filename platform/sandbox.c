@@ -28,6 +28,7 @@ static const char *const allowed[] = {
 	"pwritev", "preadv2", "pwritev2", "close", "close_range", "dup",
 	"dup3", "fcntl", "fstat", "newfstatat", "statx", "lseek",
 	"ftruncate", "fallocate", "fsync", "fdatasync", "sync_file_range",
+	"fstatfs", /* is a scratch on tmpfs (then it is mapped) */
 	"ioctl",
 	/* memory */
 	"mmap", "munmap", "mprotect", "madvise", "mremap", "mlock",

@@ -48,14 +48,15 @@ tests_unit_test_xts_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_xts_LDADD = $(CRYPTO_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-store tests/unit/test-store-xts-leak \
-	tests/unit/test-store-file
+	tests/unit/test-store-file tests/unit/test-store-map
 TESTS += tests/unit/test-store tests/unit/test-store-xts-leak \
-	tests/unit/test-store-file
+	tests/unit/test-store-file tests/unit/test-store-map
 tests_unit_test_store_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_store_LDADD = $(STORE_TEST_LIBS)
 tests_unit_test_store_xts_leak_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 tests_unit_test_store_xts_leak_LDADD = $(STORE_TEST_LIBS)
 tests_unit_test_store_file_LDADD = $(STORE_TEST_LIBS)
+tests_unit_test_store_map_LDADD = $(STORE_TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test-map tests/unit/test-cow
 TESTS += tests/unit/test-map tests/unit/test-cow
