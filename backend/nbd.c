@@ -38,14 +38,14 @@
  * write).
  *
  * READs up to NBD_OUT_BYTES are read whole into the output area first.
- * Bigger ones on the sockets the server accepted (where sendfile() cannot
- * block) go out extent by extent (cow_read_extents()): the blocks the base
- * image still holds straight from the base file with sendfile(), without
- * a copy through the chunk (they are the base's bytes, nothing the guest
- * wrote), the rest through the chunk; on a caller's socket, a chunk at a
- * time. The reply header goes out with the first extent (or chunk), after
- * it was read, so an error there is an NBD error, but one later can only
- * be a hang-up (proto.md: simple replies cannot report it).
+ * Bigger ones go out a chunk at a time as they are read
+ * (cow_read_extents()), base blocks too: sent from the chunk, just
+ * written and still in the cache, the client's copy out of the socket is
+ * cheaper than out of the base's page cache, and the two copies together
+ * cheaper than sendfile()'s one (docs/performance.md). The reply header
+ * goes out with the first chunk, after it was read, so an error there is
+ * an NBD error, but one later can only be a hang-up (proto.md: simple
+ * replies cannot report it).
  *
  * Stopping: idle connections close at once; a request already under way
  * completes (the view is never interrupted) and is answered, its transfers
@@ -69,7 +69,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -139,7 +138,6 @@ struct nbd_conn {
 	unsigned int niov, nrep;
 	size_t out_used; /* bytes of out taken, a multiple of NBD_OUT_ALIGN */
 	bool send_failed; /* nothing more is sent */
-	bool nonblock; /* fd is O_NONBLOCK (ours): sendfile() cannot block */
 	uint8_t opt[NBD_OPT_MAX_BYTES]; /* one option's data */
 	struct log_ratelimit rl;
 	char prefix[160];
@@ -220,8 +218,6 @@ static int conn_new(const struct nbd_ctx *ctx, int fd, uint64_t id,
 	c->ctx = ctx;
 	c->fd = fd;
 	c->stop_fd = -1;
-	rc = fcntl(fd, F_GETFL);
-	c->nonblock = rc >= 0 && (rc & O_NONBLOCK);
 	snprintf(c->prefix, sizeof(c->prefix), "%s: nbd client %llu", ctx->name,
 		 (unsigned long long)id);
 	mem = mmap(NULL, NBD_CONN_MEM_BYTES, PROT_READ | PROT_WRITE,
@@ -354,81 +350,10 @@ static int conn_send(struct nbd_conn *c, const void *buf, size_t len)
 	return conn_sendv(c, &iov, 1);
 }
 
-/*
- * sendfile() without SIGPIPE, which it cannot be told not to raise (as
- * MSG_NOSIGNAL tells sendmsg()): blocked in this thread around the call,
- * and one it raised taken back before the old mask returns, whatever the
- * process does with SIGPIPE. It may raise one and still return the bytes
- * it moved before the peer went, so any result is checked.
- */
-static ssize_t sendfile_nosig(int out, int in, off_t *off, size_t len)
-{
-	sigset_t pipe, old, pending;
-	ssize_t n;
-	int err;
-
-	sigemptyset(&pipe);
-	sigaddset(&pipe, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe, &old);
-	n = sendfile(out, in, off, len);
-	err = errno;
-	if (!sigismember(&old, SIGPIPE) && !sigpending(&pending) &&
-	    sigismember(&pending, SIGPIPE))
-		sigtimedwait(&pipe, NULL, &(struct timespec){ 0, 0 });
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = err;
-	return n;
-}
-
 /* The next piece through the chunk: at most NBD_CHUNK_BYTES of left. */
 static uint32_t chunk(uint64_t left)
 {
 	return left < NBD_CHUNK_BYTES ? (uint32_t)left : NBD_CHUNK_BYTES;
-}
-
-/*
- * Send len bytes of the base file fd from off (after everything queued),
- * the kernel copying them from the page cache to the socket; bytes from
- * end on (a base that shrank under us) as zeros, as the base store reads
- * them. Only on a socket of ours, which is non-blocking.
- */
-static int conn_sendfile(struct nbd_conn *c, int fd, uint64_t off,
-			 uint64_t len, uint64_t end)
-{
-	int rc = conn_flush(c);
-
-	while (!rc && len) {
-		uint64_t n = len;
-		ssize_t r;
-
-		if (off >= end) { /* zeros: the chunk is not in use now */
-			n = chunk(n);
-			memset(c->buf, 0, n);
-			rc = conn_send(c, c->buf, n);
-			off += n;
-			len -= n;
-			continue;
-		}
-		if (n > end - off)
-			n = end - off;
-		if (n > 1u << 30)
-			n = 1u << 30;
-		r = sendfile_nosig(c->fd, fd, &(off_t){ (off_t)off }, n);
-		if (r > 0) {
-			off += (uint64_t)r;
-			len -= (uint64_t)r;
-		} else if (r == 0) {
-			end = off; /* the file ends here now */
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			rc = conn_wait(c, POLLOUT, false);
-		} else if (errno != EINTR) {
-			rc = -errno;
-			c->why = "sending base data failed";
-		}
-	}
-	if (rc)
-		c->send_failed = true;
-	return rc;
 }
 
 /*
@@ -651,7 +576,7 @@ static int do_read_queued(struct nbd_conn *c, const struct nbd_request *req)
 	return 0;
 }
 
-/* A big READ going out extent by extent (cow_read_extents()). */
+/* A big READ going out a chunk at a time (cow_read_extents()). */
 struct read_out {
 	struct nbd_conn *c;
 	uint64_t cookie;
@@ -664,28 +589,21 @@ static int send_extent(void *arg, const struct cow_extent *e)
 	struct nbd_conn *c = ro->c;
 	uint8_t rep[NBD_REPLY_BYTES];
 	struct iovec iov[2];
-	int n = 0, rc = 0;
+	int n = 0;
 
 	if (!ro->started) {
 		nbd_write_reply(rep, 0, ro->cookie);
 		iov[n++] = (struct iovec){ rep, sizeof(rep) };
 		ro->started = true;
 	}
-	if (e->data)
-		iov[n++] = (struct iovec){ (void *)e->data, e->len };
-	if (n)
-		rc = conn_sendv(c, iov, n);
-	if (!rc && !e->data)
-		rc = conn_sendfile(c, e->fd, e->off, e->len, e->end);
-	return rc;
+	iov[n++] = (struct iovec){ (void *)e->data, e->len };
+	return conn_sendv(c, iov, n);
 }
 
 /*
- * A READ bigger than the output area goes out extent by extent, as it is
- * read: on a socket of ours base blocks by sendfile(), the rest (and all
- * of it on a caller's socket) through the chunk. Its reply header goes out
- * with its first extent, so an error reading that one is an NBD error; a
- * later one can only be a hang-up.
+ * A READ bigger than the output area goes out a chunk at a time, as it is
+ * read. Its reply header goes out with its first chunk, so an error
+ * reading that one is an NBD error; a later one can only be a hang-up.
  */
 static int do_read(struct nbd_conn *c, const struct nbd_request *req)
 {
@@ -699,8 +617,7 @@ static int do_read(struct nbd_conn *c, const struct nbd_request *req)
 	if (rc)
 		return rc;
 	rc = cow_read_extents(c->ctx->cow, req->offset / COW_SECTOR_BYTES,
-			      req->length / COW_SECTOR_BYTES,
-			      c->nonblock ? COW_EXTENTS_BASE_FILE : 0, c->buf,
+			      req->length / COW_SECTOR_BYTES, c->buf,
 			      NBD_CHUNK_BYTES, send_extent, &ro);
 	if (!rc || c->send_failed) /* done, or the connection's error */
 		return rc;

@@ -572,55 +572,28 @@ int cow_read(struct cow *cow, void *buf, uint64_t sector, uint32_t nr_sectors)
 	return rc;
 }
 
-/* Whether blk reads from the base image as it is: see cow_read_extents(). */
-static bool from_base(const struct cow *cow, uint64_t blk)
-{
-	return map_get(&cow->map, blk) == MAP_BASE;
-}
-
 int cow_read_extents(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
-		     unsigned int flags, unsigned char *scratch,
-		     size_t scratch_bytes,
+		     unsigned char *scratch, size_t scratch_bytes,
 		     int (*fn)(void *arg, const struct cow_extent *e),
 		     void *arg)
 {
-	uint64_t pos = sector * COW_SECTOR_BYTES, end, base_end = 0;
-	int fd = -1, rc = check_range(cow, sector, nr_sectors), view_rc;
+	uint64_t pos = sector * COW_SECTOR_BYTES, end;
+	int rc = check_range(cow, sector, nr_sectors), view_rc;
 
 	if (!rc && scratch_bytes < STORE_BLK_BYTES)
 		rc = -EINVAL;
-	if (!rc && (flags & COW_EXTENTS_BASE_FILE) && cow->base &&
-	    cow->base->ops->file)
-		fd = cow->base->ops->file(cow->base, &base_end);
 	view_rc = rc;
 	end = pos + (uint64_t)nr_sectors * COW_SECTOR_BYTES;
 	while (!rc && pos < end) {
-		uint64_t blk = pos / STORE_BLK_BYTES;
-		bool base = fd >= 0 && from_base(cow, blk);
-		uint64_t stop = (blk + 1) * STORE_BLK_BYTES;
-		struct cow_extent e = { .fd = -1 };
+		struct cow_extent e = { .data = scratch,
+					.len = end - pos < scratch_bytes ?
+						       end - pos :
+						       scratch_bytes };
 
-		/* Whole blocks of one kind; data extents fit in scratch. */
-		while (stop < end && (base || stop - pos < scratch_bytes) &&
-		       (fd >= 0 && from_base(cow, stop / STORE_BLK_BYTES)) ==
-			       base)
-			stop += STORE_BLK_BYTES;
-		if (stop > end)
-			stop = end;
-		if (!base && stop - pos > scratch_bytes)
-			stop = pos + scratch_bytes;
-		e.len = stop - pos;
-		if (base) {
-			e.fd = fd;
-			e.off = pos;
-			e.end = base_end;
-		} else {
-			view_rc = rc = view_read(cow, scratch, pos, e.len);
-			e.data = scratch;
-		}
+		view_rc = rc = view_read(cow, scratch, pos, e.len);
 		if (!rc)
 			rc = fn(arg, &e);
-		pos = stop;
+		pos += e.len;
 	}
 	COUNT(cow, rd_reqs, 1);
 	if (!rc)

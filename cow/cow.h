@@ -140,41 +140,23 @@ int cow_read_apply(struct cow *cow, uint64_t first_blk, uint32_t nr_blks,
 			     uint32_t nr_blks),
 		   void *arg);
 
-/*
- * One extent of cow_read_extents(): len bytes of the view, at data; or,
- * with data NULL, the base's bytes at offset off of fd, for the caller to
- * move itself (sendfile()): bytes at end and beyond (where the base file
- * shrank since it was opened) read as zeros. fd is the view's, for
- * reading only, valid while the view is.
- */
+/* One extent of cow_read_extents(): len bytes of the view, at data. */
 struct cow_extent {
 	const unsigned char *data;
-	int fd;
-	uint64_t off, end;
 	uint64_t len;
 };
 
-/* cow_read_extents() flags: base blocks as the base file's ranges. */
-#define COW_EXTENTS_BASE_FILE 0x1u
-
 /*
- * Read nr_sectors at sector as extents, in order, calling fn once for
- * each; a non-zero return from fn ends the read and is returned. With
- * COW_EXTENTS_BASE_FILE, bytes of blocks that read from the base image,
- * unchanged, come as the base file's own range (where the base store
- * offers its descriptor), so a caller can send them on without copying
- * them; every other byte is read into scratch (scratch_bytes, at least
- * 4 KiB), at most scratch_bytes an extent. Each
- * block's state is read (atomically, without its lock) when its extent is
- * planned: a write that lands after that goes to the overlay, never to the
- * base, so the base still holds what the block was before it, as a read
- * concurrent with that write may return. Errors as cow_read(), also for a
- * read into scratch after earlier extents went to fn. Counted as one read
+ * Read nr_sectors at sector as extents, in order, each read into scratch
+ * (scratch_bytes, at least 4 KiB, at most that an extent), calling fn
+ * once for each; a non-zero return from fn ends the read and is
+ * returned. So a caller can send a big read on as it is read, through a
+ * buffer of its own, and have it counted once. Errors as cow_read(), also
+ * for an extent read after earlier ones went to fn. Counted as one read
  * (fn's errors are the caller's, not counted).
  */
 int cow_read_extents(struct cow *cow, uint64_t sector, uint32_t nr_sectors,
-		     unsigned int flags, unsigned char *scratch,
-		     size_t scratch_bytes,
+		     unsigned char *scratch, size_t scratch_bytes,
 		     int (*fn)(void *arg, const struct cow_extent *e),
 		     void *arg);
 

@@ -1160,14 +1160,6 @@ static int base_discard(struct store *s, uint64_t slot, uint32_t nr)
 	return -EROFS;
 }
 
-static int base_file(struct store *s, uint64_t *bytes_r)
-{
-	struct file_store *f = to_file(s);
-
-	*bytes_r = f->bytes;
-	return f->fault ? -1 : f->fd; /* a fault hook sees every read */
-}
-
 static const struct store_ops base_ops = {
 	.name = "base",
 	.read = base_read,
@@ -1176,7 +1168,6 @@ static const struct store_ops base_ops = {
 	.flush = file_flush,
 	.direct = NULL,
 	.destroy = file_destroy,
-	.file = base_file,
 };
 
 int store_base_open(const char *path, struct store **store_r, uint64_t *bytes_r)

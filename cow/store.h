@@ -82,15 +82,6 @@ struct store_ops {
 	/* Optional: how the store does its I/O, for logs ("io_uring,
 	 * O_DIRECT"); a static string. Stores over another pass it on. */
 	const char *(*io_mode)(struct store *s);
-	/*
-	 * Optional (NULL: none), a base's: the descriptor its slots may be
-	 * read from directly (by sendfile()), slot n at byte n * 4 KiB, and
-	 * in *bytes_r the image size (what lies past it reads as zeros);
-	 * or -1 while the store's reads must go through read (a test's
-	 * fault hook). The store keeps the descriptor: it is valid until
-	 * destroy, for reading only.
-	 */
-	int (*file)(struct store *s, uint64_t *bytes_r);
 };
 
 struct store {

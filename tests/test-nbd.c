@@ -910,10 +910,10 @@ static void test_read_errors(void)
 }
 
 /*
- * Big READs of a base, which go out from the base file (sendfile()): with
- * overlay blocks among them, the bytes are the view's; a base that shrinks
- * under the server reads zeros past its new end, as the view's own reads
- * do; a client that hangs up in the middle of one costs only its own
+ * Big READs of a base, which go out a chunk at a time: with overlay blocks
+ * among them, the bytes are the view's; a base that shrinks under the
+ * server reads zeros past its new end, as the view's own reads do; a
+ * client that hangs up in the middle of one costs only its own
  * connection, with no SIGPIPE (this process leaves it at its default,
  * which would end it).
  */

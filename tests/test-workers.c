@@ -336,9 +336,8 @@ static void test_liar(void)
  *
  * Played with xs-glue/workers.c and backend/worker.c as they are, the
  * worker in a child process of its own in the product's sandbox, its
- * disks written over NBD. Disk 0 is over a base, read back over NBD first:
- * a big READ sends the base's blocks with sendfile(), which the sandbox
- * must allow.
+ * disks written over NBD. Disk 0 is over a base, read back over NBD first
+ * with big READs.
  */
 #define LR_DISK_MIB 64u
 #define LR_DOM 11u
