@@ -13,17 +13,23 @@
 #   qemu  qemu-nbd on a qcow2 overlay of BASE with LUKS AES-256-XTS
 #         (plain64) in DIR: what a QEMU-based ephemeral disk does
 #   cow   nbdkit --filter=cow file BASE (its overlay in DIR)
-#   mem   nbdkit memory: nothing behind it, the transport's ceiling
-#   blank tests/nbd-serve blank:size=SIZE,store=ram: ours with nothing
-#         behind it either, as the memory plugin: blank/mem is our NBD
-#         layer against nbdkit's, ram/blank what the base and the view cost
+#   mem   nbdkit memory, the base's bytes copied in (nbdcopy) before
+#         the figures: data in memory and nothing else behind it, the
+#         transport's ceiling
+#   blank tests/nbd-serve blank:size=SIZE,store=ram, filled the same way:
+#         ours with only memory behind it too, as the memory plugin:
+#         blank/mem is our NBD layer against nbdkit's, ram/blank what the
+#         base and the view cost
 #
-# Each round starts every server afresh (empty overlays), then runs each
-# figure against each server in turn, so the figures a ratio compares are
-# taken within seconds of each other: a machine that gets busier part way
-# slows both. Reads come first, from the base through overlays that hold
-# nothing yet, then writes (a block's first write allocates it; the
-# sequential write wraps round the disk and overwrites).
+# Each round starts every server afresh (empty overlays; mem and blank
+# filled), then runs each figure against each server in turn, so the
+# figures a ratio compares are taken within seconds of each other: a
+# machine that gets busier part way slows both. Reads come first (ram,
+# xts, qemu and cow read the base through overlays that hold nothing yet;
+# mem and blank read the same bytes from memory, not zeros of a disk never
+# written), then writes (a block's first write allocates it in an
+# overlay, overwrites it in mem and blank; the sequential write wraps
+# round the disk and overwrites).
 #
 # Printed: per server and figure, the median over the rounds of IOPS and
 # MB/s, their spread ((max - min) / median), and the server's CPU time per
@@ -92,6 +98,7 @@ need qemu-img qemu-utils
 need qemu-nbd qemu-utils
 need nbdkit nbdkit
 need nbdinfo libnbd-bin
+need nbdcopy libnbd-bin
 if [ -n "$missing" ]; then
 	pkgs=$(echo "$missing" | tr ' ' '\n' | sort -u | tr '\n' ' ')
 	echo "bench-nbd: missing Debian packages: $pkgs" >&2
@@ -201,6 +208,7 @@ start_server() {
 	for i in $(seq 1000); do
 		if [ -S "$sock" ] &&
 			nbdinfo --size "$(uri_of "$name")" >/dev/null 2>&1; then
+			fill_server "$name"
 			return 0
 		fi
 		kill -0 "${pid[$name]}" 2>/dev/null || break
@@ -208,6 +216,20 @@ start_server() {
 	done
 	echo "bench-nbd: the $name server did not start" >&2
 	exit 1
+}
+
+# fill_server NAME: the servers with nothing behind them get the base's
+# bytes, so that their reads are of data in memory, as ours are of data
+# in the base's page cache.
+fill_server() {
+	case $1 in
+	mem | blank)
+		nbdcopy -- "$base" "$(uri_of "$1")" || {
+			echo "bench-nbd: cannot fill the $1 server" >&2
+			exit 1
+		}
+		;;
+	esac
 }
 
 # cpu_ticks PID: user + system time of every thread of PID, in clock ticks.
